@@ -1,0 +1,82 @@
+"""pytest-orchestrator: DAG workflows for pytest and beyond.
+
+The public API is re-exported here. Importing the package is cheap: each name loads its module on first use, so
+``pytest`` start-up (which imports the plugin through its entry point) pays for nothing it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+from typing import Any
+
+from pytest_orchestrator.errors import ConcurrencyError
+from pytest_orchestrator.errors import CycleError
+from pytest_orchestrator.errors import DependencyResolutionError
+from pytest_orchestrator.errors import OrchestratorTimeoutError
+from pytest_orchestrator.errors import StateError
+from pytest_orchestrator.errors import StepError
+from pytest_orchestrator.errors import TaskFailedError
+from pytest_orchestrator.errors import WorkflowError
+
+
+__version__ = "0.1.0"
+
+# name -> module that defines it (relative to this package)
+_LAZY: dict[str, str] = {
+    "RetryPolicy": "core.retry",
+    "Workflow": "core.workflow",
+    "Task": "core.workflow",
+    "TaskStatus": "core.workflow",
+    "TaskResult": "core.workflow",
+    "chain": "core.workflow",
+    "parallel": "core.workflow",
+    "fan_out_fan_in": "core.workflow",
+    "analyze_workflow_dependencies": "core.graph",
+}
+
+__all__ = [
+    "ConcurrencyError",
+    "CycleError",
+    "DependencyResolutionError",
+    "OrchestratorTimeoutError",
+    "RetryPolicy",
+    "StateError",
+    "StepError",
+    "Task",
+    "TaskFailedError",
+    "TaskResult",
+    "TaskStatus",
+    "Workflow",
+    "WorkflowError",
+    "__version__",
+    "analyze_workflow_dependencies",
+    "chain",
+    "fan_out_fan_in",
+    "parallel",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_orchestrator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pytest_orchestrator.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.graph import analyze_workflow_dependencies as analyze_workflow_dependencies
+    from pytest_orchestrator.core.retry import RetryPolicy as RetryPolicy
+    from pytest_orchestrator.core.workflow import Task as Task
+    from pytest_orchestrator.core.workflow import TaskResult as TaskResult
+    from pytest_orchestrator.core.workflow import TaskStatus as TaskStatus
+    from pytest_orchestrator.core.workflow import Workflow as Workflow
+    from pytest_orchestrator.core.workflow import chain as chain
+    from pytest_orchestrator.core.workflow import fan_out_fan_in as fan_out_fan_in
+    from pytest_orchestrator.core.workflow import parallel as parallel

@@ -1,0 +1,483 @@
+"""The engine: the one place workflow tasks run.
+
+The algorithm, in outline::
+
+    run()      validate -> DagScheduler -> _fill() -> wait for the last task to settle -> summary / raise
+    _fill()    while a slot is free and a task is ready (priority, then longest remaining path):
+                   evaluate its condition, then start it as an asyncio task (_attempts)
+    _attempts  call the action (async in the loop, sync in the executor, a command as a killable process
+               group) under the task's timeout; retry per its RetryPolicy
+    _settle()  record the result, tell the scheduler; it returns dependents the rules skip; on a failure with
+               fail_fast, cancel what runs and what waits; then _fill() again
+
+It is event-driven: a task starts the moment its last dependency settles, never level by level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from collections.abc import Callable
+import concurrent.futures
+import functools
+import inspect
+import time
+from typing import TYPE_CHECKING
+from typing import Any
+import uuid
+
+from pytest_orchestrator.core import events as ev
+from pytest_orchestrator.core.scheduler import DagScheduler
+from pytest_orchestrator.core.workflow import Task
+from pytest_orchestrator.core.workflow import TaskResult
+from pytest_orchestrator.core.workflow import TaskStatus
+from pytest_orchestrator.errors import OrchestratorTimeoutError
+from pytest_orchestrator.errors import StepError
+from pytest_orchestrator.errors import TaskFailedError
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.workflow import Workflow
+
+__all__ = ["Engine", "call_plan"]
+
+_OUTCOME = {
+    "completed": TaskStatus.COMPLETED,
+    "failed": TaskStatus.FAILED,
+    "skipped": TaskStatus.SKIPPED,
+    "cancelled": TaskStatus.CANCELLED,
+}
+
+
+class _Signature:
+    """What result passing needs to know about an action's parameters (computed once per action)."""
+
+    __slots__ = ("names", "params", "task_results", "var_positional")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self.params: list[inspect.Parameter] = []
+            self.names: frozenset[str] = frozenset()
+            self.task_results = False
+            self.var_positional = False
+            return
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.params = [p for p in sig.parameters.values() if p.kind in (*kinds, inspect.Parameter.KEYWORD_ONLY)]
+        self.names = frozenset(p.name for p in self.params if p.kind != inspect.Parameter.POSITIONAL_ONLY)
+        self.task_results = "_task_results" in sig.parameters
+        self.var_positional = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values())
+
+
+_signatures: dict[Any, _Signature] = {}
+
+
+def _signature(fn: Callable[..., Any]) -> _Signature:
+    try:
+        sig = _signatures.get(fn)
+    except TypeError:  # unhashable callable
+        return _Signature(fn)
+    if sig is None:
+        sig = _signatures[fn] = _Signature(fn)
+        if len(_signatures) > 4096:
+            _signatures.clear()
+    return sig
+
+
+def call_plan(task: Task, results: dict[str, TaskResult]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``(args, kwargs)`` an action is called with, after result passing.
+
+    A parameter named like a dependency receives its value. If none matches, a lone parameter not filled by
+    ``args``/``kwargs`` receives the single dependency's value (or, with several dependencies,
+    ``{dependency: value}``). A ``_task_results`` parameter receives ``{name: TaskResult}`` of finished tasks.
+    """
+    args, kwargs = task.args, task.kwargs
+    assert callable(task.action)
+    if not task.dependencies:
+        sig = _signature(task.action)
+        if sig.task_results and "_task_results" not in kwargs:
+            kwargs = {**kwargs, "_task_results": dict(results)}
+        return args, kwargs
+    sig = _signature(task.action)
+    kwargs = dict(kwargs)
+    if sig.task_results and "_task_results" not in kwargs:
+        kwargs["_task_results"] = dict(results)
+
+    def value(dep: str) -> Any:
+        r = results.get(dep)
+        return r.value if r is not None and r.success else None
+
+    matched = False
+    for dep in task.dependencies:
+        if dep in sig.names and dep not in kwargs and dep != "_task_results":
+            kwargs[dep] = value(dep)
+            matched = True
+    if matched:
+        return args, kwargs
+    free = [p for p in sig.params[len(args) :] if p.name not in kwargs and p.name != "_task_results"]
+    required = [p for p in free if p.default is inspect.Parameter.empty]
+    target = required[0] if len(required) == 1 else (free[0] if not required and len(free) == 1 else None)
+    if target is None:
+        return args, kwargs
+    passed = (
+        value(task.dependencies[0]) if len(task.dependencies) == 1 else {dep: value(dep) for dep in task.dependencies}
+    )
+    if target.kind == inspect.Parameter.KEYWORD_ONLY:
+        kwargs[target.name] = passed
+    elif target.kind == inspect.Parameter.POSITIONAL_ONLY or target is sig.params[len(args)]:
+        args = (*args, passed)
+    else:
+        kwargs[target.name] = passed
+    return args, kwargs
+
+
+class Engine:
+    """Runs one ``Workflow`` once. Made by ``Workflow.run()``; not reusable."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        self.wf = workflow
+        self.tasks = workflow.tasks
+        self.listeners = workflow.listeners
+        self.limit = workflow.max_concurrency
+        self.running: dict[str, asyncio.Task[TaskResult]] = {}
+        self.results: dict[str, TaskResult] = {}
+        self.first_failure: str | None = None
+        self.stopping = False
+        self.cancel_reason: str | None = None
+        self._executor: concurrent.futures.Executor | None = None
+        self._owns_executor = False
+        self._finished: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- the run ---------------------------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        wf = self.wf
+        wf.validate()
+        self._loop = loop = asyncio.get_running_loop()
+        self._finished = loop.create_future()
+        for task in self.tasks.values():
+            task.status = TaskStatus.PENDING
+            task.result = None
+        self.sched: DagScheduler[str] = DagScheduler(
+            wf.graph(),
+            weights=wf.estimated_durations(),
+            priorities={n: t.priority for n, t in self.tasks.items() if t.priority},
+            trigger_rules={n: t.trigger_rule for n, t in self.tasks.items() if t.trigger_rule != "all_success"},
+        )
+        wf.run_id = uuid.uuid4().hex[:12]
+        started = time.perf_counter()
+        if self.listeners:
+            ev.emit(self.listeners, ev.WorkflowStarted(wf.name, time.time(), len(self.tasks), wf.run_id))
+        timed_out = False
+        try:
+            self._fill()
+            if not self._finished.done():
+                if wf.timeout is None:
+                    await asyncio.shield(self._finished)
+                else:
+                    try:
+                        async with asyncio.timeout(wf.timeout):
+                            await asyncio.shield(self._finished)
+                    except TimeoutError:
+                        timed_out = True
+                        await self._stop_all(f"workflow timed out after {wf.timeout:g} s")
+        except asyncio.CancelledError:
+            await self._stop_all("workflow run was cancelled")
+            raise
+        finally:
+            wf.elapsed_time = time.perf_counter() - started
+            self._close_executor()
+            for name, r in self.results.items():
+                if r.status is TaskStatus.COMPLETED:
+                    wf.durations[name] = r.execution_time
+            if self.listeners:
+                ev.emit(self.listeners, ev.WorkflowFinished(wf.name, time.time(), *self._final()))
+        values = {name: (self.results[name].value if name in self.results else None) for name in self.tasks}
+        if timed_out:
+            raise OrchestratorTimeoutError(
+                f"workflow {wf.name!r} timed out after {wf.timeout:g} s",
+                workflow=wf.name,
+                timeout=wf.timeout,
+            )
+        failed = [n for n, r in self.results.items() if r.status is TaskStatus.FAILED]
+        if failed:
+            first = self.first_failure or failed[0]
+            err = TaskFailedError(
+                f"task {first!r} failed: {self.results[first].error}",
+                task_name=first,
+                failed=failed,
+                results={n: v for n, v in values.items() if self.results[n].status is TaskStatus.COMPLETED},
+            )
+            raise err from self.results[first].exception
+        return values
+
+    def _final(self) -> tuple[bool, dict[str, Any]]:
+        summary = self.wf.get_summary()
+        return summary["success"], summary
+
+    def cancel(self, reason: str) -> None:
+        """Stop the run from outside (``Workflow.cancel``); safe to call from any thread."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._cancel(reason)
+        else:
+            loop.call_soon_threadsafe(self._cancel, reason)
+
+    def _cancel(self, reason: str) -> None:
+        if self._finished is None or self._finished.done():
+            return
+        self.cancel_reason = reason
+        self.stopping = True
+        for node in list(self.running):
+            self.running[node].cancel()
+        cancelled, _ = self.sched.cancel_pending(reason, keep=lambda n: False)
+        for node in cancelled:
+            self._record(node, self._unrun(TaskStatus.CANCELLED, reason))
+        self._check_finished()
+
+    async def _stop_all(self, reason: str) -> None:
+        self._cancel(reason)
+        pending = list(self.running.values())
+        if pending:
+            await asyncio.wait(pending)
+        # done callbacks of the cancelled tasks run on the next loop turn
+        await asyncio.sleep(0)
+
+    # -- dispatch -------------------------------------------------------------------------------------------
+    def _fill(self) -> None:
+        sched = self.sched
+        while sched.has_ready() and (self.limit is None or len(self.running) < self.limit):
+            (name,) = sched.get_ready(1)
+            task = self.tasks[name]
+            if task.condition is not None:
+                try:
+                    ok = task.condition(dict(self.results))
+                except Exception as exc:
+                    self._settle(name, self._failed_result(f"condition raised {type(exc).__name__}: {exc}", exc))
+                    continue
+                if not ok:
+                    self._settle(name, self._unrun(TaskStatus.SKIPPED, "condition"))
+                    continue
+            task.status = TaskStatus.RUNNING
+            coro = self._attempts(task)
+            atask = asyncio.ensure_future(coro)
+            self.running[name] = atask
+            atask.add_done_callback(functools.partial(self._on_done, name))
+        self._check_finished()
+
+    def _check_finished(self) -> None:
+        if not self.sched.is_active() and not self.running and self._finished and not self._finished.done():
+            self._finished.set_result(None)
+
+    def _on_done(self, name: str, atask: asyncio.Task[TaskResult]) -> None:
+        del self.running[name]
+        if atask.cancelled():
+            result = self.tasks[name].result or self._unrun(TaskStatus.CANCELLED, "")
+            result.status = TaskStatus.CANCELLED
+            result.success = False
+            result.reason = self.cancel_reason or "cancelled"
+            result.finished_at = time.time()
+            if result.started_at is not None:
+                result.execution_time = result.finished_at - result.started_at
+        else:
+            exc = atask.exception()
+            if exc is not None:  # BaseException from an action (KeyboardInterrupt, SystemExit ...)
+                if self._finished is not None and not self._finished.done():
+                    self._finished.set_exception(exc)
+                result = self._failed_result(f"{type(exc).__name__}: {exc}", exc)
+            else:
+                result = atask.result()
+        if self.sched.is_finished(name):  # already cancelled by the scheduler (fail_fast / cancel)
+            self._record(name, result)
+            self._check_finished()
+            return
+        self._settle(name, result)
+        if not self.stopping or self.sched.has_ready():
+            self._fill()
+        else:
+            self._check_finished()
+
+    def _settle(self, name: str, result: TaskResult) -> None:
+        """Record a finished task, apply the rules to its dependents, and stop on a failure if fail_fast."""
+        self._record(name, result)
+        if result.status is TaskStatus.FAILED:
+            if self.first_failure is None:
+                self.first_failure = name
+            if self.wf.fail_fast and not self.stopping:
+                # stop first, so that what waited on this task is cancelled (not skipped), as fail_fast promises
+                self._fail_fast(name)
+        skipped = self.sched.done(name, result.status.value, result.reason)
+        for node, reason in skipped:
+            self._record(node, self._unrun(TaskStatus.SKIPPED, reason))
+
+    def _fail_fast(self, name: str) -> None:
+        self.stopping = True
+        reason = f"cancelled: task {name!r} failed and fail_fast is on"
+        self.cancel_reason = reason
+        for node, atask in list(self.running.items()):
+            if self.tasks[node].trigger_rule == "all_success":
+                atask.cancel()
+        cancelled, skipped = self.sched.cancel_pending(reason)
+        for node in cancelled:
+            self._record(node, self._unrun(TaskStatus.CANCELLED, reason))
+        for node, why in skipped:
+            self._record(node, self._unrun(TaskStatus.SKIPPED, why))
+
+    def _record(self, name: str, result: TaskResult) -> None:
+        task = self.tasks[name]
+        if name in self.results and result.status is TaskStatus.CANCELLED:
+            # cancelled by the scheduler first, then its asyncio task ended: keep timing of what ran
+            prev = self.results[name]
+            result.reason = prev.reason or result.reason
+        task.status = result.status
+        task.result = result
+        self.results[name] = result
+        if not self.listeners:
+            return
+        now = time.time()
+        if result.status is TaskStatus.SKIPPED:
+            ev.emit(self.listeners, ev.TaskSkipped(self.wf.name, now, name, result.reason or "", result))
+        elif result.status is TaskStatus.CANCELLED:
+            ev.emit(self.listeners, ev.TaskCancelled(self.wf.name, now, name, result.reason or "", result))
+        else:
+            ev.emit(self.listeners, ev.TaskFinished(self.wf.name, now, name, result))
+
+    @staticmethod
+    def _unrun(status: TaskStatus, reason: str) -> TaskResult:
+        return TaskResult(success=False, status=status, reason=reason)
+
+    @staticmethod
+    def _failed_result(error: str, exc: BaseException | None) -> TaskResult:
+        now = time.time()
+        return TaskResult(
+            success=False,
+            error=error,
+            status=TaskStatus.FAILED,
+            exception=exc,
+            started_at=now,
+            finished_at=now,
+        )
+
+    # -- one task -------------------------------------------------------------------------------------------
+    async def _attempts(self, task: Task) -> TaskResult:
+        policy = task.retry_policy
+        max_attempts = policy.max_attempts if policy else 1
+        started_at = time.time()
+        t0 = time.perf_counter()
+        result = TaskResult(success=False, status=TaskStatus.RUNNING, started_at=started_at)
+        task.result = result
+        listeners = self.listeners
+        attempt = 0
+        while True:
+            attempt += 1
+            result.attempts = attempt
+            if listeners:
+                ev.emit(listeners, ev.TaskStarted(self.wf.name, time.time(), task.name, attempt))
+            try:
+                value = await self._call(task)
+                if task.transform_result is not None:
+                    value = task.transform_result(value)
+            except Exception as exc:
+                if policy is not None and attempt < max_attempts and isinstance(exc, policy.retry_on):
+                    delay = policy.get_delay(attempt)
+                    task.status = TaskStatus.RETRYING
+                    if listeners:
+                        ev.emit(
+                            listeners,
+                            ev.TaskRetrying(self.wf.name, time.time(), task.name, attempt, delay, _describe(exc)),
+                        )
+                    if delay:
+                        await asyncio.sleep(delay)
+                    task.status = TaskStatus.RUNNING
+                    continue
+                result.success = False
+                result.status = TaskStatus.FAILED
+                result.error = _describe(exc)
+                result.exception = exc
+                break
+            result.success = True
+            result.status = TaskStatus.COMPLETED
+            result.value = value
+            break
+        result.finished_at = time.time()
+        result.execution_time = time.perf_counter() - t0
+        return result
+
+    async def _call(self, task: Task) -> Any:
+        action = task.action
+        if isinstance(action, str):
+            return await self._command(task, action)
+        args, kwargs = call_plan(task, self.results)
+        if inspect.iscoroutinefunction(action):
+            return await self._timed(task, action(*args, **kwargs))
+        assert self._loop is not None
+        future = self._loop.run_in_executor(self._get_executor(), functools.partial(action, *args, **kwargs))
+        value = await self._timed(task, future)
+        if inspect.isawaitable(value):  # a sync callable that returned a coroutine (partial of async, ...)
+            return await self._timed(task, value)
+        return value
+
+    @staticmethod
+    async def _timed(task: Task, awaitable: Awaitable[Any]) -> Any:
+        """Await under the task's timeout; expiry is an ``OrchestratorTimeoutError`` (the work is cancelled)."""
+        if task.timeout is None:
+            return await awaitable
+        scope = asyncio.timeout(task.timeout)
+        try:
+            async with scope:
+                return await awaitable
+        except TimeoutError:
+            if scope.expired():
+                raise _timeout(task) from None
+            raise
+
+    async def _command(self, task: Task, command: str) -> Any:
+        from pytest_orchestrator.execution.process import run_process_async
+
+        result = await run_process_async(command, shell=task.shell, timeout=task.timeout)
+        if result.timed_out:
+            raise _timeout(task)
+        if result.returncode != 0:
+            detail = result.error or f"exited with status {result.returncode}"
+            tail = result.tail("stderr", 10) or result.tail("stdout", 10)
+            raise StepError(
+                f"command {command!r} {detail}" + (f"\n{tail}" if tail else ""),
+                step_name=task.name,
+                returncode=result.returncode,
+            )
+        return result
+
+    def _get_executor(self) -> concurrent.futures.Executor:
+        if self._executor is None:
+            from pytest_orchestrator.execution.executors import open_executor
+
+            self._executor, self._owns_executor = open_executor(
+                self.wf.executor, max_workers=self.limit, name=f"orchestrate-{self.wf.name}"
+            )
+        return self._executor
+
+    def _close_executor(self) -> None:
+        if self._executor is not None and self._owns_executor:
+            # abandoned (timed-out) sync calls keep their thread; do not wait for them
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = None
+
+
+def _timeout(task: Task) -> OrchestratorTimeoutError:
+    return OrchestratorTimeoutError(
+        f"task {task.name!r} timed out after {task.timeout:g} s", task_name=task.name, timeout=task.timeout
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, StepError | OrchestratorTimeoutError):
+        return exc.message
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

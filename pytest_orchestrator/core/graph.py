@@ -1,0 +1,270 @@
+"""Dependency graphs: validation, order, generations and the critical path.
+
+A graph here is a mapping ``node -> dependencies`` (the nodes it waits for), in the order the nodes were defined.
+Everything is pure and deterministic: the same graph always gives the same order, cycle and path. The workflow
+engine, the pytest plugin (whose nodes are test ids) and the CLI share these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import difflib
+import heapq
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
+
+from pytest_orchestrator.errors import CycleError
+from pytest_orchestrator.errors import DependencyResolutionError
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.workflow import Workflow
+
+__all__ = [
+    "analyze_workflow_dependencies",
+    "close_matches",
+    "critical_path",
+    "dependents_of",
+    "find_cycle",
+    "generations",
+    "remaining_path_lengths",
+    "topological_order",
+    "validate_graph",
+]
+
+N = TypeVar("N", bound=Hashable)
+Graph = Mapping[N, Sequence[N]]
+
+
+def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Names among ``candidates`` that look like ``name`` (for "did you mean" hints)."""
+    candidates = list(candidates)
+    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+    if not found:
+        # A short name that is a substring (``load`` for ``scripts/load.py``) is a good hint too.
+        found = [c for c in candidates if name and name in c][:n]
+    return found
+
+
+def validate_graph(graph: Graph[N]) -> None:
+    """Raise if the graph cannot run.
+
+    Raises ``DependencyResolutionError`` naming the first node (in definition order) that depends on an unknown
+    node, with close matches; ``CycleError`` with the cycle's path if there is one.
+    """
+    for node, deps in graph.items():
+        for dep in deps:
+            if dep not in graph:
+                hints = close_matches(str(dep), (str(n) for n in graph if n != node))
+                raise DependencyResolutionError(task_name=str(node), missing=str(dep), suggestions=hints)
+    cycle = find_cycle(graph)
+    if cycle is not None:
+        raise CycleError(cycle=[str(n) for n in cycle])
+
+
+def find_cycle(graph: Graph[N]) -> list[N] | None:
+    """A cycle as a path whose first and last nodes are the same, or ``None``.
+
+    Self-dependencies count (``[a, a]``). Unknown dependencies are ignored here (``validate_graph`` reports them).
+    Iterative DFS, so deep graphs do not hit the recursion limit.
+    """
+    white, grey, black = 0, 1, 2
+    colour: dict[N, int] = dict.fromkeys(graph, white)
+    for root in graph:
+        if colour[root] != white:
+            continue
+        stack: list[tuple[N, Iterable[N]]] = [(root, iter(graph[root]))]
+        path: list[N] = [root]
+        colour[root] = grey
+        while stack:
+            node, deps = stack[-1]
+            advanced = False
+            for dep in deps:
+                state = colour.get(dep)
+                if state is None:
+                    continue
+                if state == grey:
+                    start = path.index(dep)
+                    # path follows "depends on" edges; print it as such: a -> b means a depends on b.
+                    return [*path[start:], dep]
+                if state == white:
+                    colour[dep] = grey
+                    stack.append((dep, iter(graph[dep])))
+                    path.append(dep)
+                    advanced = True
+                    break
+            if not advanced:
+                colour[node] = black
+                stack.pop()
+                path.pop()
+    return None
+
+
+def dependents_of(graph: Graph[N]) -> dict[N, list[N]]:
+    """The reverse graph: ``node -> nodes that depend on it``, in definition order."""
+    out: dict[N, list[N]] = {node: [] for node in graph}
+    for node, deps in graph.items():
+        for dep in dict.fromkeys(deps):
+            if dep in out:
+                out[dep].append(node)
+    return out
+
+
+def topological_order(graph: Graph[N]) -> list[N]:
+    """A stable topological order: definition order is kept wherever dependencies allow.
+
+    Raises ``CycleError`` if there is a cycle.
+    """
+    index = {node: i for i, node in enumerate(graph)}
+    indegree = {node: len({d for d in graph[node] if d in index}) for node in graph}
+    rdeps = dependents_of(graph)
+    heap = [index[node] for node, n in indegree.items() if n == 0]
+    heapq.heapify(heap)
+    nodes = list(graph)
+    order: list[N] = []
+    while heap:
+        node = nodes[heapq.heappop(heap)]
+        order.append(node)
+        for child in rdeps[node]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(heap, index[child])
+    if len(order) != len(graph):
+        cycle = find_cycle(graph)
+        raise CycleError(cycle=[str(n) for n in cycle or []])
+    return order
+
+
+def generations(graph: Graph[N]) -> list[list[N]]:
+    """Nodes grouped by depth: every node sits one level after its deepest dependency."""
+    level: dict[N, int] = {}
+    for node in topological_order(graph):
+        level[node] = 1 + max((level[d] for d in graph[node] if d in level), default=-1)
+    out: list[list[N]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for node in graph:
+        out[level[node]].append(node)
+    return out
+
+
+def _weights(graph: Graph[N], weights: Mapping[N, float | None] | None) -> dict[N, float]:
+    """Known durations, and for the unknown ones one unit: the median known duration, or 1.0."""
+    known = sorted(w for w in (weights or {}).values() if w is not None and w >= 0)
+    unit = known[len(known) // 2] if known else 1.0
+    unit = unit or 1e-9
+    out = {}
+    for node in graph:
+        w = (weights or {}).get(node)
+        out[node] = unit if w is None or w < 0 else float(w)
+    return out
+
+
+def remaining_path_lengths(
+    graph: Graph[N], weights: Mapping[N, float | None] | None = None, *, order: Sequence[N] | None = None
+) -> dict[N, float]:
+    """For each node, the longest weighted path from it to the end of the graph, itself included.
+
+    This is the priority of list scheduling by critical path: the node with the most work behind it goes first.
+    """
+    w = _weights(graph, weights)
+    rdeps = dependents_of(graph)
+    out: dict[N, float] = {}
+    for node in reversed(order if order is not None else topological_order(graph)):
+        out[node] = w[node] + max((out[c] for c in rdeps[node]), default=0.0)
+    return out
+
+
+def critical_path(graph: Graph[N], weights: Mapping[N, float | None] | None = None) -> list[N]:
+    """The longest weighted chain of dependencies, first node first."""
+    if not graph:
+        return []
+    order = topological_order(graph)
+    remaining = remaining_path_lengths(graph, weights, order=order)
+    rdeps = dependents_of(graph)
+    index = {node: i for i, node in enumerate(graph)}
+    node = max((n for n in graph if not any(d in graph for d in graph[n])), key=lambda n: (remaining[n], -index[n]))
+    path = [node]
+    while rdeps[node]:
+        node = max(rdeps[node], key=lambda n: (remaining[n], -index[n]))
+        path.append(node)
+    return path
+
+
+def _graph_from(tasks: Any) -> tuple[dict[str, list[str]], dict[str, float | None]]:
+    """Read ``{id|name, dependencies|depends_on|needs}`` dicts, ``Task`` objects or a ``Workflow``."""
+    if hasattr(tasks, "tasks") and isinstance(tasks.tasks, Mapping):
+        tasks = list(tasks.tasks.values())
+    elif isinstance(tasks, Mapping):
+        tasks = [
+            {"id": k, "dependencies": v} if isinstance(v, list | tuple) else {"id": k, **dict(v)}
+            for k, v in tasks.items()
+        ]
+    graph: dict[str, list[str]] = {}
+    weights: dict[str, float | None] = {}
+    for i, task in enumerate(tasks):
+        if isinstance(task, Mapping):
+            name = task.get("id", task.get("name", f"task_{i}"))
+            deps = task.get("dependencies", task.get("depends_on", task.get("needs", ()))) or ()
+            duration = task.get("duration", task.get("estimated_duration"))
+        else:
+            name = task.name
+            deps = task.dependencies
+            duration = task.estimated_duration
+        if isinstance(deps, str):
+            deps = [deps]
+        if name in graph:
+            raise ValueError(f"duplicate task id {name!r}")
+        graph[str(name)] = [str(d) for d in deps]
+        weights[str(name)] = duration
+    return graph, weights
+
+
+def analyze_workflow_dependencies(
+    tasks: Workflow | Iterable[Mapping[str, Any]] | Mapping[str, Any],
+) -> dict[str, Any]:
+    """Check a set of tasks and describe their graph, as a JSON-ready dict.
+
+    ``tasks`` is a ``Workflow``, a list of ``{"id": ..., "dependencies": [...]}`` dicts, or a mapping
+    ``{id: [dependencies]}``. On success: ``status "success"``, ``valid_dag True``, ``execution_order``,
+    ``levels``, ``critical_path``, ``roots``, ``leaves``, ``task_count``, ``edge_count``, ``max_parallelism``.
+    On a cycle or an unknown dependency: ``status "error"``, ``valid_dag False`` and ``error`` (with ``cycle``
+    or ``missing``).
+    """
+    try:
+        graph, weights = _graph_from(tasks)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return {"status": "error", "valid_dag": False, "error": f"invalid task list: {exc}"}
+    base: dict[str, Any] = {
+        "task_count": len(graph),
+        "edge_count": sum(len(d) for d in graph.values()),
+    }
+    try:
+        validate_graph(graph)
+    except CycleError as exc:
+        return {**base, "status": "error", "valid_dag": False, "cycle": exc.cycle, "error": exc.message}
+    except DependencyResolutionError as exc:
+        return {
+            **base,
+            "status": "error",
+            "valid_dag": False,
+            "task": exc.task_name,
+            "missing": exc.missing,
+            "suggestions": exc.suggestions,
+            "error": exc.message,
+        }
+    levels = generations(graph)
+    rdeps = dependents_of(graph)
+    return {
+        **base,
+        "status": "success",
+        "valid_dag": True,
+        "execution_order": topological_order(graph),
+        "levels": levels,
+        "critical_path": critical_path(graph, weights),
+        "roots": [n for n, d in graph.items() if not d],
+        "leaves": [n for n, c in rdeps.items() if not c],
+        "max_parallelism": max((len(level) for level in levels), default=0),
+    }

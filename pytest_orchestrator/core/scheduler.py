@@ -1,0 +1,243 @@
+"""``DagScheduler``: the state machine that decides what may start next, and what must be skipped.
+
+It has the shape of ``graphlib.TopologicalSorter`` (``get_ready`` / ``done`` / ``is_active``) and, like it, does
+no I/O and no threading, so one set of rules drives the asyncio engine, the serial pytest plugin and the xdist
+scheduler alike.
+
+The rules:
+
+- A node becomes *decidable* once every one of its dependencies has finished (in any state).
+- Its trigger rule then decides: ``all_success`` (default) runs only if every dependency completed, else the node
+  is skipped with a reason naming the first dependency, in declaration order, that did not complete (and the root
+  cause when that dependency was itself skipped because of another); ``all_done`` always runs; ``one_failed`` runs
+  only if a dependency failed.
+- Ready nodes come out by ``priority`` (higher first), then longest remaining path (most work behind them), then
+  definition order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Hashable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import heapq
+from typing import Generic
+from typing import Literal
+from typing import TypeVar
+
+from pytest_orchestrator.core.graph import dependents_of
+from pytest_orchestrator.core.graph import remaining_path_lengths
+from pytest_orchestrator.core.graph import topological_order
+
+
+__all__ = ["COMPLETED", "FAILED", "SKIPPED", "CANCELLED", "TRIGGER_RULES", "DagScheduler", "Outcome"]
+
+N = TypeVar("N", bound=Hashable)
+
+Outcome = Literal["completed", "failed", "skipped", "cancelled"]
+COMPLETED: Outcome = "completed"
+FAILED: Outcome = "failed"
+SKIPPED: Outcome = "skipped"
+CANCELLED: Outcome = "cancelled"
+TRIGGER_RULES = ("all_success", "all_done", "one_failed")
+
+_WAITING = "waiting"
+_READY = "ready"
+_RUNNING = "running"
+_FINISHED = frozenset({COMPLETED, FAILED, SKIPPED, CANCELLED})
+
+
+class DagScheduler(Generic[N]):
+    """Hands out ready nodes of a validated DAG and applies the outcome rules.
+
+    Usage::
+
+        sched = DagScheduler({"a": [], "b": ["a"], "c": ["a"]})
+        while sched.is_active():
+            for node in sched.get_ready():
+                ...                       # start it
+            skipped = sched.done(node, "failed")   # when one finishes: [(node, reason), ...] now skipped
+
+    The graph must already be valid (see ``graph.validate_graph``).
+    """
+
+    def __init__(
+        self,
+        graph: Mapping[N, Sequence[N]],
+        *,
+        weights: Mapping[N, float | None] | None = None,
+        priorities: Mapping[N, int] | None = None,
+        trigger_rules: Mapping[N, str] | None = None,
+    ) -> None:
+        self._deps: dict[N, tuple[N, ...]] = {n: tuple(dict.fromkeys(d)) for n, d in graph.items()}
+        order = topological_order(self._deps)
+        self._rdeps = dependents_of(self._deps)
+        remaining = remaining_path_lengths(self._deps, weights, order=order)
+        priorities = priorities or {}
+        index = {n: i for i, n in enumerate(self._deps)}
+        #: the sort key of each node in the ready heap: smaller comes first
+        self._key = {n: (-priorities.get(n, 0), -remaining[n], index[n]) for n in self._deps}
+        self._by_key = {k: n for n, k in self._key.items()}
+        self._rules = dict(trigger_rules or {})
+        self._unfinished_deps = {n: len(d) for n, d in self._deps.items()}
+        self.state: dict[N, str] = dict.fromkeys(self._deps, _WAITING)
+        #: why a node was skipped or cancelled by the rules
+        self.reasons: dict[N, str] = {}
+        #: for a node skipped because of its dependencies: (root node, its outcome)
+        self.root_cause: dict[N, tuple[N, str]] = {}
+        self.remaining_path = remaining
+        self._ready: list[tuple[int, float, int]] = []
+        self._active = len(self._deps)
+        for node in order:
+            if not self._deps[node]:
+                self._push(node)
+
+    # -- queries ---------------------------------------------------------------------------------------------
+    def is_active(self) -> bool:
+        """True while some node has not finished."""
+        return self._active > 0
+
+    @property
+    def graph(self) -> Mapping[N, tuple[N, ...]]:
+        return self._deps
+
+    def dependents(self, node: N) -> list[N]:
+        return self._rdeps[node]
+
+    def ready_nodes(self) -> list[N]:
+        """Ready nodes in the order ``get_ready`` would hand them out (without taking them)."""
+        return [self._by_key[k] for k in sorted(self._ready)]
+
+    def has_ready(self) -> bool:
+        return bool(self._ready)
+
+    def is_finished(self, node: N) -> bool:
+        return self.state[node] in _FINISHED
+
+    # -- transitions -----------------------------------------------------------------------------------------
+    def get_ready(self, limit: int | None = None) -> list[N]:
+        """Take up to ``limit`` ready nodes (all if ``None``), best first, and mark them running."""
+        out: list[N] = []
+        while self._ready and (limit is None or len(out) < limit):
+            node = self._by_key[heapq.heappop(self._ready)]
+            self.state[node] = _RUNNING
+            out.append(node)
+        return out
+
+    def take(self, node: N) -> None:
+        """Mark one particular ready node as running (for callers with their own tie-breaks)."""
+        if self.state[node] != _READY:
+            raise ValueError(f"node {node!r} is not ready (state {self.state[node]})")
+        self._ready.remove(self._key[node])
+        heapq.heapify(self._ready)
+        self.state[node] = _RUNNING
+
+    def requeue(self, node: N) -> None:
+        """Put a running node back into the ready queue (its worker went away before it started)."""
+        if self.state[node] != _RUNNING:
+            raise ValueError(f"node {node!r} is not running (state {self.state[node]})")
+        self._push(node)
+
+    def done(self, node: N, outcome: str, reason: str | None = None) -> list[tuple[N, str]]:
+        """Record that ``node`` finished with ``outcome``; return the nodes the rules now skip, with reasons.
+
+        ``node`` may be waiting, ready or running: a caller may finish a node that never started (a marker skip,
+        a deselected dependency). Newly runnable dependents join the ready queue.
+        """
+        if outcome not in _FINISHED:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of {sorted(_FINISHED)}")
+        state = self.state[node]
+        if state in _FINISHED:
+            raise ValueError(f"node {node!r} already finished ({state})")
+        if state == _READY:
+            self._ready.remove(self._key[node])
+            heapq.heapify(self._ready)
+        self._finish(node, outcome, reason)
+        skipped: list[tuple[N, str]] = []
+        self._release(node, skipped)
+        return skipped
+
+    def cancel_pending(
+        self, reason: str, keep: Callable[[N], bool] | None = None
+    ) -> tuple[list[N], list[tuple[N, str]]]:
+        """Stop new work: every node not yet running is cancelled, except those ``keep`` spares.
+
+        By default nodes whose trigger rule is ``all_done`` or ``one_failed`` are spared (that is how cleanup is
+        written). Returns ``(cancelled, skipped)``: skipped are spared nodes whose rule now says skip.
+        """
+        if keep is None:
+
+            def keep(n: N) -> bool:
+                return self._rules.get(n, "all_success") != "all_success"
+
+        victims = [n for n, s in self.state.items() if s in (_WAITING, _READY) and not keep(n)]
+        for node in victims:
+            if self.state[node] == _READY:
+                self._ready.remove(self._key[node])
+            self._finish(node, CANCELLED, reason)
+        heapq.heapify(self._ready)
+        skipped: list[tuple[N, str]] = []
+        for node in victims:
+            self._release(node, skipped)
+        return victims, skipped
+
+    # -- internals -------------------------------------------------------------------------------------------
+    def _push(self, node: N) -> None:
+        self.state[node] = _READY
+        heapq.heappush(self._ready, self._key[node])
+
+    def _finish(self, node: N, outcome: str, reason: str | None) -> None:
+        self.state[node] = outcome
+        self._active -= 1
+        if reason is not None:
+            self.reasons[node] = reason
+
+    def _release(self, node: N, skipped: list[tuple[N, str]]) -> None:
+        stack = [node]
+        while stack:
+            finished = stack.pop()
+            for child in self._rdeps[finished]:
+                self._unfinished_deps[child] -= 1
+                if self._unfinished_deps[child] or self.state[child] != _WAITING:
+                    continue
+                reason = self._verdict(child)
+                if reason is None:
+                    self._push(child)
+                else:
+                    self._finish(child, SKIPPED, reason)
+                    skipped.append((child, reason))
+                    stack.append(child)
+
+    def _verdict(self, node: N) -> str | None:
+        """None if ``node`` may run now that its dependencies finished, else the reason it is skipped."""
+        rule = self._rules.get(node, "all_success")
+        deps = self._deps[node]
+        if rule == "all_done":
+            return None
+        if rule == "one_failed":
+            if any(self.state[d] == FAILED for d in deps):
+                return None
+            return "trigger rule one_failed: no dependency failed"
+        for dep in deps:
+            outcome = self.state[dep]
+            if outcome == COMPLETED:
+                continue
+            root = self.root_cause.get(dep)
+            if root is None:
+                root = (dep, outcome)
+            self.root_cause[node] = root
+            reason = f"dependency {dep!r} " + ("failed" if outcome == FAILED else f"was {outcome}")
+            if root[0] != dep:
+                reason += f" (root cause: {root[0]!r} " + ("failed" if root[1] == FAILED else f"was {root[1]}") + ")"
+            return reason
+        return None
+
+    @classmethod
+    def static_order(cls, graph: Mapping[N, Sequence[N]]) -> list[N]:
+        """The serial order: stable topological (definition order kept where dependencies allow)."""
+        return topological_order(graph)
+
+    def finished_nodes(self) -> Iterable[N]:
+        return (n for n, s in self.state.items() if s in _FINISHED)

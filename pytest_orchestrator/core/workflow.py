@@ -1,0 +1,425 @@
+"""The definition side of a workflow: ``Task``, ``TaskStatus``, ``TaskResult`` and ``Workflow``.
+
+A ``Workflow`` holds tasks and their dependencies; ``await wf.run()`` hands it to the engine
+(``core/engine.py``), the one place tasks run. ``chain``, ``parallel`` and ``fan_out_fan_in`` build common shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import concurrent.futures
+import dataclasses
+import enum
+import math
+from typing import TYPE_CHECKING
+from typing import Any
+
+from pytest_orchestrator.core import graph as _graph
+from pytest_orchestrator.core.events import Event
+from pytest_orchestrator.core.events import progress_adapter
+from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.core.scheduler import TRIGGER_RULES
+from pytest_orchestrator.errors import ConcurrencyError
+from pytest_orchestrator.errors import WorkflowError
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.engine import Engine
+
+__all__ = ["Task", "TaskResult", "TaskStatus", "Workflow", "chain", "fan_out_fan_in", "parallel"]
+
+
+class TaskStatus(enum.StrEnum):
+    """Where a task is in its life. The finished states are COMPLETED, FAILED, SKIPPED and CANCELLED."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        return self in _FINISHED
+
+
+_FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
+
+
+@dataclasses.dataclass
+class TaskResult:
+    """The outcome of one task: its value or error, how long it took and how many attempts it used."""
+
+    success: bool
+    value: Any = None
+    error: str | None = None
+    execution_time: float = 0.0
+    attempts: int = 0
+    status: TaskStatus = TaskStatus.PENDING
+    started_at: float | None = None
+    finished_at: float | None = None
+    #: why the task was skipped or cancelled
+    reason: str | None = None
+    #: the exception of the last failed attempt, if any
+    exception: BaseException | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "status": self.status.value,
+            "value": self.value,
+            "error": self.error,
+            "execution_time": self.execution_time,
+            "attempts": self.attempts,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "reason": self.reason,
+        }
+
+
+@dataclasses.dataclass(eq=False)
+class Task:
+    """One unit of work and how to run it. Made by ``Workflow.add_task``."""
+
+    name: str
+    action: Callable[..., Any] | str
+    dependencies: tuple[str, ...] = ()
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    timeout: float | None = None
+    retry_policy: RetryPolicy | None = None
+    condition: Callable[[dict[str, TaskResult]], Any] | None = None
+    transform_result: Callable[[Any], Any] | None = None
+    trigger_rule: str = "all_success"
+    priority: int = 0
+    shell: bool = False
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    status: TaskStatus = TaskStatus.PENDING
+    result: TaskResult | None = None
+
+    @property
+    def estimated_duration(self) -> float | None:
+        """Seconds this task is expected to take (``metadata["estimated_duration"]``), if known."""
+        value = self.metadata.get("estimated_duration")
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def is_command(self) -> bool:
+        return isinstance(self.action, str)
+
+
+def _check_timeout(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value <= 0:
+        raise WorkflowError(f"{what} must be a positive number of seconds, got {value!r}", timeout=value)
+    return float(value)
+
+
+class Workflow:
+    """A named set of tasks with dependencies, run by an event-driven engine.
+
+    Usage::
+
+        wf = Workflow("etl", fail_fast=True, max_concurrency=4)
+        wf.add_task("fetch", action=fetch_data)
+        wf.add_task("transform", action=transform, dependencies=["fetch"])   # transform(data) gets fetch's value
+        results = asyncio.run(wf.run())
+        wf.get_summary()["success"]
+
+    ``executor`` says where sync actions run: ``"thread"`` (default), ``"process"`` (picklable actions) or any
+    ``concurrent.futures.Executor``. ``progress_callback(task_name, status, details)`` observes the run;
+    ``add_listener`` receives typed events (``core/events.py``). ``state`` is a state store listener.
+    """
+
+    def __init__(
+        self,
+        name: str = "workflow",
+        *,
+        fail_fast: bool = True,
+        timeout: float | None = None,
+        max_concurrency: int | None = None,
+        executor: str | concurrent.futures.Executor | None = None,
+        progress_callback: Callable[[str, str, dict[str, Any]], Any] | None = None,
+        state: Any = None,
+    ) -> None:
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
+        ):
+            raise ConcurrencyError(
+                f"max_concurrency must be a positive integer or None, got {max_concurrency!r}",
+                max_concurrency=max_concurrency,
+            )
+        if executor is not None and not isinstance(executor, str | concurrent.futures.Executor):
+            raise ConcurrencyError(
+                f"executor must be 'thread', 'process' or a concurrent.futures.Executor, got {executor!r}"
+            )
+        if isinstance(executor, str) and executor not in ("thread", "process"):
+            raise ConcurrencyError(
+                f"unknown executor {executor!r}; use 'thread', 'process' or a concurrent.futures.Executor"
+            )
+        self.name = name
+        self.fail_fast = fail_fast
+        self.timeout = _check_timeout(timeout, "workflow timeout")
+        self.max_concurrency = max_concurrency
+        self.executor = executor
+        self.progress_callback = progress_callback
+        self.state = state
+        self.tasks: dict[str, Task] = {}
+        self._listeners: list[Callable[[Event], Any]] = []
+        if progress_callback is not None:
+            self._listeners.append(progress_adapter(progress_callback))
+        if state is not None and callable(state):
+            self._listeners.append(state)
+        #: durations of completed tasks in earlier runs, used to estimate the critical path
+        self.durations: dict[str, float] = {}
+        self.elapsed_time: float = 0.0
+        self.run_id: str | None = None
+        self._engine: Engine | None = None
+
+    # -- building ------------------------------------------------------------------------------------------
+    def add_task(
+        self,
+        name: str,
+        action: Callable[..., Any] | Callable[..., Awaitable[Any]] | str,
+        *,
+        dependencies: Iterable[str] | str = (),
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        retry_policy: RetryPolicy | int | None = None,
+        condition: Callable[[dict[str, TaskResult]], Any] | None = None,
+        transform_result: Callable[[Any], Any] | None = None,
+        trigger_rule: str = "all_success",
+        priority: int = 0,
+        shell: bool = False,
+        tags: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Workflow:
+        """Add a task; return the workflow so calls chain. Bad arguments raise ``WorkflowError`` here."""
+        if not isinstance(name, str) or not name:
+            raise WorkflowError(f"task name must be a non-empty string, got {name!r}")
+        if name in self.tasks:
+            raise WorkflowError(f"duplicate task name {name!r} in workflow {self.name!r}", task_name=name)
+        if not (callable(action) or isinstance(action, str)):
+            raise WorkflowError(
+                f"task {name!r}: action must be a function, an async function or a command string, "
+                f"got {type(action).__name__}",
+                task_name=name,
+            )
+        if isinstance(action, str) and not action.strip():
+            raise WorkflowError(f"task {name!r}: the command string is empty", task_name=name)
+        if shell and not isinstance(action, str):
+            raise WorkflowError(f"task {name!r}: shell=True needs a command string action", task_name=name)
+        deps = (dependencies,) if isinstance(dependencies, str) else tuple(dependencies)
+        if not all(isinstance(d, str) for d in deps):
+            raise WorkflowError(f"task {name!r}: dependencies must be task names, got {deps!r}", task_name=name)
+        try:
+            timeout = _check_timeout(timeout, f"task {name!r}: timeout")
+            policy = RetryPolicy.from_value(retry_policy)
+        except ValueError as exc:
+            raise WorkflowError(f"task {name!r}: {exc}", task_name=name) from None
+        if trigger_rule not in TRIGGER_RULES:
+            hint = _graph.close_matches(str(trigger_rule), TRIGGER_RULES)
+            raise WorkflowError(
+                f"task {name!r}: unknown trigger_rule {trigger_rule!r}; expected one of {', '.join(TRIGGER_RULES)}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                task_name=name,
+            )
+        for what, fn in (("condition", condition), ("transform_result", transform_result)):
+            if fn is not None and not callable(fn):
+                raise WorkflowError(f"task {name!r}: {what} must be callable, got {fn!r}", task_name=name)
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise WorkflowError(f"task {name!r}: priority must be an integer, got {priority!r}", task_name=name)
+        self.tasks[name] = Task(
+            name=name,
+            action=action,
+            dependencies=tuple(dict.fromkeys(deps)),
+            args=tuple(args),
+            kwargs=dict(kwargs or {}),
+            timeout=timeout,
+            retry_policy=policy,
+            condition=condition,
+            transform_result=transform_result,
+            trigger_rule=trigger_rule,
+            priority=priority,
+            shell=shell,
+            tags=tuple(tags),
+            metadata=dict(metadata or {}),
+        )
+        return self
+
+    def add_listener(self, listener: Callable[[Event], Any]) -> Workflow:
+        """Subscribe ``listener(event)`` to this workflow's lifecycle events (see ``core/events.py``)."""
+        if not callable(listener):
+            raise WorkflowError(f"listener must be callable, got {listener!r}")
+        self._listeners.append(listener)
+        return self
+
+    def remove_listener(self, listener: Callable[[Event], Any]) -> None:
+        self._listeners.remove(listener)
+
+    @property
+    def listeners(self) -> list[Callable[[Event], Any]]:
+        return self._listeners
+
+    # -- checking ------------------------------------------------------------------------------------------
+    def graph(self) -> dict[str, tuple[str, ...]]:
+        """``{task: dependencies}`` in definition order."""
+        return {name: task.dependencies for name, task in self.tasks.items()}
+
+    def validate(self) -> None:
+        """Raise ``DependencyResolutionError`` or ``CycleError`` if the tasks cannot run."""
+        _graph.validate_graph(self.graph())
+
+    def estimated_durations(self) -> dict[str, float | None]:
+        return {
+            name: task.estimated_duration if task.estimated_duration is not None else self.durations.get(name)
+            for name, task in self.tasks.items()
+        }
+
+    # -- running -------------------------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        """Validate, then run every task; return ``{task_name: value}`` (``None`` where it did not complete).
+
+        Raises ``TaskFailedError`` once the run has settled if any task failed, and
+        ``OrchestratorTimeoutError`` if the workflow's own timeout expired.
+        """
+        from pytest_orchestrator.core.engine import Engine
+
+        if self._engine is not None:
+            raise ConcurrencyError(f"workflow {self.name!r} is already running", workflow=self.name)
+        engine = Engine(self)
+        self._engine = engine
+        try:
+            return await engine.run()
+        finally:
+            self._engine = None
+
+    def cancel(self, reason: str = "workflow cancelled") -> bool:
+        """Stop a running workflow: running tasks are cancelled, pending ones marked CANCELLED.
+
+        ``run()`` then returns what completed. Returns False if the workflow was not running.
+        """
+        engine = self._engine
+        if engine is None:
+            return False
+        engine.cancel(reason)
+        return True
+
+    @property
+    def results(self) -> dict[str, TaskResult]:
+        return {name: task.result for name, task in self.tasks.items() if task.result is not None}
+
+    def get_summary(self) -> dict[str, Any]:
+        """A JSON-ready account of the last run."""
+        counts = dict.fromkeys(("completed", "failed", "skipped", "cancelled", "pending"), 0)
+        tasks: dict[str, Any] = {}
+        for name, task in self.tasks.items():
+            r = task.result
+            key = task.status.value if task.status.finished else "pending"
+            counts[key] += 1
+            tasks[name] = {
+                "status": task.status.value,
+                "execution_time": r.execution_time if r else 0.0,
+                "attempts": r.attempts if r else 0,
+                "error": r.error if r else None,
+                "reason": r.reason if r else None,
+                "started_at": r.started_at if r else None,
+                "finished_at": r.finished_at if r else None,
+            }
+        actual = {
+            name: (task.result.execution_time if task.result and task.result.attempts else 0.0)
+            for name, task in self.tasks.items()
+        }
+        try:
+            path = _graph.critical_path(self.graph(), actual) if self.tasks else []
+        except WorkflowError:
+            path = []
+        return {
+            "name": self.name,
+            "run_id": self.run_id,
+            "total_tasks": len(self.tasks),
+            **counts,
+            "success": counts["failed"] == 0 and counts["cancelled"] == 0 and counts["pending"] == 0,
+            "elapsed_time": self.elapsed_time,
+            "total_execution_time": sum(t["execution_time"] for t in tasks.values()),
+            "critical_path": path,
+            "tasks": tasks,
+        }
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, tasks={len(self.tasks)}, fail_fast={self.fail_fast})"
+
+
+def _task_name(action: Any, names: Sequence[str] | None, i: int) -> str:
+    if names is not None:
+        if i >= len(names):
+            raise WorkflowError(f"names has {len(names)} entries but there are more actions", names=list(names))
+        return names[i]
+    name = getattr(action, "__name__", None)
+    return name if isinstance(name, str) and name != "<lambda>" else f"task_{i}"
+
+
+def _unique(names: list[str]) -> None:
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise WorkflowError(f"two tasks would be named {n!r}; pass names=[...]", task_name=n)
+        seen.add(n)
+
+
+def chain(*actions: Callable[..., Any] | str, names: Sequence[str] | None = None, name: str = "chain") -> Workflow:
+    """A workflow running ``actions`` one after another, each receiving the previous one's value."""
+    wf = Workflow(name)
+    task_names = [_task_name(a, names, i) for i, a in enumerate(actions)]
+    _unique(task_names)
+    for i, (action, tname) in enumerate(zip(actions, task_names, strict=True)):
+        wf.add_task(tname, action, dependencies=[task_names[i - 1]] if i else [])
+    return wf
+
+
+def parallel(
+    *actions: Callable[..., Any] | str, names: Sequence[str] | None = None, name: str = "parallel"
+) -> Workflow:
+    """A workflow running ``actions`` side by side."""
+    wf = Workflow(name)
+    task_names = [_task_name(a, names, i) for i, a in enumerate(actions)]
+    _unique(task_names)
+    for action, tname in zip(actions, task_names, strict=True):
+        wf.add_task(tname, action)
+    return wf
+
+
+def fan_out_fan_in(
+    initial: Callable[..., Any] | str,
+    parallel_tasks: Sequence[Callable[..., Any] | str],
+    final: Callable[..., Any] | str,
+    *,
+    names: Sequence[str] | None = None,
+    initial_name: str = "initial",
+    final_name: str = "final",
+    name: str = "fan_out_fan_in",
+) -> Workflow:
+    """``initial`` -> every one of ``parallel_tasks`` -> ``final``.
+
+    Each parallel task receives ``initial``'s value; ``final`` receives ``{parallel_task_name: value}``.
+    """
+    wf = Workflow(name)
+    middle = [_task_name(a, names, i) for i, a in enumerate(parallel_tasks)]
+    _unique([initial_name, *middle, final_name])
+    wf.add_task(initial_name, initial)
+    for action, tname in zip(parallel_tasks, middle, strict=True):
+        wf.add_task(tname, action, dependencies=[initial_name])
+    wf.add_task(final_name, final, dependencies=middle)
+    return wf

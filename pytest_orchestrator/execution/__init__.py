@@ -1,0 +1,1 @@
+"""How work physically runs: subprocesses and executors. Knows nothing of workflows."""
