@@ -1,0 +1,118 @@
+"""The pytest plugin (entry point ``pytest11: orchestrator``).
+
+Without ``--orchestrate`` (or ini ``orchestrate = true``) it only registers its options, ini values and markers:
+no reordering, no script items, and nothing heavy imported. With it, the session plugin in ``plugin/session.py``
+is registered and does the work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = ["is_active"]
+
+DEFAULT_SCRIPT_GLOBS = ["scripts/**/*.py", "scripts/**/*.sh"]
+
+MARKERS = (
+    "depends(*targets, on=(), name=None): run this item after the named tests, scripts, files or folders, and skip "
+    "it if one of them failed or was skipped. name= gives it an alias others can depend on. "
+    "Example: depends('test_login', on=['scripts/seed.py'])",
+    "retry(max_attempts=3, initial_delay=1.0, max_delay=60.0, exponential_base=2.0, jitter=0.0, "
+    "retry_on=(Exception,)): rerun a failing item with exponential backoff (--orchestrate). "
+    "Example: retry(max_attempts=3, initial_delay=0.1)",
+    "timeout(seconds): fail the item when it runs longer than this (--orchestrate; on Python tests pytest-timeout "
+    "handles it when installed). Example: timeout(30)",
+    "stage(name): put the item in a workflow stage, selectable with --stage (--orchestrate). Example: stage('unit')",
+)
+
+
+def _positive_float(value: str) -> float:
+    import argparse
+
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
+def _attempts(value: str) -> int:
+    import argparse
+
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of retries, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more retries, got {value!r}")
+    return number
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("orchestrate", "Workflow orchestration (pytest-orchestrator)")
+    group.addoption(
+        "--orchestrate",
+        action="store_true",
+        default=None,
+        help="Run tests and scripts as one dependency graph, with retry, timeout and stage markers",
+    )
+    group.addoption(
+        "--orchestrate-deps",
+        choices=("run", "skip", "ignore"),
+        default=None,
+        help="What to do with a dependency that was deselected: run it first (default), skip its dependents, "
+        "or treat it as met",
+    )
+    group.addoption(
+        "--orchestrate-retries",
+        type=_attempts,
+        default=None,
+        metavar="N",
+        help="Retry every failing item up to N more times (a default retry policy)",
+    )
+    group.addoption(
+        "--orchestrate-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="Default timeout in seconds for every item",
+    )
+    group.addoption(
+        "--stage",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Run only items of this stage (repeatable); dependencies in other stages follow --orchestrate-deps",
+    )
+    group.addoption(
+        "--orchestrate-graph",
+        choices=("mermaid", "dot"),
+        default=None,
+        help="Print the item dependency graph in this format and exit without running anything",
+    )
+    parser.addini("orchestrate", "Turn on --orchestrate for every run", type="bool", default=False)
+    parser.addini(
+        "orchestrate_scripts",
+        "Globs (relative to rootdir) of scripts collected as test items under --orchestrate",
+        type="args",
+        default=DEFAULT_SCRIPT_GLOBS,
+    )
+
+
+def is_active(config: pytest.Config) -> bool:
+    """Whether orchestration is on for this run (the flag, or ini ``orchestrate = true``)."""
+    flag = config.getoption("orchestrate", None)
+    if flag is not None:
+        return bool(flag)
+    return bool(config.getini("orchestrate"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
