@@ -13,7 +13,10 @@ Every runner returns a dataclass with ``to_dict()``; status words are ``passed |
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 import concurrent.futures
 import dataclasses
 import multiprocessing
@@ -23,7 +26,8 @@ import sys
 import threading
 import time
 import traceback as _traceback
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.execution.process import ProcessResult
@@ -310,7 +314,7 @@ def run_function(
     traceback in ``traceback``; an unpicklable function or result is ``"error"``; expiry is ``"timeout"``.
     """
     name = getattr(func, "__name__", repr(func))
-    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    ctx: Any = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     start = time.time()
     t0 = time.monotonic()
 

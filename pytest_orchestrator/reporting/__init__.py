@@ -1,0 +1,1 @@
+"""Reports about runs and graphs: text summaries, JSON, Mermaid and DOT."""
