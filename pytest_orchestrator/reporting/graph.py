@@ -5,7 +5,8 @@ Edges point from a dependency to its dependent, in the direction work flows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 import re
 
 
