@@ -1,0 +1,476 @@
+"""Project configuration for scripts: ``orchestrate.yaml`` (or ``.yml``), or ``[tool.orchestrate]`` in pyproject.
+
+:func:`load_config` finds and validates the file; :func:`get_script_config` merges, for one script, the package
+defaults, the config's ``defaults``, the script's inline metadata, the config's entry for the script and
+``timeout_override``, in that order. The schema::
+
+    defaults:                       # applied to every script
+      timeout: 60
+      retry: 1                      # attempts, or a mapping of RetryPolicy arguments
+      env: {A: b}
+      args: []
+      allowed_exit_codes: [0]
+      stage: null
+    skip: ["scripts/legacy/*.py"]   # globs on script paths relative to the config's folder
+    timeout_override: 120           # forces this timeout on every script
+    scripts:
+      scripts/load.py:              # relative to the config's folder; a trailing part (``load.py``) also matches
+        depends: [extract]
+        timeout: 10
+        retry: {max_attempts: 3, initial_delay: 0.1}
+        args: ["--x"]
+        env: {K: v}
+        stage: etl
+        allowed_exit_codes: [0, 3]
+        skip: false                 # true: do not run it; overrides the ``skip`` globs either way
+
+PyYAML is imported only when a YAML file is actually read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+import dataclasses
+import os
+from pathlib import Path
+import posixpath
+import re
+import tomllib
+from typing import TYPE_CHECKING
+from typing import Any
+
+from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.scripts.discovery import FIELD_KEYS
+from pytest_orchestrator.scripts.discovery import _glob_match
+from pytest_orchestrator.scripts.discovery import _normalize_field
+from pytest_orchestrator.scripts.discovery import _toml_key_line
+from pytest_orchestrator.scripts.discovery import _unknown_key_message
+from pytest_orchestrator.scripts.discovery import parse_script_metadata
+from pytest_orchestrator.scripts.errors import ConfigError
+
+
+if TYPE_CHECKING:
+    import yaml
+
+
+__all__ = [
+    "CONFIG_FILENAMES",
+    "ConfigError",
+    "OrchestrateConfig",
+    "get_script_config",
+    "load_config",
+]
+
+#: the config files looked for in each folder, in order (a pyproject.toml with [tool.orchestrate] comes after)
+CONFIG_FILENAMES: tuple[str, ...] = ("orchestrate.yaml", "orchestrate.yml")
+
+_TOP_KEYS: tuple[str, ...] = ("defaults", "skip", "timeout_override", "scripts")
+_DEFAULT_KEYS: tuple[str, ...] = tuple(k for k in FIELD_KEYS if k != "depends")
+_ENTRY_KEYS: tuple[str, ...] = (*FIELD_KEYS, "skip")
+_LIST_FIELDS = frozenset({"depends", "args", "allowed_exit_codes"})
+_TOML_ERROR_LINE_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+
+# keypath inside the orchestrate table -> 1-based line, or None
+_LineOf = Callable[[tuple[str, ...]], "int | None"]
+
+
+def _package_defaults() -> dict[str, Any]:
+    return {
+        "depends": [],
+        "timeout": None,
+        "retry": None,
+        "args": [],
+        "env": {},
+        "stage": None,
+        "allowed_exit_codes": [0],
+        "skip": False,
+    }
+
+
+def _jsonable(settings: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, RetryPolicy):
+            out[key] = value.to_dict()
+        elif isinstance(value, list | tuple):
+            out[key] = list(value)
+        elif isinstance(value, dict):
+            out[key] = dict(value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclasses.dataclass
+class OrchestrateConfig:
+    """A validated configuration. ``path`` is ``None`` when no file was found (every setting at its default).
+
+    ``defaults`` and each ``scripts`` entry hold only the keys the file sets, normalized: ``timeout`` a float,
+    ``retry`` a :class:`RetryPolicy`, ``depends``/``args``/``allowed_exit_codes`` lists, ``env`` a dict of
+    strings. ``scripts`` keys are normalized posix paths relative to ``root``; ``raw`` is the table as read.
+    """
+
+    path: Path | None = None
+    root: Path = dataclasses.field(default_factory=Path.cwd)
+    defaults: dict[str, Any] = dataclasses.field(default_factory=dict)
+    skip: tuple[str, ...] = ()
+    timeout_override: float | None = None
+    scripts: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-friendly dict."""
+        return {
+            "path": None if self.path is None else str(self.path),
+            "root": str(self.root),
+            "defaults": _jsonable(self.defaults),
+            "skip": list(self.skip),
+            "timeout_override": self.timeout_override,
+            "scripts": {name: _jsonable(entry) for name, entry in self.scripts.items()},
+            "raw": self.raw,
+        }
+
+    def _relative_parts(self, script_path: str | os.PathLike[str], root: Path) -> tuple[str, ...]:
+        script = Path(script_path)
+        if not script.is_absolute():
+            script = root / script
+        rel = os.path.relpath(script.resolve(), root.resolve())
+        return tuple(p for p in Path(rel).as_posix().split("/") if p not in ("", "."))
+
+    def find_entry(
+        self, script_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The ``scripts`` entry for a script as ``(key, settings)``, or ``None``.
+
+        An entry matches when its path equals the script's path relative to ``root`` (default: this config's
+        root) or is a trailing run of whole components of it; the entry with the most components wins.
+        """
+        parts = self._relative_parts(script_path, Path(root) if root is not None else self.root)
+        best: tuple[str, dict[str, Any]] | None = None
+        best_len = 0
+        for key, entry in self.scripts.items():
+            key_parts = tuple(key.split("/"))
+            if len(key_parts) <= len(parts) and parts[len(parts) - len(key_parts) :] == key_parts:
+                if len(key_parts) > best_len:
+                    best, best_len = (key, entry), len(key_parts)
+        return best
+
+    def is_skipped(self, script_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> bool:
+        """Whether the config says not to run the script: its entry's ``skip`` if set, else the ``skip`` globs
+        (matched against the path relative to ``root``, default this config's root, and against the file name)."""
+        base = Path(root) if root is not None else self.root
+        found = self.find_entry(script_path, base)
+        if found is not None and "skip" in found[1]:
+            return bool(found[1]["skip"])
+        parts = self._relative_parts(script_path, base)
+        if not parts:
+            return False
+        rel = "/".join(parts)
+        return any(_glob_match(pattern, rel) or _glob_match(pattern, parts[-1]) for pattern in self.skip)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _Validator:
+    def __init__(self, path: Path, root: Path, line_of: _LineOf, top_label: str) -> None:
+        self.path = path
+        self.root = root
+        self.line_of = line_of
+        self.top_label = top_label
+
+    def error(self, message: str, keypath: tuple[str, ...], **context: Any) -> ConfigError:
+        return ConfigError(message, path=self.path, line=self.line_of(keypath), **context)
+
+    def unknown(self, key: Any, allowed: tuple[str, ...], keypath: tuple[str, ...], where: str) -> ConfigError:
+        message, suggestions = _unknown_key_message(key, allowed, where)
+        return self.error(message, (*keypath, str(key)), key=str(key), suggestions=suggestions)
+
+    def fields(self, section: Any, allowed: tuple[str, ...], keypath: tuple[str, ...], where: str) -> dict[str, Any]:
+        if section is None:
+            return {}
+        if not isinstance(section, Mapping):
+            raise self.error(
+                f"{where} must be a mapping, got {type(section).__name__} {section!r}",
+                keypath,
+                key=keypath[-1] if keypath else None,
+            )
+        settings: dict[str, Any] = {}
+        for key, value in section.items():
+            if key == "depends" and "depends" not in allowed:
+                raise self.error(f"'depends' cannot be set in {where}; give it per script", (*keypath, key), key=key)
+            if not isinstance(key, str) or key not in allowed:
+                raise self.unknown(key, allowed, keypath, where)
+            if key == "skip":
+                if not isinstance(value, bool):
+                    raise self.error(f"{where}: skip must be true or false, got {value!r}", (*keypath, key), key=key)
+                settings[key] = value
+                continue
+            try:
+                normalized = _normalize_field(key, value)
+            except ValueError as exc:
+                raise self.error(f"{where}: {exc}", (*keypath, key), key=key) from None
+            settings[key] = list(normalized) if key in _LIST_FIELDS else normalized
+        return settings
+
+    def entry_key(self, name: str) -> str:
+        text = name.replace("\\", "/").strip()
+        if posixpath.isabs(text):
+            text = Path(os.path.relpath(text, self.root)).as_posix()
+        return posixpath.normpath(text)
+
+    def build(self, data: Any) -> OrchestrateConfig:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise self.error(f"the configuration must be a mapping, got {type(data).__name__}", ())
+        for key in data:
+            if not isinstance(key, str) or key not in _TOP_KEYS:
+                raise self.unknown(key, _TOP_KEYS, (), self.top_label)
+        defaults = self.fields(data.get("defaults"), _DEFAULT_KEYS, ("defaults",), "defaults")
+
+        skip_value = data.get("skip")
+        if isinstance(skip_value, str):
+            skip_value = [skip_value]
+        if skip_value is None:
+            skip_value = []
+        if not isinstance(skip_value, list) or not all(isinstance(s, str) and s.strip() for s in skip_value):
+            raise self.error(f"skip must be a list of glob patterns, got {skip_value!r}", ("skip",), key="skip")
+
+        timeout_override = data.get("timeout_override")
+        try:
+            timeout_override = _normalize_field("timeout", timeout_override)
+        except ValueError as exc:
+            message = str(exc).replace("timeout", "timeout_override", 1)
+            raise self.error(message, ("timeout_override",), key="timeout_override") from None
+
+        raw_scripts = data.get("scripts")
+        if raw_scripts is None:
+            raw_scripts = {}
+        if not isinstance(raw_scripts, Mapping):
+            raise self.error(
+                f"scripts must be a mapping of script paths to settings, got {type(raw_scripts).__name__}",
+                ("scripts",),
+                key="scripts",
+            )
+        scripts: dict[str, dict[str, Any]] = {}
+        for name, entry in raw_scripts.items():
+            if not isinstance(name, str) or not name.strip():
+                raise self.error(
+                    f"scripts: each key must be a script path, got {name!r}", ("scripts", str(name)), key=str(name)
+                )
+            normalized = self.entry_key(name)
+            if normalized in scripts:
+                raise self.error(
+                    f"scripts: {name!r} names the same script as another entry ({normalized!r})",
+                    ("scripts", name),
+                    key=name,
+                )
+            scripts[normalized] = self.fields(entry, _ENTRY_KEYS, ("scripts", name), f"scripts[{name!r}]")
+
+        return OrchestrateConfig(
+            path=self.path,
+            root=self.root,
+            defaults=defaults,
+            skip=tuple(skip_value),
+            timeout_override=timeout_override,
+            scripts=scripts,
+            raw=dict(data),
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# readers
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not valid UTF-8: {exc}", path=path) from None
+
+
+def _yaml_line_finder(root_node: yaml.Node | None) -> _LineOf:
+    import yaml
+
+    def line_of(keypath: tuple[str, ...]) -> int | None:
+        node = root_node
+        line = None if node is None else node.start_mark.line + 1
+        for key in keypath:
+            if not isinstance(node, yaml.MappingNode):
+                break
+            match = None
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                    match = (key_node, value_node)  # the last one wins, as in the loaded data
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        return line
+
+    return line_of
+
+
+def _check_duplicate_keys(node: yaml.Node | None, path: Path) -> None:
+    import yaml
+
+    seen_nodes: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen_nodes:
+            continue
+        seen_nodes.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            keys: set[tuple[str, str]] = set()
+            for key_node, value_node in current.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    ident = (key_node.tag, key_node.value)
+                    if ident in keys:
+                        raise ConfigError(
+                            f"duplicate key {key_node.value!r}",
+                            path=path,
+                            line=key_node.start_mark.line + 1,
+                            key=key_node.value,
+                        )
+                    keys.add(ident)
+                stack.append(value_node)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+
+
+def _load_yaml_config(path: Path) -> OrchestrateConfig:
+    import yaml
+
+    text = _read_text(path)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        _check_duplicate_keys(node, path)
+        data = None if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
+        raise ConfigError(f"invalid YAML: {problem}", path=path, line=None if mark is None else mark.line + 1) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", path=path) from None
+    finally:
+        loader.dispose()
+    return _Validator(path, path.parent, _yaml_line_finder(node), "the top level").build(data)
+
+
+def _load_pyproject_config(path: Path) -> OrchestrateConfig | None:
+    text = _read_text(path)
+    if "orchestrate" not in text:  # do not parse (or complain about) pyprojects that cannot concern us
+        return None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_ERROR_LINE_RE.search(str(exc))
+        problem = _TOML_ERROR_LINE_RE.sub("", str(exc))
+        raise ConfigError(f"invalid TOML: {problem}", path=path, line=int(match.group(1)) if match else None) from None
+    tool = document.get("tool")
+    if not isinstance(tool, dict) or "orchestrate" not in tool:
+        return None
+    lines = text.splitlines()
+
+    def line_of(keypath: tuple[str, ...]) -> int | None:
+        table = ("tool", "orchestrate", *keypath[:-1])
+        index = _toml_key_line(lines, table, keypath[-1] if keypath else None)
+        if index is None and keypath:
+            index = _toml_key_line(lines, ("tool", "orchestrate"), None)
+        return None if index is None else index + 1
+
+    validator = _Validator(path, path.parent, line_of, "[tool.orchestrate]")
+    if not isinstance(tool["orchestrate"], dict):
+        raise validator.error("[tool.orchestrate] must be a table", (), key="orchestrate")
+    return validator.build(tool["orchestrate"])
+
+
+def load_config(start: str | os.PathLike[str] = ".") -> OrchestrateConfig:
+    """Find and validate the configuration that governs ``start`` (a file or a folder).
+
+    Walks up from ``start`` and takes the first folder holding ``orchestrate.yaml``, ``orchestrate.yml`` or a
+    ``pyproject.toml`` with a ``[tool.orchestrate]`` table (checked in that order). The walk stops at the project
+    root, the first folder with a ``pyproject.toml`` or a ``.git`` (inclusive), or at the filesystem root. With no
+    config the result is an empty one (``path=None``, ``root`` = the start folder).
+
+    Raises :class:`ConfigError` (naming file and line) for malformed or invalid files and ``FileNotFoundError``
+    when ``start`` does not exist.
+    """
+    start_path = Path(start)
+    if not start_path.exists():
+        raise FileNotFoundError(f"cannot look for a configuration from {str(start_path)!r}: it does not exist")
+    start_path = start_path.resolve()
+    folder = start_path if start_path.is_dir() else start_path.parent
+    for current in (folder, *folder.parents):
+        for name in CONFIG_FILENAMES:
+            candidate = current / name
+            if candidate.is_file():
+                return _load_yaml_config(candidate)
+        pyproject = current / "pyproject.toml"
+        if pyproject.is_file():
+            config = _load_pyproject_config(pyproject)
+            if config is not None:
+                return config
+            break
+        if (current / ".git").exists():
+            break
+    return OrchestrateConfig(path=None, root=folder)
+
+
+def get_script_config(
+    script: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+    config: OrchestrateConfig | None = None,
+) -> dict[str, Any]:
+    """The effective settings of one script, as a new plain dict.
+
+    Keys: ``depends`` (list of str), ``timeout`` (float or None), ``retry`` (RetryPolicy or None), ``args`` (list
+    of str), ``env`` (dict), ``stage`` (str or None), ``allowed_exit_codes`` (list of int), ``skip`` (bool).
+
+    Layers, later ones winning: package defaults, the config's ``defaults``, the script's inline metadata, the
+    config's ``scripts`` entry for the script, ``timeout_override``. ``env`` merges key by key; every other
+    setting is replaced whole. ``root`` (default ``config.root``) is what entry paths and ``skip`` globs are
+    relative to; a relative ``script`` is taken relative to ``root``, else ``config.root``, else the current
+    folder. ``config=None`` loads the config that governs the script's folder.
+    """
+    script_path = Path(script)
+    if not script_path.is_absolute():
+        if root is not None:
+            script_path = Path(root) / script_path
+        elif config is not None:
+            script_path = config.root / script_path
+    script_path = script_path.resolve()
+    if not script_path.is_file():
+        raise FileNotFoundError(f"script {str(script_path)!r} does not exist")
+    if config is None:
+        config = load_config(script_path.parent)
+    base = Path(root) if root is not None else config.root
+
+    result = _package_defaults()
+
+    def apply(layer: Mapping[str, Any]) -> None:
+        for key, value in layer.items():
+            if key == "env":
+                result["env"] = {**result["env"], **value}
+            elif key in _LIST_FIELDS:
+                result[key] = list(value)
+            else:
+                result[key] = value
+
+    apply(config.defaults)
+    metadata = parse_script_metadata(script_path)
+    apply({key: getattr(metadata, key) for key in metadata.raw if key in FIELD_KEYS})
+    found = config.find_entry(script_path, base)
+    if found is not None:
+        apply(found[1])
+    if config.timeout_override is not None:
+        result["timeout"] = config.timeout_override
+    result["skip"] = config.is_skipped(script_path, base)
+    return result
