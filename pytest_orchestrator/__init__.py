@@ -33,14 +33,31 @@ _LAZY: dict[str, str] = {
     "parallel": "core.workflow",
     "fan_out_fan_in": "core.workflow",
     "analyze_workflow_dependencies": "core.graph",
+    "run_script": "runners",
+    "run_function": "runners",
+    "ParallelRunner": "runners",
+    "BatchRunner": "runners",
+    "ExecutionResult": "runners",
+    "ScriptResult": "runners",
+    "FunctionResult": "runners",
+    "run_parallel": "runners",
+    "run_parallel_async": "runners",
+    "discover_scripts": "scripts",
+    "load_config": "scripts",
+    "get_script_config": "scripts",
 }
 
 __all__ = [
+    "BatchRunner",
     "ConcurrencyError",
     "CycleError",
     "DependencyResolutionError",
+    "ExecutionResult",
+    "FunctionResult",
     "OrchestratorTimeoutError",
+    "ParallelRunner",
     "RetryPolicy",
+    "ScriptResult",
     "StateError",
     "StepError",
     "Task",
@@ -52,8 +69,15 @@ __all__ = [
     "__version__",
     "analyze_workflow_dependencies",
     "chain",
+    "discover_scripts",
     "fan_out_fan_in",
+    "get_script_config",
+    "load_config",
     "parallel",
+    "run_function",
+    "run_parallel",
+    "run_parallel_async",
+    "run_script",
 ]
 
 
@@ -80,3 +104,15 @@ if TYPE_CHECKING:
     from pytest_orchestrator.core.workflow import chain as chain
     from pytest_orchestrator.core.workflow import fan_out_fan_in as fan_out_fan_in
     from pytest_orchestrator.core.workflow import parallel as parallel
+    from pytest_orchestrator.runners import BatchRunner as BatchRunner
+    from pytest_orchestrator.runners import ExecutionResult as ExecutionResult
+    from pytest_orchestrator.runners import FunctionResult as FunctionResult
+    from pytest_orchestrator.runners import ParallelRunner as ParallelRunner
+    from pytest_orchestrator.runners import ScriptResult as ScriptResult
+    from pytest_orchestrator.runners import run_function as run_function
+    from pytest_orchestrator.runners import run_parallel as run_parallel
+    from pytest_orchestrator.runners import run_parallel_async as run_parallel_async
+    from pytest_orchestrator.runners import run_script as run_script
+    from pytest_orchestrator.scripts import discover_scripts as discover_scripts
+    from pytest_orchestrator.scripts import get_script_config as get_script_config
+    from pytest_orchestrator.scripts import load_config as load_config
