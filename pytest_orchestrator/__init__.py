@@ -42,6 +42,20 @@ _LAZY: dict[str, str] = {
     "FunctionResult": "runners",
     "run_parallel": "runners",
     "run_parallel_async": "runners",
+    "run": "thin",
+    "run_async": "thin",
+    "pipe": "thin",
+    "batch": "thin",
+    "chain_scripts": "thin",
+    "workflow": "thin",
+    "step": "thin",
+    "Steps": "thin",
+    "StepResult": "thin",
+    "shell": "thin",
+    "python_func": "thin",
+    "retry": "thin",
+    "timeout": "thin",
+    "condition": "thin",
     "discover_scripts": "scripts",
     "load_config": "scripts",
     "get_script_config": "scripts",
@@ -60,6 +74,8 @@ __all__ = [
     "ScriptResult",
     "StateError",
     "StepError",
+    "StepResult",
+    "Steps",
     "Task",
     "TaskFailedError",
     "TaskResult",
@@ -68,16 +84,28 @@ __all__ = [
     "WorkflowError",
     "__version__",
     "analyze_workflow_dependencies",
+    "batch",
     "chain",
+    "chain_scripts",
+    "condition",
     "discover_scripts",
     "fan_out_fan_in",
     "get_script_config",
     "load_config",
     "parallel",
+    "pipe",
+    "python_func",
+    "retry",
+    "run",
+    "run_async",
     "run_function",
     "run_parallel",
     "run_parallel_async",
     "run_script",
+    "shell",
+    "step",
+    "timeout",
+    "workflow",
 ]
 
 
@@ -116,3 +144,17 @@ if TYPE_CHECKING:
     from pytest_orchestrator.scripts import discover_scripts as discover_scripts
     from pytest_orchestrator.scripts import get_script_config as get_script_config
     from pytest_orchestrator.scripts import load_config as load_config
+    from pytest_orchestrator.thin import StepResult as StepResult
+    from pytest_orchestrator.thin import Steps as Steps
+    from pytest_orchestrator.thin import batch as batch
+    from pytest_orchestrator.thin import chain_scripts as chain_scripts
+    from pytest_orchestrator.thin import condition as condition
+    from pytest_orchestrator.thin import pipe as pipe
+    from pytest_orchestrator.thin import python_func as python_func
+    from pytest_orchestrator.thin import retry as retry
+    from pytest_orchestrator.thin import run as run
+    from pytest_orchestrator.thin import run_async as run_async
+    from pytest_orchestrator.thin import shell as shell
+    from pytest_orchestrator.thin import step as step
+    from pytest_orchestrator.thin import timeout as timeout
+    from pytest_orchestrator.thin import workflow as workflow

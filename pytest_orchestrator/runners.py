@@ -230,7 +230,8 @@ def run_script(
     now = time.time()
     if problem is not None:
         return ScriptResult(str(script), name, "error", error=problem, start_time=now, end_time=now)
-    command = script_command(script, [str(a) for a in args])
+    # absolute: a bare name ("tool") would be looked up on PATH, and a relative one would resolve against ``cwd``
+    command = script_command(script.absolute(), [str(a) for a in args])
     max_attempts = policy.max_attempts if policy else 1
     start = time.time()
     t0 = time.monotonic()
@@ -333,6 +334,8 @@ def run_function(
     try:
         if not receiver.poll(timeout):
             kill_process_group(process.pid, grace=0.5) if process.pid else None
+            if process.is_alive():  # it had not reached os.setsid() yet, so it was not in that group
+                process.kill()
             process.join(1)
             return done("timeout", error=f"timed out after {timeout:g} s", exit_code=process.exitcode)
         try:
