@@ -27,10 +27,13 @@ from typing import Any
 import uuid
 
 from pytest_orchestrator.core import events as ev
+from pytest_orchestrator.core.graph import check_known
+from pytest_orchestrator.core.graph import validate_graph
 from pytest_orchestrator.core.scheduler import DagScheduler
 from pytest_orchestrator.core.workflow import Task
 from pytest_orchestrator.core.workflow import TaskResult
 from pytest_orchestrator.core.workflow import TaskStatus
+from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.errors import TaskFailedError
@@ -52,9 +55,10 @@ _OUTCOME = {
 class _Signature:
     """What result passing needs to know about an action's parameters (computed once per action)."""
 
-    __slots__ = ("names", "params", "task_results", "var_positional")
+    __slots__ = ("is_coro", "names", "params", "plain", "task_results", "var_positional")
 
     def __init__(self, fn: Callable[..., Any]) -> None:
+        self.is_coro = inspect.iscoroutinefunction(fn)
         try:
             sig = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -62,12 +66,15 @@ class _Signature:
             self.names: frozenset[str] = frozenset()
             self.task_results = False
             self.var_positional = False
+            self.plain = True
             return
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         self.params = [p for p in sig.parameters.values() if p.kind in (*kinds, inspect.Parameter.KEYWORD_ONLY)]
         self.names = frozenset(p.name for p in self.params if p.kind != inspect.Parameter.POSITIONAL_ONLY)
         self.task_results = "_task_results" in sig.parameters
         self.var_positional = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values())
+        #: nothing to pass: no named parameters and no ``_task_results``
+        self.plain = not self.params and not self.task_results
 
 
 _signatures: dict[Any, _Signature] = {}
@@ -94,12 +101,13 @@ def call_plan(task: Task, results: dict[str, TaskResult]) -> tuple[tuple[Any, ..
     """
     args, kwargs = task.args, task.kwargs
     assert callable(task.action)
+    sig = _signature(task.action)
+    if sig.plain:
+        return args, kwargs
     if not task.dependencies:
-        sig = _signature(task.action)
         if sig.task_results and "_task_results" not in kwargs:
             kwargs = {**kwargs, "_task_results": dict(results)}
         return args, kwargs
-    sig = _signature(task.action)
     kwargs = dict(kwargs)
     if sig.task_results and "_task_results" not in kwargs:
         kwargs["_task_results"] = dict(results)
@@ -148,23 +156,33 @@ class Engine:
         self._executor: concurrent.futures.Executor | None = None
         self._owns_executor = False
         self._finished: asyncio.Future[None] | None = None
+        #: tasks started by the direct path: name -> (start time, perf counter)
+        self._direct: dict[str, tuple[float, float]] = {}
+        #: the reason given to cancel(): once set, nothing new starts, cleanup tasks included
+        self._hard_stop: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the run ---------------------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         wf = self.wf
-        wf.validate()
+        graph = wf.graph()
+        check_known(graph)  # unknown dependencies; the scheduler below raises CycleError
         self._loop = loop = asyncio.get_running_loop()
         self._finished = loop.create_future()
         for task in self.tasks.values():
             task.status = TaskStatus.PENDING
             task.result = None
-        self.sched: DagScheduler[str] = DagScheduler(
-            wf.graph(),
-            weights=wf.estimated_durations(),
-            priorities={n: t.priority for n, t in self.tasks.items() if t.priority},
-            trigger_rules={n: t.trigger_rule for n, t in self.tasks.items() if t.trigger_rule != "all_success"},
-        )
+        try:
+            self.sched: DagScheduler[str] = DagScheduler(
+                graph,
+                weights=wf.estimated_durations(),
+                priorities={n: t.priority for n, t in self.tasks.items() if t.priority},
+                trigger_rules={n: t.trigger_rule for n, t in self.tasks.items() if t.trigger_rule != "all_success"},
+                critical_path=self._order_matters(),
+            )
+        except CycleError:
+            validate_graph(graph)  # the same error, with the cycle's path
+            raise
         wf.run_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         if self.listeners:
@@ -212,6 +230,15 @@ class Engine:
             raise err from self.results[first].exception
         return values
 
+    def _order_matters(self) -> bool:
+        """Whether ready tasks can queue: a concurrency limit, or sync actions sharing a bounded pool."""
+        if self.limit is not None:
+            return True
+        for task in self.tasks.values():
+            if task.priority or not (isinstance(task.action, str) or _signature(task.action).is_coro):
+                return True
+        return False
+
     def _final(self) -> tuple[bool, dict[str, Any]]:
         summary = self.wf.get_summary()
         return summary["success"], summary
@@ -233,7 +260,7 @@ class Engine:
     def _cancel(self, reason: str) -> None:
         if self._finished is None or self._finished.done():
             return
-        self.cancel_reason = reason
+        self.cancel_reason = self._hard_stop = reason
         self.stopping = True
         for node in list(self.running):
             self.running[node].cancel()
@@ -253,32 +280,98 @@ class Engine:
     # -- dispatch -------------------------------------------------------------------------------------------
     def _fill(self) -> None:
         sched = self.sched
-        while sched.has_ready() and (self.limit is None or len(self.running) < self.limit):
-            (name,) = sched.get_ready(1)
-            task = self.tasks[name]
-            if task.condition is not None:
-                try:
-                    ok = task.condition(dict(self.results))
-                except Exception as exc:
-                    self._settle(name, self._failed_result(f"condition raised {type(exc).__name__}: {exc}", exc))
+        loop = self._loop
+        assert loop is not None
+        while sched.has_ready():
+            room = None if self.limit is None else self.limit - len(self.running)
+            if room is not None and room <= 0:
+                break
+            for name in sched.get_ready(room):
+                task = self.tasks[name]
+                if self.stopping and (self.cancel_reason == self._hard_stop or task.trigger_rule == "all_success"):
+                    # taken in the same batch as a task whose failure or condition just stopped the run
+                    self._settle(name, self._unrun(TaskStatus.CANCELLED, self.cancel_reason or "cancelled"))
                     continue
-                if not ok:
-                    self._settle(name, self._unrun(TaskStatus.SKIPPED, "condition"))
+                if task.condition is not None and not self._condition_holds(name, task):
                     continue
-            task.status = TaskStatus.RUNNING
-            coro = self._attempts(task)
-            atask = asyncio.ensure_future(coro)
-            self.running[name] = atask
-            atask.add_done_callback(functools.partial(self._on_done, name))
+                task.status = TaskStatus.RUNNING
+                action = task.action
+                if (
+                    task.retry_policy is None
+                    and task.timeout is None
+                    and task.transform_result is None
+                    and not isinstance(action, str)
+                    and _signature(action).is_coro
+                ):
+                    # The common case runs the action's own coroutine as the asyncio task, with the bookkeeping
+                    # in _on_done: one coroutine and one result object per task.
+                    self._direct[name] = (time.time(), time.perf_counter())
+                    if self.listeners:
+                        ev.emit(self.listeners, ev.TaskStarted(self.wf.name, time.time(), name, 1))
+                    try:
+                        args, kwargs = call_plan(task, self.results)
+                        coro = action(*args, **kwargs)
+                    except Exception as exc:
+                        self._settle(name, self._direct_result(name, exc=exc))
+                        continue
+                    atask = loop.create_task(coro, name=name)
+                else:
+                    atask = loop.create_task(self._attempts(task), name=name)
+                self.running[name] = atask
+                atask.add_done_callback(self._on_done)
         self._check_finished()
+
+    def _condition_holds(self, name: str, task: Task) -> bool:
+        """Evaluate a task's condition; settle the task (skipped or failed) when it does not hold."""
+        assert task.condition is not None
+        try:
+            ok = task.condition(dict(self.results))
+        except Exception as exc:
+            self._settle(name, self._failed_result(f"condition raised {type(exc).__name__}: {exc}", exc))
+            return False
+        if not ok:
+            self._settle(name, self._unrun(TaskStatus.SKIPPED, "condition"))
+            return False
+        return True
 
     def _check_finished(self) -> None:
         if not self.sched.is_active() and not self.running and self._finished and not self._finished.done():
             self._finished.set_result(None)
 
-    def _on_done(self, name: str, atask: asyncio.Task[TaskResult]) -> None:
+    def _direct_result(self, name: str, value: Any = None, exc: Exception | None = None) -> TaskResult:
+        """The result of a task run by the direct path (see ``_fill``)."""
+        started_at, t0 = self._direct.pop(name)
+        if exc is None:
+            status, error = TaskStatus.COMPLETED, None
+        else:
+            status, error = TaskStatus.FAILED, _describe(exc)
+        return TaskResult(
+            exc is None,
+            value,
+            error,
+            time.perf_counter() - t0,
+            1,
+            status,
+            started_at,
+            time.time(),
+            None,
+            exc,
+        )
+
+    def _on_done(self, atask: asyncio.Task[Any]) -> None:
+        name = atask.get_name()
         del self.running[name]
-        if atask.cancelled():
+        direct = name in self._direct
+        try:
+            result = atask.result()
+            if direct:
+                result = self._direct_result(name, result)
+        except asyncio.CancelledError:
+            if direct:
+                started_at, _ = self._direct.pop(name)
+                self.tasks[name].result = TaskResult(
+                    False, status=TaskStatus.CANCELLED, started_at=started_at, attempts=1
+                )
             result = self.tasks[name].result or self._unrun(TaskStatus.CANCELLED, "")
             result.status = TaskStatus.CANCELLED
             result.success = False
@@ -286,14 +379,13 @@ class Engine:
             result.finished_at = time.time()
             if result.started_at is not None:
                 result.execution_time = result.finished_at - result.started_at
-        else:
-            exc = atask.exception()
-            if exc is not None:  # BaseException from an action (KeyboardInterrupt, SystemExit ...)
-                if self._finished is not None and not self._finished.done():
-                    self._finished.set_exception(exc)
-                result = self._failed_result(f"{type(exc).__name__}: {exc}", exc)
-            else:
-                result = atask.result()
+        except Exception as exc:  # only the direct path lets an action's exception reach here
+            result = self._direct_result(name, exc=exc) if direct else self._failed_result(_describe(exc), exc)
+        except BaseException as exc:  # from an action: KeyboardInterrupt, SystemExit ...
+            self._direct.pop(name, None)
+            if self._finished is not None and not self._finished.done():
+                self._finished.set_exception(exc)
+            result = self._failed_result(f"{type(exc).__name__}: {exc}", exc)
         if self.sched.is_finished(name):  # already cancelled by the scheduler (fail_fast / cancel)
             self._record(name, result)
             self._check_finished()
@@ -374,6 +466,8 @@ class Engine:
         result = TaskResult(success=False, status=TaskStatus.RUNNING, started_at=started_at)
         task.result = result
         listeners = self.listeners
+        results = self.results
+        fast = policy is None and task.timeout is None
         attempt = 0
         while True:
             attempt += 1
@@ -381,7 +475,12 @@ class Engine:
             if listeners:
                 ev.emit(listeners, ev.TaskStarted(self.wf.name, time.time(), task.name, attempt))
             try:
-                value = await self._call(task)
+                action = task.action
+                if fast and not isinstance(action, str):  # the common case, in this frame: no retry, no timeout
+                    args, kwargs = call_plan(task, results)
+                    value = await action(*args, **kwargs) if _signature(action).is_coro else await self._call(task)
+                else:
+                    value = await self._call(task)
                 if task.transform_result is not None:
                     value = task.transform_result(value)
             except Exception as exc:
@@ -415,7 +514,9 @@ class Engine:
         if isinstance(action, str):
             return await self._command(task, action)
         args, kwargs = call_plan(task, self.results)
-        if inspect.iscoroutinefunction(action):
+        if _signature(action).is_coro:
+            if task.timeout is None:
+                return await action(*args, **kwargs)
             return await self._timed(task, action(*args, **kwargs))
         assert self._loop is not None
         future = self._loop.run_in_executor(self._get_executor(), functools.partial(action, *args, **kwargs))

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "analyze_workflow_dependencies",
+    "check_known",
     "close_matches",
     "critical_path",
     "dependents_of",
@@ -56,11 +57,7 @@ def validate_graph(graph: Graph[N]) -> None:
     Raises ``DependencyResolutionError`` naming the first node (in definition order) that depends on an unknown
     node, with close matches; ``CycleError`` with the cycle's path if there is one.
     """
-    for node, deps in graph.items():
-        for dep in deps:
-            if dep not in graph:
-                hints = close_matches(str(dep), (str(n) for n in graph if n != node))
-                raise DependencyResolutionError(task_name=str(node), missing=str(dep), suggestions=hints)
+    check_known(graph)
     cycle = find_cycle(graph)
     if cycle is not None:
         raise CycleError(cycle=[str(n) for n in cycle])
@@ -105,23 +102,38 @@ def find_cycle(graph: Graph[N]) -> list[N] | None:
 
 
 def dependents_of(graph: Graph[N]) -> dict[N, list[N]]:
-    """The reverse graph: ``node -> nodes that depend on it``, in definition order."""
+    """The reverse graph: ``node -> nodes that depend on it``, in definition order (unknown names ignored)."""
     out: dict[N, list[N]] = {node: [] for node in graph}
     for node, deps in graph.items():
-        for dep in dict.fromkeys(deps):
-            if dep in out:
-                out[dep].append(node)
+        for dep in dict.fromkeys(deps) if len(deps) > 1 else deps:
+            children = out.get(dep)
+            if children is not None:
+                children.append(node)
     return out
 
 
-def topological_order(graph: Graph[N]) -> list[N]:
+def check_known(graph: Graph[N]) -> None:
+    """Raise ``DependencyResolutionError`` for the first node (in definition order) with an unknown dependency."""
+    for node, deps in graph.items():
+        for dep in deps:
+            if dep not in graph:
+                hints = close_matches(str(dep), (str(n) for n in graph if n != node))
+                raise DependencyResolutionError(task_name=str(node), missing=str(dep), suggestions=hints)
+
+
+def topological_order(graph: Graph[N], *, rdeps: Mapping[N, Sequence[N]] | None = None) -> list[N]:
     """A stable topological order: definition order is kept wherever dependencies allow.
 
-    Raises ``CycleError`` if there is a cycle.
+    ``rdeps`` (from ``dependents_of``) may be passed when the caller has it already. Raises ``CycleError`` if there
+    is a cycle.
     """
     index = {node: i for i, node in enumerate(graph)}
-    indegree = {node: len({d for d in graph[node] if d in index}) for node in graph}
-    rdeps = dependents_of(graph)
+    if rdeps is None:
+        rdeps = dependents_of(graph)
+    indegree = {node: 0 for node in graph}
+    for children in rdeps.values():
+        for child in children:
+            indegree[child] += 1
     heap = [index[node] for node, n in indegree.items() if n == 0]
     heapq.heapify(heap)
     nodes = list(graph)
@@ -163,17 +175,28 @@ def _weights(graph: Graph[N], weights: Mapping[N, float | None] | None) -> dict[
 
 
 def remaining_path_lengths(
-    graph: Graph[N], weights: Mapping[N, float | None] | None = None, *, order: Sequence[N] | None = None
+    graph: Graph[N],
+    weights: Mapping[N, float | None] | None = None,
+    *,
+    order: Sequence[N] | None = None,
+    rdeps: Mapping[N, Sequence[N]] | None = None,
 ) -> dict[N, float]:
     """For each node, the longest weighted path from it to the end of the graph, itself included.
 
     This is the priority of list scheduling by critical path: the node with the most work behind it goes first.
     """
     w = _weights(graph, weights)
-    rdeps = dependents_of(graph)
+    if rdeps is None:
+        rdeps = dependents_of(graph)
     out: dict[N, float] = {}
-    for node in reversed(order if order is not None else topological_order(graph)):
-        out[node] = w[node] + max((out[c] for c in rdeps[node]), default=0.0)
+    for node in reversed(order if order is not None else topological_order(graph, rdeps=rdeps)):
+        children = rdeps[node]
+        if not children:
+            out[node] = w[node]
+        elif len(children) == 1:
+            out[node] = w[node] + out[children[0]]
+        else:
+            out[node] = w[node] + max([out[c] for c in children])
     return out
 
 

@@ -60,7 +60,8 @@ class DagScheduler(Generic[N]):
                 ...                       # start it
             skipped = sched.done(node, "failed")   # when one finishes: [(node, reason), ...] now skipped
 
-    The graph must already be valid (see ``graph.validate_graph``).
+    The graph's dependencies must all be known (``graph.check_known``); a cycle raises ``CycleError``.
+    ``critical_path=False`` skips the path lengths when everything ready runs at once anyway.
     """
 
     def __init__(
@@ -70,16 +71,23 @@ class DagScheduler(Generic[N]):
         weights: Mapping[N, float | None] | None = None,
         priorities: Mapping[N, int] | None = None,
         trigger_rules: Mapping[N, str] | None = None,
+        critical_path: bool = True,
     ) -> None:
-        self._deps: dict[N, tuple[N, ...]] = {n: tuple(dict.fromkeys(d)) for n, d in graph.items()}
-        order = topological_order(self._deps)
+        self._deps: dict[N, tuple[N, ...]] = {
+            n: (tuple(d) if len(d) < 2 else tuple(dict.fromkeys(d))) for n, d in graph.items()
+        }
         self._rdeps = dependents_of(self._deps)
-        remaining = remaining_path_lengths(self._deps, weights, order=order)
+        order = topological_order(self._deps, rdeps=self._rdeps)  # raises CycleError
+        # Without a limit on what runs at once the order among ready nodes does not matter: skip the path lengths.
+        remaining = (
+            remaining_path_lengths(self._deps, weights, order=order, rdeps=self._rdeps)
+            if critical_path
+            else dict.fromkeys(self._deps, 0.0)
+        )
         priorities = priorities or {}
-        index = {n: i for i, n in enumerate(self._deps)}
-        #: the sort key of each node in the ready heap: smaller comes first
-        self._key = {n: (-priorities.get(n, 0), -remaining[n], index[n]) for n in self._deps}
-        self._by_key = {k: n for n, k in self._key.items()}
+        #: node by definition index; heap entries are (-priority, -remaining path, index): smaller comes first
+        self._nodes: list[N] = list(self._deps)
+        self._key = {n: (-priorities.get(n, 0), -remaining[n], i) for i, n in enumerate(self._nodes)}
         self._rules = dict(trigger_rules or {})
         self._unfinished_deps = {n: len(d) for n, d in self._deps.items()}
         self.state: dict[N, str] = dict.fromkeys(self._deps, _WAITING)
@@ -108,7 +116,7 @@ class DagScheduler(Generic[N]):
 
     def ready_nodes(self) -> list[N]:
         """Ready nodes in the order ``get_ready`` would hand them out (without taking them)."""
-        return [self._by_key[k] for k in sorted(self._ready)]
+        return [self._nodes[k[2]] for k in sorted(self._ready)]
 
     def has_ready(self) -> bool:
         return bool(self._ready)
@@ -120,9 +128,12 @@ class DagScheduler(Generic[N]):
     def get_ready(self, limit: int | None = None) -> list[N]:
         """Take up to ``limit`` ready nodes (all if ``None``), best first, and mark them running."""
         out: list[N] = []
-        while self._ready and (limit is None or len(out) < limit):
-            node = self._by_key[heapq.heappop(self._ready)]
-            self.state[node] = _RUNNING
+        ready, nodes, state = self._ready, self._nodes, self.state
+        if limit is None:
+            limit = len(ready)
+        while ready and len(out) < limit:
+            node = nodes[heapq.heappop(ready)[2]]
+            state[node] = _RUNNING
             out.append(node)
         return out
 
@@ -195,12 +206,14 @@ class DagScheduler(Generic[N]):
             self.reasons[node] = reason
 
     def _release(self, node: N, skipped: list[tuple[N, str]]) -> None:
+        unfinished, state, rdeps = self._unfinished_deps, self.state, self._rdeps
         stack = [node]
         while stack:
             finished = stack.pop()
-            for child in self._rdeps[finished]:
-                self._unfinished_deps[child] -= 1
-                if self._unfinished_deps[child] or self.state[child] != _WAITING:
+            for child in rdeps[finished]:
+                left = unfinished[child] - 1
+                unfinished[child] = left
+                if left or state[child] != _WAITING:
                     continue
                 reason = self._verdict(child)
                 if reason is None:

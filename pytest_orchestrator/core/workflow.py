@@ -55,7 +55,7 @@ class TaskStatus(enum.StrEnum):
 _FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class TaskResult:
     """The outcome of one task: its value or error, how long it took and how many attempts it used."""
 
@@ -283,10 +283,11 @@ class Workflow:
         _graph.validate_graph(self.graph())
 
     def estimated_durations(self) -> dict[str, float | None]:
-        return {
-            name: task.estimated_duration if task.estimated_duration is not None else self.durations.get(name)
-            for name, task in self.tasks.items()
-        }
+        out: dict[str, float | None] = {}
+        for name, task in self.tasks.items():
+            estimate = task.estimated_duration if task.metadata else None
+            out[name] = estimate if estimate is not None else self.durations.get(name)
+        return out
 
     # -- running -------------------------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
