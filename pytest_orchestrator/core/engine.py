@@ -44,12 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "call_plan"]
 
-_OUTCOME = {
-    "completed": TaskStatus.COMPLETED,
-    "failed": TaskStatus.FAILED,
-    "skipped": TaskStatus.SKIPPED,
-    "cancelled": TaskStatus.CANCELLED,
-}
+_FINISHED_STATES = frozenset(("completed", "failed", "skipped", "cancelled"))
 
 
 class _Signature:
@@ -386,12 +381,13 @@ class Engine:
             if self._finished is not None and not self._finished.done():
                 self._finished.set_exception(exc)
             result = self._failed_result(f"{type(exc).__name__}: {exc}", exc)
-        if self.sched.is_finished(name):  # already cancelled by the scheduler (fail_fast / cancel)
+        sched = self.sched
+        if sched.state[name] in _FINISHED_STATES:  # already cancelled by the scheduler (fail_fast / cancel)
             self._record(name, result)
             self._check_finished()
             return
         self._settle(name, result)
-        if not self.stopping or self.sched.has_ready():
+        if sched.has_ready():
             self._fill()
         else:
             self._check_finished()
@@ -405,8 +401,7 @@ class Engine:
             if self.wf.fail_fast and not self.stopping:
                 # stop first, so that what waited on this task is cancelled (not skipped), as fail_fast promises
                 self._fail_fast(name)
-        skipped = self.sched.done(name, result.status.value, result.reason)
-        for node, reason in skipped:
+        for node, reason in self.sched.done(name, result.status.value, result.reason):
             self._record(node, self._unrun(TaskStatus.SKIPPED, reason))
 
     def _fail_fast(self, name: str) -> None:
@@ -424,7 +419,7 @@ class Engine:
 
     def _record(self, name: str, result: TaskResult) -> None:
         task = self.tasks[name]
-        if name in self.results and result.status is TaskStatus.CANCELLED:
+        if result.status is TaskStatus.CANCELLED and name in self.results:
             # cancelled by the scheduler first, then its asyncio task ended: keep timing of what ran
             prev = self.results[name]
             result.reason = prev.reason or result.reason

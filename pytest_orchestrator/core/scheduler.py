@@ -165,9 +165,13 @@ class DagScheduler(Generic[N]):
         if state == _READY:
             self._ready.remove(self._key[node])
             heapq.heapify(self._ready)
-        self._finish(node, outcome, reason)
+        self.state[node] = outcome
+        self._active -= 1
+        if reason is not None:
+            self.reasons[node] = reason
         skipped: list[tuple[N, str]] = []
-        self._release(node, skipped)
+        if self._rdeps[node]:
+            self._release(node, skipped)
         return skipped
 
     def cancel_pending(
