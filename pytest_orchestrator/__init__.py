@@ -27,6 +27,8 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "core.retry",
     "Workflow": "core.workflow",
     "Task": "core.workflow",
+    "SkipTask": "core.workflow",
+    "run_orchestrator": "orchestrator",
     "TaskStatus": "core.workflow",
     "TaskResult": "core.workflow",
     "chain": "core.workflow",
@@ -72,6 +74,7 @@ __all__ = [
     "ParallelRunner",
     "RetryPolicy",
     "ScriptResult",
+    "SkipTask",
     "StateError",
     "StepError",
     "StepResult",
@@ -99,6 +102,7 @@ __all__ = [
     "run",
     "run_async",
     "run_function",
+    "run_orchestrator",
     "run_parallel",
     "run_parallel_async",
     "run_script",
@@ -125,6 +129,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from pytest_orchestrator.core.graph import analyze_workflow_dependencies as analyze_workflow_dependencies
     from pytest_orchestrator.core.retry import RetryPolicy as RetryPolicy
+    from pytest_orchestrator.core.workflow import SkipTask as SkipTask
     from pytest_orchestrator.core.workflow import Task as Task
     from pytest_orchestrator.core.workflow import TaskResult as TaskResult
     from pytest_orchestrator.core.workflow import TaskStatus as TaskStatus
@@ -132,6 +137,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.core.workflow import chain as chain
     from pytest_orchestrator.core.workflow import fan_out_fan_in as fan_out_fan_in
     from pytest_orchestrator.core.workflow import parallel as parallel
+    from pytest_orchestrator.orchestrator import run_orchestrator as run_orchestrator
     from pytest_orchestrator.runners import BatchRunner as BatchRunner
     from pytest_orchestrator.runners import ExecutionResult as ExecutionResult
     from pytest_orchestrator.runners import FunctionResult as FunctionResult

@@ -30,6 +30,7 @@ from pytest_orchestrator.core import events as ev
 from pytest_orchestrator.core.graph import check_known
 from pytest_orchestrator.core.graph import validate_graph
 from pytest_orchestrator.core.scheduler import DagScheduler
+from pytest_orchestrator.core.workflow import SkipTask
 from pytest_orchestrator.core.workflow import Task
 from pytest_orchestrator.core.workflow import TaskResult
 from pytest_orchestrator.core.workflow import TaskStatus
@@ -336,12 +337,15 @@ class Engine:
     def _direct_result(self, name: str, value: Any = None, exc: Exception | None = None) -> TaskResult:
         """The result of a task run by the direct path (see ``_fill``)."""
         started_at, t0 = self._direct.pop(name)
+        reason = None
         if exc is None:
             status, error = TaskStatus.COMPLETED, None
+        elif isinstance(exc, SkipTask):
+            status, error, reason, exc = TaskStatus.SKIPPED, None, exc.reason, None
         else:
             status, error = TaskStatus.FAILED, _describe(exc)
         return TaskResult(
-            exc is None,
+            status is TaskStatus.COMPLETED,
             value,
             error,
             time.perf_counter() - t0,
@@ -349,7 +353,7 @@ class Engine:
             status,
             started_at,
             time.time(),
-            None,
+            reason,
             exc,
         )
 
@@ -478,6 +482,10 @@ class Engine:
                     value = await self._call(task)
                 if task.transform_result is not None:
                     value = task.transform_result(value)
+            except SkipTask as exc:
+                result.status = TaskStatus.SKIPPED
+                result.reason = exc.reason
+                break
             except Exception as exc:
                 if policy is not None and attempt < max_attempts and isinstance(exc, policy.retry_on):
                     delay = policy.get_delay(attempt)

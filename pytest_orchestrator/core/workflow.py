@@ -30,7 +30,18 @@ from pytest_orchestrator.errors import WorkflowError
 if TYPE_CHECKING:
     from pytest_orchestrator.core.engine import Engine
 
-__all__ = ["Task", "TaskResult", "TaskStatus", "Workflow", "chain", "fan_out_fan_in", "parallel"]
+__all__ = ["SkipTask", "Task", "TaskResult", "TaskStatus", "Workflow", "chain", "fan_out_fan_in", "parallel"]
+
+
+class SkipTask(Exception):
+    """Raised by an action to say "skip me": the task ends SKIPPED with this reason, and is not retried.
+
+    Its dependents follow the trigger rules (``all_success`` dependents are skipped too).
+    """
+
+    def __init__(self, reason: str = "skipped") -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class TaskStatus(enum.StrEnum):
