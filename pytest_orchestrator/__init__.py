@@ -58,23 +58,37 @@ _LAZY: dict[str, str] = {
     "retry": "thin",
     "timeout": "thin",
     "condition": "thin",
+    "StageConfig": "pipelines",
+    "PipelineConfig": "pipelines",
+    "create_pipeline_workflow": "pipelines",
+    "run_ci_stage": "pipelines",
+    "load_pipeline": "pipelines",
+    "OrchestratorBridge": "integration",
+    "CICDBridge": "integration",
+    "AgentOrchestrator": "integration",
+    "run_agent_task": "integration",
     "discover_scripts": "scripts",
     "load_config": "scripts",
     "get_script_config": "scripts",
 }
 
 __all__ = [
+    "AgentOrchestrator",
     "BatchRunner",
+    "CICDBridge",
     "ConcurrencyError",
     "CycleError",
     "DependencyResolutionError",
     "ExecutionResult",
     "FunctionResult",
+    "OrchestratorBridge",
     "OrchestratorTimeoutError",
     "ParallelRunner",
+    "PipelineConfig",
     "RetryPolicy",
     "ScriptResult",
     "SkipTask",
+    "StageConfig",
     "StateError",
     "StepError",
     "StepResult",
@@ -91,16 +105,20 @@ __all__ = [
     "chain",
     "chain_scripts",
     "condition",
+    "create_pipeline_workflow",
     "discover_scripts",
     "fan_out_fan_in",
     "get_script_config",
     "load_config",
+    "load_pipeline",
     "parallel",
     "pipe",
     "python_func",
     "retry",
     "run",
+    "run_agent_task",
     "run_async",
+    "run_ci_stage",
     "run_function",
     "run_orchestrator",
     "run_parallel",
@@ -137,7 +155,16 @@ if TYPE_CHECKING:
     from pytest_orchestrator.core.workflow import chain as chain
     from pytest_orchestrator.core.workflow import fan_out_fan_in as fan_out_fan_in
     from pytest_orchestrator.core.workflow import parallel as parallel
+    from pytest_orchestrator.integration import AgentOrchestrator as AgentOrchestrator
+    from pytest_orchestrator.integration import CICDBridge as CICDBridge
+    from pytest_orchestrator.integration import OrchestratorBridge as OrchestratorBridge
+    from pytest_orchestrator.integration import run_agent_task as run_agent_task
     from pytest_orchestrator.orchestrator import run_orchestrator as run_orchestrator
+    from pytest_orchestrator.pipelines import PipelineConfig as PipelineConfig
+    from pytest_orchestrator.pipelines import StageConfig as StageConfig
+    from pytest_orchestrator.pipelines import create_pipeline_workflow as create_pipeline_workflow
+    from pytest_orchestrator.pipelines import load_pipeline as load_pipeline
+    from pytest_orchestrator.pipelines import run_ci_stage as run_ci_stage
     from pytest_orchestrator.runners import BatchRunner as BatchRunner
     from pytest_orchestrator.runners import ExecutionResult as ExecutionResult
     from pytest_orchestrator.runners import FunctionResult as FunctionResult

@@ -1,0 +1,45 @@
+"""YAML pipelines: CI stages as a workflow.
+
+- ``config.py``: ``StageConfig`` and ``PipelineConfig`` (validated dataclasses) and the dependency rules.
+- ``loader.py``: ``load_pipeline(path)`` with ``file:line`` errors.
+- ``stages.py``: running one stage (``run_ci_stage``, ``execute_stage``) into a ``StageResult``.
+- ``run.py``: ``create_pipeline_workflow`` and ``run_pipeline_file`` (what ``orchestrate run X.yaml`` calls).
+- ``report.py``: the run folder, progress and summary of ``orchestrate run X.yaml`` (imported when run).
+
+Usage::
+
+    from pytest_orchestrator.pipelines import load_pipeline, create_pipeline_workflow
+
+    wf = create_pipeline_workflow(load_pipeline("pipeline.yaml"))
+    asyncio.run(wf.run())
+    wf.get_summary()["warnings"]
+"""
+
+from __future__ import annotations
+
+from pytest_orchestrator.pipelines.config import PipelineConfig
+from pytest_orchestrator.pipelines.config import StageConfig
+from pytest_orchestrator.pipelines.loader import load_pipeline
+from pytest_orchestrator.pipelines.run import PipelineWorkflow
+from pytest_orchestrator.pipelines.run import create_pipeline_workflow
+from pytest_orchestrator.pipelines.run import run_pipeline_file
+from pytest_orchestrator.pipelines.stages import CommandResult
+from pytest_orchestrator.pipelines.stages import StageResult
+from pytest_orchestrator.pipelines.stages import execute_stage
+from pytest_orchestrator.pipelines.stages import run_ci_stage
+from pytest_orchestrator.scripts.errors import ConfigError
+
+
+__all__ = [
+    "CommandResult",
+    "ConfigError",
+    "PipelineConfig",
+    "PipelineWorkflow",
+    "StageConfig",
+    "StageResult",
+    "create_pipeline_workflow",
+    "execute_stage",
+    "load_pipeline",
+    "run_ci_stage",
+    "run_pipeline_file",
+]
