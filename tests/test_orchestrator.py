@@ -16,10 +16,10 @@ import pytest
 
 from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.orchestrator import RunOptions
-from pytest_orchestrator.orchestrator import _ScriptsRun
 from pytest_orchestrator.orchestrator import build_plan
 from pytest_orchestrator.orchestrator import run_orchestrator
 from pytest_orchestrator.orchestrator import run_plan
+from pytest_orchestrator.orchestrator.execute import _ScriptsRun
 
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux /proc and bash")

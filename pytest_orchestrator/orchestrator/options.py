@@ -1,0 +1,112 @@
+"""How to run a plan (``RunOptions``) and what that makes of each script's settings.
+
+A script's own timeout and retry win; ``--timeout`` and ``--retries`` fill in for scripts that set none.
+``plan_outcomes`` (``orchestrate list``) and ``plan_levels`` (``--dry-run``) show the effective settings without
+running anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+import os
+from pathlib import Path
+from typing import TextIO
+
+from pytest_orchestrator.core.graph import generations
+from pytest_orchestrator.core.graph import topological_order
+from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.errors import CycleError
+from pytest_orchestrator.orchestrator.plan import Plan
+from pytest_orchestrator.orchestrator.plan import ScriptSpec
+from pytest_orchestrator.reporting.summary import ScriptOutcome
+
+
+__all__ = [
+    "CONFIG_SKIP_REASON",
+    "DEFAULT_RETRY_DELAY",
+    "DEFAULT_TIMEOUT",
+    "RunOptions",
+    "effective_limits",
+    "plan_levels",
+    "plan_outcomes",
+    "script_outcome",
+]
+
+#: per-attempt timeout of a script that sets none (metadata, orchestrate.yaml or --timeout)
+DEFAULT_TIMEOUT = 60.0
+#: first delay between attempts when --retries gives a script its retries
+DEFAULT_RETRY_DELAY = 0.5
+#: the reason of a script with ``skip`` in the config
+CONFIG_SKIP_REASON = "skipped by configuration"
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How to run a plan (the ``orchestrate run`` flags)."""
+
+    #: scripts at once (default: the number of CPUs)
+    jobs: int | None = None
+    #: per-attempt timeout for scripts that set none; ``0`` means no limit (default ``DEFAULT_TIMEOUT``)
+    timeout: float | None = None
+    #: extra attempts for scripts that set no ``retry``
+    retries: int | None = None
+    fail_fast: bool = False
+    #: no live progress lines
+    quiet: bool = False
+    #: where run folders go (default ``.orchestrate/runs`` under the current folder)
+    runs_dir: Path | None = None
+    #: where progress lines go (default stderr)
+    stream: TextIO | None = None
+    #: extra environment for every script
+    env: Mapping[str, str] | None = None
+    #: the scripts' working folder (default: the current one)
+    cwd: Path | None = None
+
+    @property
+    def effective_jobs(self) -> int:
+        return self.jobs if self.jobs else os.cpu_count() or 1
+
+
+def effective_limits(spec: ScriptSpec, options: RunOptions) -> tuple[float | None, RetryPolicy | None]:
+    """The script's per-attempt timeout and retry policy: its own settings, else the run's defaults."""
+    timeout = spec.settings.get("timeout")
+    if timeout is None:
+        timeout = options.timeout if options.timeout is not None else DEFAULT_TIMEOUT
+    if timeout is not None and timeout <= 0:
+        timeout = None
+    policy = spec.settings.get("retry")
+    if policy is None and options.retries:
+        policy = RetryPolicy(max_attempts=options.retries + 1, initial_delay=DEFAULT_RETRY_DELAY)
+    return timeout, policy
+
+
+def script_outcome(spec: ScriptSpec, options: RunOptions) -> ScriptOutcome:
+    """The script with its effective settings and nothing run yet (``status="not_run"``)."""
+    timeout, policy = effective_limits(spec, options)
+    return ScriptOutcome(
+        name=spec.name,
+        path=spec.rel,
+        depends=list(spec.depends),
+        stage=spec.settings.get("stage"),
+        timeout=timeout,
+        max_attempts=policy.max_attempts if policy else 1,
+        retry_delay=policy.initial_delay if policy and policy.max_attempts > 1 else 0.0,
+        reason=CONFIG_SKIP_REASON if spec.settings.get("skip") else None,
+    )
+
+
+def plan_outcomes(plan: Plan, options: RunOptions | None = None) -> list[ScriptOutcome]:
+    """Every script of the plan with its effective settings, in dependency order, nothing run (for ``list``)."""
+    options = options or RunOptions()
+    try:
+        order = topological_order(plan.graph)
+    except CycleError:
+        order = list(plan.scripts)
+    return [script_outcome(plan.scripts[name], options) for name in order]
+
+
+def plan_levels(plan: Plan, options: RunOptions | None = None) -> list[list[ScriptOutcome]]:
+    """The scripts by level (for ``--dry-run``): each level only depends on earlier ones. Needs a valid plan."""
+    options = options or RunOptions()
+    return [[script_outcome(plan.scripts[n], options) for n in level] for level in generations(plan.graph)]
