@@ -560,10 +560,16 @@ class Engine:
 
     def _get_executor(self) -> concurrent.futures.Executor:
         if self._executor is None:
+            from pytest_orchestrator.execution.executors import default_workers
             from pytest_orchestrator.execution.executors import open_executor
 
+            workers = self.limit
+            if workers is not None and self.wf.executor in (None, "thread"):
+                # max_concurrency is enforced by _fill. A pool only that large would make the next sync call queue
+                # behind a timed-out (abandoned) one, and time out while waiting. Idle threads are not created.
+                workers = max(workers, default_workers())
             self._executor, self._owns_executor = open_executor(
-                self.wf.executor, max_workers=self.limit, name=f"orchestrate-{self.wf.name}"
+                self.wf.executor, max_workers=workers, name=f"orchestrate-{self.wf.name}"
             )
         return self._executor
 

@@ -1,0 +1,41 @@
+"""Shared fixtures. (``pytester`` is loaded through ``addopts`` in ``pyproject.toml``.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The checkout's root directory (where ``pytest_orchestrator/`` and ``examples/`` live)."""
+    return REPO_ROOT
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """An environment in which a child ``sys.executable`` imports this checkout's ``pytest_orchestrator``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+@pytest.fixture
+def run_workflow() -> Callable[..., Any]:
+    """``run_workflow(wf, limit=30.0)``: ``asyncio.run(wf.run())``, failing the test if the run does not end."""
+
+    def run(wf: Any, limit: float = 30.0) -> Any:
+        async def main() -> Any:
+            return await asyncio.wait_for(wf.run(), limit)
+
+        return asyncio.run(main())
+
+    return run

@@ -1,0 +1,257 @@
+"""``DagScheduler``: which nodes are ready, in what order, and which the rules skip or cancel."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+import pytest
+
+from pytest_orchestrator.core.scheduler import CANCELLED
+from pytest_orchestrator.core.scheduler import COMPLETED
+from pytest_orchestrator.core.scheduler import FAILED
+from pytest_orchestrator.core.scheduler import SKIPPED
+from pytest_orchestrator.core.scheduler import TRIGGER_RULES
+from pytest_orchestrator.core.scheduler import DagScheduler
+
+
+def test_trigger_rules() -> None:
+    assert set(TRIGGER_RULES) == {"all_success", "all_done", "one_failed"}
+
+
+def test_roots_are_ready_first_and_dependents_follow_done() -> None:
+    sched = DagScheduler({"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]})
+    assert sched.is_active()
+    assert sched.get_ready() == ["a"]
+    assert sched.get_ready() == []  # taken nodes are not handed out twice
+    assert sched.done("a", COMPLETED) == []
+    assert sched.get_ready() == ["b", "c"]
+    sched.done("b", COMPLETED)
+    assert not sched.has_ready()  # d still waits for c
+    sched.done("c", COMPLETED)
+    assert sched.get_ready() == ["d"]
+    assert sched.is_active()
+    sched.done("d", COMPLETED)
+    assert not sched.is_active()
+    assert set(sched.finished_nodes()) == {"a", "b", "c", "d"}
+
+
+def test_get_ready_limit() -> None:
+    sched = DagScheduler({"a": [], "b": [], "c": []})
+    assert sched.get_ready(2) == ["a", "b"]
+    assert sched.ready_nodes() == ["c"]
+    assert sched.get_ready(5) == ["c"]
+
+
+def test_ready_order_priority_then_remaining_path_then_definition() -> None:
+    """Higher priority first; then the node with the most work behind it; then definition order."""
+    graph = {"short1": [], "long": [], "long2": ["long"], "short2": [], "vip": []}
+    sched = DagScheduler(graph, priorities={"vip": 3})
+    assert sched.ready_nodes() == ["vip", "long", "short1", "short2"]
+    assert sched.get_ready() == ["vip", "long", "short1", "short2"]
+
+
+def test_ready_order_uses_weights() -> None:
+    """Known durations decide the remaining path: one long task beats a chain of short ones."""
+    graph = {"chain1": [], "chain2": ["chain1"], "big": []}
+    sched = DagScheduler(graph, weights={"chain1": 1.0, "chain2": 1.0, "big": 10.0})
+    assert sched.get_ready() == ["big", "chain1"]
+    assert sched.remaining_path == {"chain1": 2.0, "chain2": 1.0, "big": 10.0}
+    sched = DagScheduler(graph, weights={"chain1": 1.0, "chain2": 1.0, "big": 1.5})
+    assert sched.get_ready() == ["chain1", "big"]
+
+
+def test_negative_priority_goes_last() -> None:
+    sched = DagScheduler({"a": [], "b": [], "c": []}, priorities={"a": -1, "c": 1})
+    assert sched.get_ready() == ["c", "b", "a"]
+
+
+def test_failed_dependency_skips_dependents_with_reason() -> None:
+    sched = DagScheduler({"a": [], "b": ["a"], "c": ["b"], "d": []})
+    sched.get_ready()
+    skipped = sched.done("a", FAILED)
+    assert skipped == [("b", "dependency 'a' failed"), ("c", "dependency 'b' was skipped (root cause: 'a' failed)")]
+    assert sched.state["b"] == SKIPPED
+    assert sched.reasons["c"] == skipped[1][1]
+    assert sched.root_cause == {"b": ("a", FAILED), "c": ("a", FAILED)}
+    assert sched.is_active()  # d still runs
+    sched.done("d", COMPLETED)
+    assert not sched.is_active()
+
+
+def test_skip_reason_names_the_first_unfinished_dependency_in_declaration_order() -> None:
+    sched = DagScheduler({"x": [], "y": [], "z": ["y", "x"]})
+    sched.get_ready()
+    sched.done("x", FAILED)
+    skipped = sched.done("y", SKIPPED, "condition")
+    assert skipped == [("z", "dependency 'y' was skipped")]
+    assert sched.root_cause["z"] == ("y", SKIPPED)
+
+
+def test_skip_of_a_condition_skipped_chain_names_the_root() -> None:
+    sched = DagScheduler({"a": [], "b": ["a"], "c": ["b"], "d": ["c"]})
+    sched.get_ready()
+    skipped = dict(sched.done("a", SKIPPED, "condition"))
+    assert skipped["b"] == "dependency 'a' was skipped"
+    assert skipped["d"] == "dependency 'c' was skipped (root cause: 'a' was skipped)"
+    assert sched.reasons["a"] == "condition"
+
+
+def test_cancelled_dependency_skips_dependents() -> None:
+    sched = DagScheduler({"a": [], "b": ["a"]})
+    sched.get_ready()
+    assert sched.done("a", CANCELLED) == [("b", "dependency 'a' was cancelled")]
+
+
+def test_all_done_runs_after_any_outcome() -> None:
+    for outcome in (COMPLETED, FAILED, SKIPPED, CANCELLED):
+        sched = DagScheduler({"a": [], "b": [], "cleanup": ["a", "b"]}, trigger_rules={"cleanup": "all_done"})
+        sched.get_ready()
+        assert sched.done("a", outcome) == []
+        assert not sched.has_ready()  # still waits for b
+        assert sched.done("b", COMPLETED) == []
+        assert sched.get_ready() == ["cleanup"]
+
+
+def test_one_failed_runs_only_when_a_dependency_failed() -> None:
+    rules = {"alert": "one_failed"}
+    sched = DagScheduler({"a": [], "b": [], "alert": ["a", "b"]}, trigger_rules=rules)
+    sched.get_ready()
+    sched.done("a", COMPLETED)
+    sched.done("b", FAILED)
+    assert sched.get_ready() == ["alert"]
+
+    sched = DagScheduler({"a": [], "b": [], "alert": ["a", "b"]}, trigger_rules=rules)
+    sched.get_ready()
+    sched.done("a", COMPLETED)
+    skipped = sched.done("b", SKIPPED)
+    assert [n for n, _ in skipped] == ["alert"]
+    assert "one_failed" in skipped[0][1]
+    assert not sched.is_active()
+
+
+def test_a_skipped_one_failed_node_skips_its_all_success_dependents() -> None:
+    sched = DagScheduler({"a": [], "alert": ["a"], "after": ["alert"]}, trigger_rules={"alert": "one_failed"})
+    sched.get_ready()
+    skipped = dict(sched.done("a", COMPLETED))
+    assert set(skipped) == {"alert", "after"}
+    assert skipped["after"].startswith("dependency 'alert' was skipped")
+
+
+def test_cancel_pending_spares_cleanup() -> None:
+    """Waiting and ready nodes are cancelled, running ones are left to the caller, cleanup rules are spared."""
+    graph = {"a": [], "b": [], "c": ["a"], "cleanup": ["a", "c"], "alert": ["a"], "ready": []}
+    rules = {"cleanup": "all_done", "alert": "one_failed"}
+    sched = DagScheduler(graph, trigger_rules=rules)
+    assert sched.get_ready(2) == ["a", "b"]
+    cancelled, skipped = sched.cancel_pending("stop")
+    assert sorted(cancelled) == ["c", "ready"]
+    assert skipped == []
+    assert sched.reasons["c"] == "stop"
+    assert sched.state["a"] == "running"  # left to the caller
+    assert sched.state["cleanup"] == "waiting"
+    sched.done("a", FAILED)
+    assert sched.get_ready() == ["cleanup", "alert"]
+    sched.done("b", CANCELLED)
+    sched.done("cleanup", COMPLETED)
+    sched.done("alert", COMPLETED)
+    assert not sched.is_active()
+
+
+def test_cancel_pending_skips_spared_nodes_whose_rule_now_says_skip() -> None:
+    sched = DagScheduler({"a": [], "alert": ["a"]}, trigger_rules={"alert": "one_failed"})
+    # a is ready (not running), so it is cancelled; alert's only dependency then did not fail
+    cancelled, skipped = sched.cancel_pending("stop")
+    assert cancelled == ["a"]
+    assert [n for n, _ in skipped] == ["alert"]
+    assert not sched.is_active()
+
+
+def test_cancel_pending_with_keep() -> None:
+    sched = DagScheduler({"a": [], "b": ["a"], "cleanup": ["a"]}, trigger_rules={"cleanup": "all_done"})
+    cancelled, skipped = sched.cancel_pending("stop everything", keep=lambda n: False)
+    assert sorted(cancelled) == ["a", "b", "cleanup"]
+    assert skipped == []
+    assert not sched.is_active()
+
+
+def test_done_on_a_node_that_never_started() -> None:
+    """A caller may finish a waiting or ready node (a marker skip); its dependents follow the rules."""
+    sched = DagScheduler({"a": [], "b": ["a"], "c": ["b"]})
+    assert sched.done("b", SKIPPED, "marker") == [("c", "dependency 'b' was skipped")]
+    assert sched.done("a", COMPLETED) == []
+    assert not sched.is_active()
+
+
+def test_misuse_raises_value_error() -> None:
+    sched = DagScheduler({"a": [], "b": ["a"]})
+    with pytest.raises(ValueError, match="unknown outcome"):
+        sched.done("a", "exploded")
+    sched.done("a", COMPLETED)
+    with pytest.raises(ValueError, match="already finished"):
+        sched.done("a", FAILED)
+    with pytest.raises(ValueError, match="not running"):
+        sched.requeue("b")
+    sched.get_ready()
+    with pytest.raises(ValueError, match="not ready"):
+        sched.take("b")
+
+
+def test_take_and_requeue() -> None:
+    sched = DagScheduler({"a": [], "b": [], "c": []})
+    sched.take("c")
+    assert sched.ready_nodes() == ["a", "b"]
+    sched.requeue("c")
+    assert sched.get_ready() == ["a", "b", "c"]
+
+
+def test_static_order_is_stable_topological() -> None:
+    assert DagScheduler.static_order({"t": ["b"], "l": [], "b": []}) == ["l", "b", "t"]
+
+
+def test_duplicate_dependencies_count_once() -> None:
+    sched = DagScheduler({"a": [], "b": ["a", "a"]})
+    sched.get_ready()
+    sched.done("a", COMPLETED)
+    assert sched.get_ready() == ["b"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_driving_to_the_end_respects_the_rules(data: st.DataObject) -> None:
+    """Random DAG, random outcomes: every node finishes exactly once, no node is handed out before all its
+    dependencies finished, and the rules' verdict matches the dependencies' outcomes."""
+    n = data.draw(st.integers(1, 12))
+    graph = {j: sorted(data.draw(st.sets(st.integers(0, j - 1), max_size=3)) if j else []) for j in range(n)}
+    rules = {j: data.draw(st.sampled_from(TRIGGER_RULES)) for j in range(n)}
+    sched = DagScheduler(graph, trigger_rules=rules)
+    outcome: dict[int, str] = {}
+    handed_out: list[int] = []
+    while sched.is_active():
+        ready = sched.get_ready()
+        assert ready, "an active scheduler with nothing running must have something ready"
+        for node in ready:
+            assert all(d in outcome for d in graph[node])
+            deps = [outcome[d] for d in graph[node]]
+            if rules[node] == "all_success":
+                assert all(o == COMPLETED for o in deps)
+            elif rules[node] == "one_failed" and deps:  # a root runs whatever its rule (as in Airflow)
+                assert FAILED in deps
+            handed_out.append(node)
+        for node in ready:
+            result = data.draw(st.sampled_from([COMPLETED, FAILED]))
+            outcome[node] = result
+            for skipped, reason in sched.done(node, result):
+                assert skipped not in outcome
+                assert all(d in outcome for d in graph[skipped]), "skipped only once its dependencies finished"
+                deps = [outcome[d] for d in graph[skipped]]
+                assert rules[skipped] != "all_done"
+                if rules[skipped] == "all_success":
+                    assert any(o != COMPLETED for o in deps)
+                    assert reason.startswith("dependency ")
+                else:
+                    assert FAILED not in deps
+                outcome[skipped] = SKIPPED
+    assert sorted(outcome) == list(range(n))
+    assert len(handed_out) == len(set(handed_out))
+    assert all(sched.state[node] == outcome[node] for node in graph)
