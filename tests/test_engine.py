@@ -1236,3 +1236,49 @@ def test_remove_listener(run_workflow: Run) -> None:
     wf.remove_listener(events.append)
     run_workflow(wf)
     assert events == []
+
+
+# -- SkipTask and BaseException from actions -------------------------------------------------------------------
+def test_skiptask_skips_the_task_and_its_dependents_without_retry() -> None:
+    from pytest_orchestrator import SkipTask
+
+    calls: list[str] = []
+
+    def gate() -> None:
+        calls.append("gate")
+        raise SkipTask("no data today")
+
+    async def agate() -> None:
+        calls.append("agate")
+        raise SkipTask("async says skip")
+
+    wf = Workflow("skips", fail_fast=False)
+    wf.add_task("gate", gate, retry_policy=RetryPolicy(max_attempts=3, initial_delay=0))
+    wf.add_task("agate", agate)
+    wf.add_task("child", lambda: calls.append("child"), dependencies=["gate"])
+    wf.add_task("grandchild", lambda: calls.append("grandchild"), dependencies=["child"])
+    wf.add_task("cleanup", lambda: calls.append("cleanup"), dependencies=["agate"], trigger_rule="all_done")
+    asyncio.run(wf.run())  # a skip is not a failure: no TaskFailedError
+    summary = wf.get_summary()
+    assert summary["success"] is True
+    tasks = summary["tasks"]
+    assert (tasks["gate"]["status"], tasks["gate"]["reason"], tasks["gate"]["attempts"]) == (
+        "skipped",
+        "no data today",
+        1,
+    )
+    assert (tasks["agate"]["status"], tasks["agate"]["reason"]) == ("skipped", "async says skip")
+    assert tasks["child"]["reason"] == "dependency 'gate' was skipped"
+    assert tasks["grandchild"]["reason"] == "dependency 'child' was skipped (root cause: 'gate' was skipped)"
+    assert tasks["cleanup"]["status"] == "completed"
+    assert sorted(calls) == ["agate", "cleanup", "gate"]
+
+
+def test_keyboard_interrupt_in_an_action_propagates_out_of_run() -> None:
+    async def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    wf = Workflow("ki")
+    wf.add_task("a", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(wf.run())
