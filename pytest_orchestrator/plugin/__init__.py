@@ -2,18 +2,26 @@
 
 Without ``--orchestrate`` (or ini ``orchestrate = true``) it only registers its options, ini values and markers:
 no reordering, no script items, and nothing heavy imported. With it, the session plugin in ``plugin/session.py``
-is registered and does the work.
+is registered and does the work. The hook specifications (``plugin/hooks.py``) and the ``run_script`` fixture are
+always there: the specs so a conftest implementing them validates, the fixture because it is useful on its own
+(both import nothing until used).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
+
+import pytest
 
 
 if TYPE_CHECKING:
-    import pytest
+    from pytest_orchestrator.plugin.items import ScriptRunner
 
-__all__ = ["is_active"]
+__all__ = ["is_active", "run_script"]
+
+#: name under which the session plugin is registered
+SESSION_PLUGIN_NAME = "orchestrate-session"
 
 DEFAULT_SCRIPT_GLOBS = ["scripts/**/*.py", "scripts/**/*.sh"]
 
@@ -113,6 +121,28 @@ def is_active(config: pytest.Config) -> bool:
     return bool(config.getini("orchestrate"))
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_orchestrator.plugin import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
+        from pytest_orchestrator.plugin.session import OrchestratePlugin
+
+        config.pluginmanager.register(OrchestratePlugin(config), SESSION_PLUGIN_NAME)
+
+
+@pytest.fixture
+def run_script(pytestconfig: pytest.Config) -> Iterator[ScriptRunner]:
+    """``run_script(path, *args, timeout=None, env=None) -> ScriptResult``: run a script like a script item.
+
+    A relative path is taken relative to the rootdir; the script's inline metadata and ``orchestrate.yaml``
+    settings apply (args, env, timeout, allowed exit codes, retry). Available with or without ``--orchestrate``.
+    """
+    from pytest_orchestrator.plugin.items import ScriptRunner
+
+    yield ScriptRunner(pytestconfig)

@@ -1,0 +1,164 @@
+"""Benchmark of the pytest plugin's cost, against pytest without it, measured in the same run.
+
+A generated suite of 500 trivial tests (50 modules of 10) in a temporary folder:
+
+(a) Inactive: ``pytest --co -q`` with the plugin installed but not turned on, versus ``pytest --co -q -p
+    no:orchestrator`` (the plugin not loaded at all). Target: at most 5 % slower, or 30 ms in absolute terms.
+(b) Active: ``pytest --orchestrate -q`` versus plain ``pytest -q`` on the same suite, whose tests carry a seeded
+    random dependency DAG (each test depends on up to 2 random earlier tests, across modules; every test
+    passes). Target: at most 15 % slower.
+
+Each measurement is a fresh ``python -m pytest`` process; the two sides alternate (``--repeat`` times each, after
+one warm-up of each) and medians are compared (the ratio of the minimums is shown too: on a busy machine it
+is the steadier estimate). Unrelated slow-to-load plugins (hypothesis, pytest-benchmark) are
+disabled on both sides so the comparison sees the plugin's own cost.
+
+Usage::
+
+    python bench/plugin.py [--repeat N] [--tests N] [--check] [--keep]
+
+The exit code is 0 (this is a report) unless ``--check`` is given and a target fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+import os
+from pathlib import Path
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SEED = 20240607
+PER_MODULE = 10
+INACTIVE_TARGET = 0.05
+INACTIVE_ABSOLUTE = 0.030
+ACTIVE_TARGET = 0.15
+COMMON = ("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:randomly", "-p", "no:cacheprovider")
+
+
+def make_suite(root: Path, tests: int, *, seed: int = SEED) -> int:
+    """Write the suite under ``root``; return the number of dependency edges."""
+    rng = random.Random(seed)
+    (root / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
+    folder = root / "tests"
+    folder.mkdir()
+    ids: list[str] = []
+    edges = 0
+    modules = (tests + PER_MODULE - 1) // PER_MODULE
+    for m in range(modules):
+        lines = ["import pytest", ""]
+        for t in range(PER_MODULE):
+            if len(ids) >= tests:
+                break
+            name = f"test_{t}"
+            nodeid = f"tests/test_m{m:03d}.py::{name}"
+            deps = sorted(set(rng.sample(ids, k=min(len(ids), rng.choice((0, 0, 1, 2))))))
+            if deps:
+                edges += len(deps)
+                lines.append(f"@pytest.mark.depends({', '.join(repr(d) for d in deps)})")
+            lines += [f"def {name}():", "    assert True", ""]
+            ids.append(nodeid)
+        (folder / f"test_m{m:03d}.py").write_text("\n".join(lines))
+    return edges
+
+
+def run_pytest(root: Path, args: Sequence[str]) -> float:
+    env = dict(os.environ)
+    env.pop("PYTEST_ADDOPTS", None)
+    # this checkout first, whatever copy of the package is installed (the entry point imports it by name)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *COMMON, *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"pytest {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}")
+    return elapsed
+
+
+def compare(root: Path, base: Sequence[str], ours: Sequence[str], repeat: int) -> tuple[list[float], list[float]]:
+    """Alternate the two commands ``repeat`` times each, after one warm-up of each."""
+    run_pytest(root, base)
+    run_pytest(root, ours)
+    base_times: list[float] = []
+    our_times: list[float] = []
+    for _ in range(repeat):
+        base_times.append(run_pytest(root, base))
+        our_times.append(run_pytest(root, ours))
+    return base_times, our_times
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=7, help="measurements per side (default 7)")
+    parser.add_argument("--tests", type=int, default=500, help="tests in the generated suite (default 500)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--keep", action="store_true", help="keep the generated suite and print its folder")
+    options = parser.parse_args(argv)
+
+    root = Path(tempfile.mkdtemp(prefix="orchestrate-bench-"))
+    try:
+        edges = make_suite(root, options.tests)
+        print(f"suite: {options.tests} tests in {root} ({edges} dependency edges, seed {SEED})")
+        print(f"python {sys.version.split()[0]}, {options.repeat} alternating runs per side, medians compared")
+        print()
+        rows = []
+        inactive = compare(root, ["--co", "-q", "-p", "no:orchestrator"], ["--co", "-q"], options.repeat)
+        rows.append(("inactive: pytest --co -q", "-p no:orchestrator", *inactive))
+        active = compare(root, ["-q"], ["-q", "--orchestrate"], options.repeat)
+        rows.append(("active: pytest -q --orchestrate", "pytest -q", *active))
+
+        header = (
+            f"{'measurement':<34} {'baseline':<20} {'base med':>9} {'ours med':>9} {'diff':>8} {'ratio':>7}"
+            f" {'min ratio':>10}"
+        )
+        print(header)
+        print("-" * len(header))
+        verdicts = []
+        for label, baseline, base_times, our_times in rows:
+            base_med, our_med = statistics.median(base_times), statistics.median(our_times)
+            ratio = our_med / base_med
+            print(
+                f"{label:<34} {baseline:<20} {base_med * 1000:>7.0f}ms {our_med * 1000:>7.0f}ms "
+                f"{(our_med - base_med) * 1000:>+6.0f}ms {ratio:>7.3f} {min(our_times) / min(base_times):>10.3f}"
+            )
+            if label.startswith("inactive"):
+                ok = ratio <= 1 + INACTIVE_TARGET or our_med - base_med <= INACTIVE_ABSOLUTE
+                target = f"<= {INACTIVE_TARGET:.0%} or <= {INACTIVE_ABSOLUTE * 1000:.0f} ms"
+            else:
+                ok = ratio <= 1 + ACTIVE_TARGET
+                target = f"<= {ACTIVE_TARGET:.0%}"
+            verdicts.append((label, ok, target, ratio - 1, our_med - base_med))
+        print()
+        for label, ok, target, overhead, absolute in verdicts:
+            word = "PASS" if ok else "FAIL"
+            print(f"{word}: {label}: overhead {overhead:+.1%} ({absolute * 1000:+.0f} ms), target {target}")
+        print()
+        print("raw seconds (baseline / ours):")
+        for label, _, base_times, our_times in rows:
+            print(f"  {label}: {[round(t, 3) for t in base_times]} / {[round(t, 3) for t in our_times]}")
+        failed = not all(ok for _, ok, *_ in verdicts)
+        return 1 if failed and options.check else 0
+    finally:
+        if options.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

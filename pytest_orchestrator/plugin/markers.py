@@ -1,0 +1,194 @@
+"""Markers -> frozen specs: ``depends``, ``retry``, ``timeout`` and ``stage``, parsed once per item and validated.
+
+Each ``parse_*`` function takes the marker's arguments and returns a plain value or raises ``ValueError`` with a
+message that names the problem; :func:`evaluate_marks` gathers them for one item into an :class:`ItemSpec` and turns
+every problem into one :class:`MarkerError` naming the item and the marker. The session plugin reports those as a
+usage error (never a traceback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+import math
+import os
+from typing import Any
+
+import pytest
+
+from pytest_orchestrator.core.retry import RetryPolicy
+
+
+__all__ = [
+    "ItemSpec",
+    "MarkerError",
+    "evaluate_marks",
+    "parse_depends",
+    "parse_retry",
+    "parse_stage",
+    "parse_timeout",
+    "spec_key",
+]
+
+
+class MarkerError(ValueError):
+    """One or more of an item's orchestrate markers are malformed; the message names the item and each marker."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemSpec:
+    """What an item's markers (or a script's settings) ask of the orchestrator."""
+
+    #: dependency targets as written, in declaration order (resolved later by :mod:`.dag`)
+    targets: tuple[str, ...] = ()
+    #: names others may depend on (``depends(name=...)``)
+    aliases: tuple[str, ...] = ()
+    stage: str | None = None
+    retry: RetryPolicy | None = None
+    #: seconds; ``None`` when not set, ``0`` when explicitly disabled
+    timeout: float | None = None
+
+
+#: where each item's spec is cached
+spec_key = pytest.StashKey[ItemSpec]()
+
+
+def _type_name(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _target(value: Any) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ValueError(
+            f"a dependency target must be a string (node id, test name, path, script or alias), "
+            f"got {_type_name(value)} {value!r}"
+        )
+    text = value.strip()
+    if not text:
+        raise ValueError("a dependency target must not be empty")
+    return text
+
+
+def parse_depends(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None]:
+    """``depends(*targets, on=(), name=None)`` -> ``(targets, name)``."""
+    unknown = set(kwargs) - {"on", "name"}
+    if unknown:
+        raise ValueError(f"unexpected keyword argument(s) {', '.join(sorted(unknown))}; use on= and name=")
+    targets = [_target(a) for a in args]
+    on = kwargs.get("on", ())
+    if isinstance(on, str | os.PathLike):
+        on = (on,)
+    if not isinstance(on, Iterable):
+        raise ValueError(f"on= must be a target or a list of targets, got {_type_name(on)} {on!r}")
+    targets.extend(_target(t) for t in on)
+    name = kwargs.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError(f"name= must be a non-empty string, got {_type_name(name)} {name!r}")
+    if not targets and name is None:
+        raise ValueError("give at least one target (depends('test_a')) or an alias (depends(name='db'))")
+    return tuple(dict.fromkeys(targets)), None if name is None else name.strip()
+
+
+def parse_retry(args: Sequence[Any], kwargs: Mapping[str, Any]) -> RetryPolicy:
+    """``retry(...)`` takes :class:`RetryPolicy`'s arguments."""
+    try:
+        return RetryPolicy(*args, **kwargs)
+    except TypeError as exc:
+        raise ValueError(str(exc).replace("RetryPolicy.__init__()", "retry()")) from None
+
+
+def parse_timeout(args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
+    """``timeout(seconds)``; ``0`` disables a default timeout. ``method=`` and ``func_only=`` (pytest-timeout's
+    arguments) are accepted and ignored."""
+    kwargs = dict(kwargs)
+    for ignored in ("method", "func_only"):
+        kwargs.pop(ignored, None)
+    values = list(args)
+    for key in ("seconds", "timeout"):
+        if key in kwargs:
+            values.append(kwargs.pop(key))
+    if kwargs:
+        raise ValueError(f"unexpected keyword argument(s) {', '.join(sorted(kwargs))}; use timeout(seconds)")
+    if len(values) != 1:
+        raise ValueError(f"expected one number of seconds, got {len(values)} values")
+    value = values[0]
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"seconds must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"seconds must be a number, got {_type_name(value)} {value!r}")
+    if value < 0:
+        raise ValueError(f"seconds must be >= 0 (0 disables the timeout), got {value!r}")
+    return float(value)
+
+
+def parse_stage(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    """``stage(name)``."""
+    kwargs = dict(kwargs)
+    values = list(args)
+    if "name" in kwargs:
+        values.append(kwargs.pop("name"))
+    if kwargs:
+        raise ValueError(f"unexpected keyword argument(s) {', '.join(sorted(kwargs))}; use stage(name)")
+    if len(values) != 1:
+        raise ValueError(f"expected one stage name, got {len(values)} values")
+    name = values[0]
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"the stage name must be a non-empty string, got {_type_name(name)} {name!r}")
+    return name.strip()
+
+
+def _signature(mark: pytest.Mark) -> str:
+    parts = [repr(a) for a in mark.args] + [f"{k}={v!r}" for k, v in mark.kwargs.items()]
+    text = ", ".join(parts)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"@pytest.mark.{mark.name}({text})"
+
+
+def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
+    """The :class:`ItemSpec` of a Python test from its markers (closest wins, ``depends`` markers add up).
+
+    ``own_timeout=False`` leaves the ``timeout`` marker alone (pytest-timeout handles it). Raises
+    :class:`MarkerError` listing every malformed marker of the item.
+    """
+    problems: list[str] = []
+    targets: list[str] = []
+    aliases: list[str] = []
+    parsers: dict[str, Any] = {"retry": parse_retry, "stage": parse_stage}
+    if own_timeout:
+        parsers["timeout"] = parse_timeout
+    values: dict[str, Any] = {}
+    # one pass, closest marker first: the first retry/timeout/stage seen wins, every depends counts
+    for mark in item.iter_markers():
+        name = mark.name
+        if name == "depends":
+            try:
+                found, alias = parse_depends(mark.args, mark.kwargs)
+            except ValueError as exc:
+                problems.append(f"{_signature(mark)}: {exc}")
+                continue
+            targets.extend(found)
+            if alias is not None:
+                aliases.append(alias)
+        elif name in parsers and name not in values:
+            try:
+                values[name] = parsers[name](mark.args, mark.kwargs)
+            except ValueError as exc:
+                values[name] = None
+                problems.append(f"{_signature(mark)}: {exc}")
+    if problems:
+        raise MarkerError("\n".join(f"{item.nodeid}: {p}" for p in problems))
+    return ItemSpec(
+        targets=tuple(dict.fromkeys(targets)),
+        aliases=tuple(dict.fromkeys(aliases)),
+        stage=values.get("stage"),
+        retry=values.get("retry"),
+        timeout=values.get("timeout"),
+    )

@@ -1,0 +1,158 @@
+"""Retry and timeout around an item's run (the runtest protocol).
+
+**Retry.** An item with a retry policy runs through :func:`run_with_retries` instead of pytest's own protocol:
+each attempt is a full setup / call / teardown (so function fixtures are fresh), and a failed *call* whose error
+matches the policy's ``retry_on`` is retried after ``policy.get_delay(attempt)`` seconds. Each retried attempt is
+logged as one call report with outcome ``"rerun"`` (letter ``R``, word ``RERUN``); only the last attempt is logged
+as the item's real outcome, so JUnit XML holds one testcase per item. Setup failures, skips and teardown errors are
+never retried. ``item.user_properties`` gets ``attempts`` and ``attempt_N_error`` *before* the final reports are
+made (a report copies the list when it is created).
+
+**Timeout.** A Python test's call phase is interrupted by ``SIGALRM`` (``setitimer``, main thread only), raising
+:class:`ItemTimeout` inside the test: the test fails, the run goes on. Script items enforce their timeout on the
+subprocess instead (its process group is killed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import contextlib
+import signal
+import threading
+import time
+from types import FrameType
+
+from _pytest.outcomes import Failed
+from _pytest.runner import runtestprotocol
+import pytest
+
+from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.errors import OrchestratorTimeoutError
+from pytest_orchestrator.plugin.items import ScriptFailure
+
+
+__all__ = [
+    "RERUN",
+    "ItemTimeout",
+    "alarm",
+    "attempt_error_text",
+    "error_key",
+    "retry_error",
+    "run_with_retries",
+    "set_property",
+]
+
+#: the outcome of a logged attempt that will be retried
+RERUN = "rerun"
+
+#: the exception raised by the item's last call phase (or None when it passed)
+error_key = pytest.StashKey["BaseException | None"]()
+#: the attempt an item with a retry policy is on
+attempt_key = pytest.StashKey[int]()
+
+
+class ItemTimeout(Failed):
+    """Raised inside a Python test when its timeout expires (a ``pytest.fail`` that ``except Exception`` does not
+    swallow). For ``retry_on`` it counts as an :class:`~pytest_orchestrator.errors.OrchestratorTimeoutError`."""
+
+    # shown as "ItemTimeout: timed out after 2 s", like pytest's own "Failed: ..."
+    __module__ = "builtins"
+
+
+@contextlib.contextmanager
+def alarm(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`ItemTimeout` in the main thread after ``seconds`` (a no-op where SIGALRM cannot be used)."""
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+    assert seconds is not None
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        __tracebackhide__ = True
+        raise ItemTimeout(f"timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def retry_error(error: BaseException) -> BaseException:
+    """The exception a retry policy judges: a timeout counts as ``OrchestratorTimeoutError`` (a ``TimeoutError``),
+    ``pytest.fail`` as ``AssertionError``; anything else as itself."""
+    if isinstance(error, ItemTimeout):
+        return OrchestratorTimeoutError(str(error))
+    if isinstance(error, Failed):
+        return AssertionError(str(error))
+    return error
+
+
+def attempt_error_text(error: BaseException | None, report: pytest.TestReport) -> str:
+    """A one-line message for a failed attempt (for JUnit properties and the summary)."""
+    if isinstance(error, Failed):
+        text = str(error.msg or "")
+    elif isinstance(error, ScriptFailure):
+        text = str(error)
+    elif error is not None:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    else:
+        text = report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else report.outcome
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def set_property(item: pytest.Item, name: str, value: object) -> None:
+    """Set ``name`` in ``item.user_properties``, replacing an earlier value."""
+    item.user_properties[:] = [p for p in item.user_properties if p[0] != name]
+    item.user_properties.append((name, value))
+
+
+def _will_retry(item: pytest.Item, policy: RetryPolicy, reports: list[pytest.TestReport], attempt: int) -> bool:
+    if item.session.shouldfail or item.session.shouldstop:
+        return False
+    setup, call = reports[0], next((r for r in reports if r.when == "call"), None)
+    teardown = reports[-1]
+    if call is None or not setup.passed or not call.failed or teardown.failed:
+        return False
+    error = item.stash.get(error_key, None)
+    if error is None:
+        return False
+    return policy.should_retry(retry_error(error), attempt)
+
+
+def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, policy: RetryPolicy) -> None:
+    """pytest's runtest protocol for one item, with retries per ``policy``."""
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    attempt = 0
+    while True:
+        attempt += 1
+        item.stash[attempt_key] = attempt
+        set_property(item, "attempts", attempt)
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        call = next((r for r in reports if r.when == "call"), None)
+        decisive = call if call is not None else reports[0]
+        if _will_retry(item, policy, reports, attempt):
+            assert call is not None
+            call.outcome = RERUN  # type: ignore[assignment]
+            ihook.pytest_runtest_logreport(report=call)
+            ihook.pytest_orchestrate_attempt(item=item, attempt=attempt, report=call, will_retry=True)
+            delay = policy.get_delay(attempt)
+            if delay > 0:
+                time.sleep(delay)
+            continue
+        for report in reports:
+            ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_orchestrate_attempt(item=item, attempt=attempt, report=decisive, will_retry=False)
+        break
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

@@ -1,0 +1,218 @@
+"""The terminal "workflow summary": what each item did, read from the test reports, and the text printed for it.
+
+:class:`Recorder` folds reports into one :class:`ItemRecord` per item (it works the same on an xdist controller,
+which sees only reports). :func:`build_summary` turns the records and the item graph into a JSON-ready dict (the
+one the ``pytest_orchestrate_summary`` hook receives) and :func:`format_summary` into lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+from typing import Any
+
+import pytest
+
+from pytest_orchestrator.plugin.dag import ItemGraph
+
+
+__all__ = ["STATUSES", "ItemRecord", "Recorder", "build_summary", "format_summary"]
+
+#: item statuses, in the order counts are printed
+STATUSES = ("passed", "failed", "timeout", "error", "skipped", "xfailed", "xpassed")
+
+#: report attributes set by the session plugin (they travel with xdist's serialised reports)
+TIMEOUT_ATTR = "orchestrate_timeout"
+ERROR_ATTR = "orchestrate_error"
+DEPENDENCY_SKIP_ATTR = "orchestrate_dependency_skip"
+
+_CRITICAL_PATH_SHOWN = 12
+
+
+@dataclasses.dataclass
+class ItemRecord:
+    """What one item did in this session."""
+
+    nodeid: str
+    status: str = "passed"
+    reruns: int = 0
+    start: float = 0.0
+    stop: float = 0.0
+    #: for skips: the reason; for timeouts: "timed out after S s"
+    reason: str = ""
+    dependency_skip: bool = False
+    #: messages of the failed attempts, the last one included when the item failed
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return self.reruns + 1
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.stop - self.start) if self.start else 0.0
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        text = str(longrepr[2])
+        return text[len("Skipped: ") :] if text.startswith("Skipped: ") else text
+    return str(getattr(report, "wasxfail", "") or "")
+
+
+class Recorder:
+    """Folds test reports (setup, call, teardown, reruns) into :class:`ItemRecord` s."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, ItemRecord] = {}
+
+    def add(self, report: pytest.TestReport) -> ItemRecord:
+        record = self.items.get(report.nodeid)
+        if record is None:
+            record = self.items[report.nodeid] = ItemRecord(report.nodeid)
+        start, stop = getattr(report, "start", 0.0) or 0.0, getattr(report, "stop", 0.0) or 0.0
+        if start and (not record.start or start < record.start):
+            record.start = start
+        if stop > record.stop:
+            record.stop = stop
+        error = getattr(report, ERROR_ATTR, None)
+        if report.outcome == "rerun":
+            record.reruns += 1
+            if error:
+                record.errors.append(str(error))
+            return record
+        wasxfail = hasattr(report, "wasxfail")
+        if report.when == "call":
+            if report.failed:
+                timeout = getattr(report, TIMEOUT_ATTR, None)
+                record.status = "timeout" if timeout else "failed"
+                record.reason = str(timeout or "")
+                if error:
+                    record.errors.append(str(error))
+            elif report.skipped:
+                record.status = "xfailed" if wasxfail else "skipped"
+                record.reason = _skip_reason(report)
+            else:
+                record.status = "xpassed" if wasxfail else "passed"
+        elif report.failed:
+            if report.when == "setup" or record.status in ("passed", "xpassed"):
+                record.status = "error"
+        elif report.skipped and report.when == "setup":
+            record.status = "xfailed" if wasxfail else "skipped"
+            record.reason = _skip_reason(report)
+            record.dependency_skip = bool(getattr(report, DEPENDENCY_SKIP_ATTR, False))
+        return record
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 600:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def build_summary(
+    records: Mapping[str, ItemRecord],
+    *,
+    wall_time: float,
+    session_start: float,
+    workers: int = 1,
+    graph: ItemGraph | None = None,
+) -> dict[str, Any]:
+    """The summary as a JSON-ready dict (see the ``pytest_orchestrate_summary`` hook for its keys)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for record in records.values():
+        counts[record.status] = counts.get(record.status, 0) + 1
+    counts["rerun"] = sum(r.reruns for r in records.values())
+    counts["dependency_skipped"] = sum(1 for r in records.values() if r.dependency_skip)
+    counts["not_run"] = sum(1 for n in graph if n not in records) if graph is not None else 0
+    total = sum(r.duration for r in records.values())
+    efficiency = total / (wall_time * workers) if wall_time > 0 and workers > 0 else 0.0
+    path: list[str] = []
+    if graph is not None and records:
+        durations = {n: (records[n].duration if n in records else 0.0) for n in graph}
+        path = graph.critical_path(durations)
+    items = {
+        n: {
+            "status": r.status,
+            "attempts": r.attempts,
+            "duration": round(r.duration, 6),
+            "start": round(max(0.0, r.start - session_start), 6) if r.start else None,
+            "reason": r.reason,
+        }
+        for n, r in records.items()
+    }
+    return {
+        "counts": counts,
+        "total_items": len(records) + counts["not_run"],
+        "wall_time": wall_time,
+        "total_duration": total,
+        "efficiency": efficiency,
+        "workers": workers,
+        "critical_path": path,
+        "critical_path_duration": sum(records[n].duration for n in path if n in records),
+        "flaky": [
+            {"nodeid": n, "attempts": r.attempts} for n, r in records.items() if r.reruns and r.status == "passed"
+        ],
+        "retried_failed": [
+            {"nodeid": n, "attempts": r.attempts, "errors": list(r.errors)}
+            for n, r in records.items()
+            if r.reruns and r.status in ("failed", "timeout", "error")
+        ],
+        "timeouts": [{"nodeid": n, "reason": r.reason} for n, r in records.items() if r.status == "timeout"],
+        "dependency_skips": [{"nodeid": n, "reason": r.reason} for n, r in records.items() if r.dependency_skip],
+        "items": items,
+    }
+
+
+def format_summary(summary: Mapping[str, Any], *, verbose: int = 0) -> list[str]:
+    """The lines of the workflow summary."""
+    counts = summary["counts"]
+    parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
+    if counts.get("not_run"):
+        parts.append(f"{counts['not_run']} not run")
+    line = f"{summary['total_items']} items: " + (", ".join(parts) or "none ran")
+    if counts.get("rerun"):
+        line += f"; {counts['rerun']} rerun" + ("s" if counts["rerun"] != 1 else "")
+    lines = [line]
+    workers = summary["workers"]
+    lines.append(
+        f"wall time {_fmt_seconds(summary['wall_time'])}, summed item durations "
+        f"{_fmt_seconds(summary['total_duration'])}: parallel efficiency {summary['efficiency']:.0%} "
+        f"({workers} worker{'s' if workers != 1 else ''})"
+    )
+    path: Sequence[str] = summary["critical_path"]
+    if path:
+        items = summary["items"]
+        shown = [f"{n} ({_fmt_seconds(items[n]['duration'])})" if n in items else n for n in path]
+        if len(shown) > _CRITICAL_PATH_SHOWN:
+            half = _CRITICAL_PATH_SHOWN // 2
+            shown = [*shown[:half], f"... {len(shown) - 2 * half} more ...", *shown[-half:]]
+        lines.append(f"critical path {_fmt_seconds(summary['critical_path_duration'])}: " + " -> ".join(shown))
+    if summary["flaky"]:
+        lines.append("flaky (passed after retries):")
+        lines.extend(f"  {f['nodeid']}: {f['attempts']} attempts" for f in summary["flaky"])
+    if summary["retried_failed"]:
+        lines.append("retried and still failing:")
+        for f in summary["retried_failed"]:
+            last = f" (last error: {f['errors'][-1]})" if f["errors"] else ""
+            lines.append(f"  {f['nodeid']}: {f['attempts']} attempts{last}")
+    if summary["timeouts"]:
+        lines.append("timeouts:")
+        lines.extend(f"  {t['nodeid']}: {t['reason']}" for t in summary["timeouts"])
+    if summary["dependency_skips"]:
+        lines.append("dependency skips:")
+        lines.extend(f"  {d['nodeid']}: {d['reason']}" for d in summary["dependency_skips"])
+    if verbose > 0 and summary["items"]:
+        lines.append(f"{'status':<9} {'attempts':>8} {'duration':>10} {'start':>10}  item")
+        for nodeid, item in sorted(
+            summary["items"].items(), key=lambda kv: (kv[1]["start"] is None, kv[1]["start"] or 0.0)
+        ):
+            start = "" if item["start"] is None else f"+{item['start']:.2f} s"
+            lines.append(
+                f"{item['status']:<9} {item['attempts']:>8} {_fmt_seconds(item['duration']):>10} {start:>10}  {nodeid}"
+            )
+    return lines

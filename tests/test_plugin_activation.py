@@ -1,0 +1,133 @@
+"""Activation: markers and options always registered; everything else only under --orchestrate (or ini)."""
+
+from __future__ import annotations
+
+from plugin_helpers import lean_inner_runs
+from plugin_helpers import order_of
+from plugin_helpers import project
+from plugin_helpers import script
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _lean(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    lean_inner_runs(monkeypatch)
+
+
+ORDER_SUITE = """
+    import pytest
+
+    @pytest.mark.depends("test_first")
+    def test_second():
+        pass
+
+    def test_first():
+        pass
+"""
+
+
+def test_inactive_keeps_order_and_collects_no_scripts(pytester: pytest.Pytester) -> None:
+    """Without --orchestrate: original order, no script items, no summary; markers are known (--strict-markers)."""
+    project(pytester)
+    pytester.makepyfile(test_order=ORDER_SUITE)
+    script(pytester, "scripts/load.py", "print('hi')")
+    result = pytester.runpytest("-v", "--strict-markers")
+    result.assert_outcomes(passed=2)
+    assert order_of(result) == ["test_order.py::test_second", "test_order.py::test_first"]
+    assert "workflow summary" not in result.stdout.str()
+    assert "scripts/load.py" not in result.stdout.str()
+
+
+def test_flag_activates(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makepyfile(test_order=ORDER_SUITE)
+    script(pytester, "scripts/load.py", "print('hi')")
+    result = pytester.runpytest("-v", "--orchestrate")
+    result.assert_outcomes(passed=3)
+    assert order_of(result) == ["scripts/load.py::load", "test_order.py::test_first", "test_order.py::test_second"]
+    assert "workflow summary" in result.stdout.str()
+
+
+def test_ini_activates(pytester: pytest.Pytester) -> None:
+    project(pytester, "orchestrate = true\n")
+    pytester.makepyfile(test_order=ORDER_SUITE)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    assert order_of(result) == ["test_order.py::test_first", "test_order.py::test_second"]
+
+
+def test_inactive_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
+    """A real subprocess run without --orchestrate loads no yaml, networkx, engine or session modules."""
+    project(pytester)
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            heavy = [
+                "yaml",
+                "networkx",
+                "pytest_orchestrator.core.engine",
+                "pytest_orchestrator.plugin.session",
+                "pytest_orchestrator.plugin.dag",
+                "pytest_orchestrator.plugin.items",
+                "pytest_orchestrator.scripts.config",
+            ]
+            loaded = [name for name in heavy if name in sys.modules]
+            assert not loaded, f"imported while inactive: {loaded}"
+            print("IMPORT-CHECK-OK")
+        """
+    )
+    pytester.makepyfile(test_order=ORDER_SUITE)
+    (pytester.path / "orchestrate.yaml").write_text("defaults:\n  timeout: 5\n")
+    script(pytester, "scripts/load.py", "print('hi')")
+    result = pytester.runpytest_subprocess("-s", "-p", "no:hypothesispytest", "-p", "no:benchmark")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*IMPORT-CHECK-OK*"])
+
+
+def test_markers_listed_with_signatures(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    for pattern in (
+        "@pytest.mark.depends([*]targets, on=(), name=None):*",
+        "@pytest.mark.retry(max_attempts=3, initial_delay=1.0*retry_on=(Exception,)):*",
+        "@pytest.mark.timeout(seconds):*",
+        "@pytest.mark.stage(name):*",
+    ):
+        result.stdout.fnmatch_lines([pattern])
+
+
+def test_help_shows_one_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    text = result.stdout.str()
+    group = text[text.index("Workflow orchestration (pytest-orchestrator):") :]
+    group = group[: group.index("\n\n")]
+    for option in (
+        "--orchestrate ",
+        "--orchestrate-deps",
+        "--orchestrate-retries",
+        "--orchestrate-timeout",
+        "--stage",
+        "--orchestrate-graph",
+    ):
+        assert option in group, option
+    assert "orchestrate_scripts" in text
+
+
+def test_graph_with_xdist_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makepyfile(test_order=ORDER_SUITE)
+    result = pytester.runpytest("--orchestrate", "--orchestrate-graph=dot", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "drop -n" in result.stderr.str() + result.stdout.str()
+
+
+def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    result = pytester.runpytest("--orchestrate", "--orchestrate-retries", "-1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*expected 0 or more retries*"])
+    result = pytester.runpytest("--orchestrate", "--orchestrate-timeout", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result = pytester.runpytest("--orchestrate", "--orchestrate-deps", "maybe")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
