@@ -109,3 +109,39 @@ def test_the_example_validates(repo_root: Path, env: dict[str, str]) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok: 8 scripts\n", "")
     result = orchestrate(repo_root, env, "graph", "examples/etl/scripts")
     assert result.returncode == 0 and result.stdout.count("-->") == 9
+
+
+def run_pytest(repo_root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--orchestrate", "examples/etl", "-p", "no:cacheprovider", *args],
+        cwd=repo_root,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_readme_main_command_runs_scripts_and_tests_as_one_graph(repo_root: Path, env: dict[str, str]) -> None:
+    """The README's main command: ``pytest --orchestrate examples/etl``."""
+    result = run_pytest(repo_root, env, "-rs")
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "9 passed, 3 skipped, 1 rerun" in out
+    assert "workflow summary" in out
+    assert "scripts/clean_orders.py::clean_orders: 2 attempts" in out
+    # the test that reads publish.py's output is skipped because publish skipped itself, and says so
+    assert (
+        "tests/test_etl.py::test_published_report_is_readable: dependency 'scripts/publish.py::publish' was skipped"
+        in out
+    )
+    # scripts run before the tests that read their output
+    assert out.index("scripts/report.py") < out.index("tests/test_etl.py")
+
+
+def test_the_example_tests_pass_with_publishing(repo_root: Path, env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "ETL_PUBLISH_DIR": str(tmp_path / "published")}
+    result = run_pytest(repo_root, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "12 passed, 1 rerun" in result.stdout
