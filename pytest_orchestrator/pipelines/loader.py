@@ -97,24 +97,10 @@ def load_pipeline(path: str | os.PathLike[str]) -> PipelineConfig:
     """
     import yaml
 
-    from pytest_orchestrator.scripts.config import _check_duplicate_keys
-    from pytest_orchestrator.scripts.config import _read_text
+    from pytest_orchestrator.scripts.config import load_yaml_document
 
     file = Path(path)
-    text = _read_text(file)
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        _check_duplicate_keys(node, file)
-        data = None if node is None else loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", path=file, line=None if mark is None else mark.line + 1) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=file) from None
-    finally:
-        loader.dispose()
+    node, data = load_yaml_document(file)
     lines = _Lines(node)
     if not isinstance(data, Mapping):
         got = "an empty file" if data is None else f"a {type(data).__name__}"

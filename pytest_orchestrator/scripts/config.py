@@ -344,7 +344,12 @@ def _check_duplicate_keys(node: yaml.Node | None, path: Path) -> None:
             stack.extend(current.value)
 
 
-def _load_yaml_config(path: Path) -> OrchestrateConfig:
+def load_yaml_document(path: Path) -> tuple[Any, Any]:
+    """Read one YAML document safely: ``(node, data)``, the node tree (for line numbers) and its value.
+
+    Malformed YAML and duplicate keys are a ``ConfigError`` naming the file and the line; ``yaml.SafeLoader``
+    only, so no tag can build arbitrary objects.
+    """
     import yaml
 
     text = _read_text(path)
@@ -361,6 +366,11 @@ def _load_yaml_config(path: Path) -> OrchestrateConfig:
         raise ConfigError(f"invalid YAML: {exc}", path=path) from None
     finally:
         loader.dispose()
+    return node, data
+
+
+def _load_yaml_config(path: Path) -> OrchestrateConfig:
+    node, data = load_yaml_document(path)
     return _Validator(path, path.parent, _yaml_line_finder(node), "the top level").build(data)
 
 
