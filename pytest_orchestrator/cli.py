@@ -21,6 +21,7 @@ from pathlib import Path
 import sys
 
 from pytest_orchestrator import __version__
+from pytest_orchestrator.argtypes import number
 
 
 __all__ = ["build_parser", "main"]
@@ -30,34 +31,9 @@ USAGE_ERROR = 2
 INTERRUPTED = 130
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value >= 0:  # also rejects NaN
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value
+_positive_int = number(int, minimum=1, what="a whole number")
+_count = number(int, minimum=0, what="a whole number")
+_seconds = number(float, minimum=0, what="a number of seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
