@@ -14,7 +14,7 @@ from pytest_orchestrator.scripts import ConfigError
 from pytest_orchestrator.scripts import ScriptMetadata
 from pytest_orchestrator.scripts import discover_scripts
 from pytest_orchestrator.scripts import parse_script_metadata
-from pytest_orchestrator.scripts.discovery import _glob_match
+from pytest_orchestrator.scripts.discovery import glob_match
 from pytest_orchestrator.scripts.discovery import clear_metadata_cache
 
 
@@ -87,21 +87,21 @@ def test_skipped_files_and_folders(tmp_path: Path) -> None:
 
 
 def test_glob_semantics() -> None:
-    assert _glob_match("**/*.py", "a.py")
-    assert _glob_match("**/*.py", "x/y/a.py")
-    assert not _glob_match("*.py", "x/a.py")
-    assert _glob_match("x/**/a.py", "x/a.py")
-    assert _glob_match("x/**/a.py", "x/1/2/a.py")
-    assert not _glob_match("x/**/a.py", "y/x/a.py")
-    assert _glob_match("x/**", "x/1/2/a.py")
-    assert _glob_match("x/**", "x")
-    assert not _glob_match("x/**", "xy/a.py")
-    assert _glob_match("s?.py", "s1.py")
-    assert not _glob_match("s?.py", "s/.py")
-    assert _glob_match("s[0-9].py", "s5.py")
-    assert not _glob_match("s[!0-9].py", "s5.py")
-    assert _glob_match("./a/*.py", "a/b.py")
-    assert not _glob_match("a.py", "xa.py")
+    assert glob_match("**/*.py", "a.py")
+    assert glob_match("**/*.py", "x/y/a.py")
+    assert not glob_match("*.py", "x/a.py")
+    assert glob_match("x/**/a.py", "x/a.py")
+    assert glob_match("x/**/a.py", "x/1/2/a.py")
+    assert not glob_match("x/**/a.py", "y/x/a.py")
+    assert glob_match("x/**", "x/1/2/a.py")
+    assert glob_match("x/**", "x")
+    assert not glob_match("x/**", "xy/a.py")
+    assert glob_match("s?.py", "s1.py")
+    assert not glob_match("s?.py", "s/.py")
+    assert glob_match("s[0-9].py", "s5.py")
+    assert not glob_match("s[!0-9].py", "s5.py")
+    assert glob_match("./a/*.py", "a/b.py")
+    assert not glob_match("a.py", "xa.py")
 
 
 def test_patterns(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
-import functools
 import os
 from pathlib import Path
 import re
@@ -63,23 +62,6 @@ _TEST_DEF_RE = re.compile(r"^(?:\s*(?:async\s+)?def\s+test|class\s+Test)", re.MU
 # --------------------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A glob on relative posix paths as a regex: ``*``/``?`` stay in one component, ``**`` spans zero or more
-    folders (the same rules as :func:`~pytest_orchestrator.scripts.discovery.discover_scripts`; kept here so that
-    matching every collected file does not import the scripts package)."""
-    parts = [p for p in pattern.replace("\\", "/").strip().removeprefix("./").split("/") if p]
-    out = ""
-    for index, part in enumerate(parts):
-        last = index == len(parts) - 1
-        if part == "**":
-            out += ".*" if last else "(?:[^/]+/)*"
-            continue
-        text = "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in part)
-        out += text if last else text + "/"
-    return re.compile(out)
-
-
 def is_script_path(path: Path, rootdir: Path, globs: Sequence[str]) -> bool:
     """Whether ``path`` matches one of the script globs (relative to ``rootdir``; ``**`` spans folders)."""
     if path.name in _NOT_SCRIPTS:
@@ -88,7 +70,9 @@ def is_script_path(path: Path, rootdir: Path, globs: Sequence[str]) -> bool:
         rel = path.relative_to(rootdir).as_posix()
     except ValueError:
         return False
-    return any(_glob_regex(pattern).fullmatch(rel) is not None for pattern in globs)
+    from pytest_orchestrator.scripts.discovery import glob_match
+
+    return any(glob_match(pattern, rel) for pattern in globs)
 
 
 def matches_python_files(path: Path, python_files: Sequence[str]) -> bool:

@@ -13,14 +13,22 @@ PyYAML is imported only when an ``orchestrate.yaml`` is actually read.
 
 from __future__ import annotations
 
-from pytest_orchestrator.scripts.config import OrchestrateConfig
-from pytest_orchestrator.scripts.config import get_script_config
-from pytest_orchestrator.scripts.config import load_config
-from pytest_orchestrator.scripts.discovery import ScriptMetadata
-from pytest_orchestrator.scripts.discovery import discover_scripts
-from pytest_orchestrator.scripts.discovery import parse_script_metadata
-from pytest_orchestrator.scripts.errors import ConfigError
+import importlib
+from typing import TYPE_CHECKING
+from typing import Any
 
+
+# name -> module: loaded on first use, so that the pytest plugin can match globs without reading configs
+_LAZY = {
+    "ConfigError": "errors",
+    "OrchestrateConfig": "config",
+    "ScriptMetadata": "discovery",
+    "discover_scripts": "discovery",
+    "get_script_config": "config",
+    "glob_match": "discovery",
+    "load_config": "config",
+    "parse_script_metadata": "discovery",
+}
 
 __all__ = [
     "ConfigError",
@@ -28,6 +36,27 @@ __all__ = [
     "ScriptMetadata",
     "discover_scripts",
     "get_script_config",
+    "glob_match",
     "load_config",
     "parse_script_metadata",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_orchestrator.scripts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pytest_orchestrator.scripts.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.scripts.config import OrchestrateConfig as OrchestrateConfig
+    from pytest_orchestrator.scripts.config import get_script_config as get_script_config
+    from pytest_orchestrator.scripts.config import load_config as load_config
+    from pytest_orchestrator.scripts.discovery import ScriptMetadata as ScriptMetadata
+    from pytest_orchestrator.scripts.discovery import discover_scripts as discover_scripts
+    from pytest_orchestrator.scripts.discovery import glob_match as glob_match
+    from pytest_orchestrator.scripts.discovery import parse_script_metadata as parse_script_metadata
+    from pytest_orchestrator.scripts.errors import ConfigError as ConfigError

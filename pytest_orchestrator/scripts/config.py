@@ -42,10 +42,10 @@ from typing import Any
 
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.scripts.discovery import FIELD_KEYS
-from pytest_orchestrator.scripts.discovery import _glob_match
 from pytest_orchestrator.scripts.discovery import _normalize_field
 from pytest_orchestrator.scripts.discovery import _toml_key_line
 from pytest_orchestrator.scripts.discovery import _unknown_key_message
+from pytest_orchestrator.scripts.discovery import glob_match
 from pytest_orchestrator.scripts.discovery import parse_script_metadata
 from pytest_orchestrator.scripts.errors import ConfigError
 
@@ -167,7 +167,7 @@ class OrchestrateConfig:
         if not parts:
             return False
         rel = "/".join(parts)
-        return any(_glob_match(pattern, rel) or _glob_match(pattern, parts[-1]) for pattern in self.skip)
+        return any(glob_match(pattern, rel) or glob_match(pattern, parts[-1]) for pattern in self.skip)
 
 
 # --------------------------------------------------------------------------------------------------------------

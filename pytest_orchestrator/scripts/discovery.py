@@ -32,6 +32,7 @@ from pytest_orchestrator.scripts.errors import ConfigError
 
 
 __all__ = [
+    "glob_match",
     "FIELD_KEYS",
     "ScriptMetadata",
     "clear_metadata_cache",
@@ -112,7 +113,8 @@ def _compile_glob(pattern: str) -> re.Pattern[str]:
     return re.compile(regex, re.DOTALL)
 
 
-def _glob_match(pattern: str, rel_posix: str) -> bool:
+def glob_match(pattern: str, rel_posix: str) -> bool:
+    """Whether a relative posix path matches a glob (``*``/``?`` stay in one folder, ``**`` spans folders)."""
     return _compile_glob(pattern).fullmatch(rel_posix) is not None
 
 
@@ -182,7 +184,7 @@ def discover_scripts(
 
     def excluded(parts: tuple[str, ...]) -> bool:
         rel = "/".join(parts)
-        return any(_glob_match(p, rel) or _glob_match(p, parts[-1]) for p in exclude_list)
+        return any(glob_match(p, rel) or glob_match(p, parts[-1]) for p in exclude_list)
 
     def real_parts(real: str) -> tuple[str, ...]:
         return () if real == root_real else Path(os.path.relpath(real, root_real)).parts
@@ -211,7 +213,7 @@ def discover_scripts(
         if name in _SKIP_FILES or name.startswith(".") or excluded(parts):
             return
         candidates = {"/".join(parts), "/".join(parts[base_len:])}
-        if not any(_glob_match(p, c) for p in pattern_list for c in candidates):
+        if not any(glob_match(p, c) for p in pattern_list for c in candidates):
             return
         real = os.path.realpath(full)
         if not _inside(real, root_real) or not os.path.isfile(real):
