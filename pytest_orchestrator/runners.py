@@ -172,11 +172,12 @@ class ExecutionResult:
 
 
 # -- scripts -------------------------------------------------------------------------------------------------
-def script_command(path: Path, args: Sequence[str] = ()) -> list[str]:
-    """The argv that runs a script: ``.py`` with this interpreter, ``.sh`` with bash, else the file itself."""
+def script_command(path: Path, args: Sequence[str] = (), *, interpreter: Sequence[str] | None = None) -> list[str]:
+    """The argv that runs a script: ``.py`` with ``interpreter`` (default: this Python), ``.sh`` with bash, else
+    the file itself. ``interpreter`` is an argv prefix, e.g. ``[python, "-m", "coverage", "run", "-p"]``."""
     suffix = path.suffix.lower()
     if suffix == ".py":
-        return [sys.executable, str(path), *args]
+        return [*(interpreter or [sys.executable]), str(path), *args]
     if suffix == ".sh":
         return ["bash", str(path), *args]
     return [str(path), *args]
@@ -206,12 +207,14 @@ def run_script(
     retry: RetryPolicy | int | None = None,
     cancel_event: threading.Event | None = None,
     sleep: Callable[[float], Any] = time.sleep,
+    interpreter: Sequence[str] | None = None,
 ) -> ScriptResult:
     """Run one script and report what happened; never raises for a failing script.
 
     ``config`` (a dict from ``get_script_config``) supplies args (before ``args``), env (under ``env``),
     timeout, allowed exit codes and retry. A non-passing exit (failed or timed out) is retried per the policy;
     a skip (exit 77) or an error (missing script) is not. ``cancel_event`` kills a running script.
+    ``interpreter`` replaces this Python as the argv prefix of ``.py`` scripts (coverage, a virtualenv).
     """
     script = Path(path)
     name = script.stem
@@ -231,7 +234,7 @@ def run_script(
     if problem is not None:
         return ScriptResult(str(script), name, "error", error=problem, start_time=now, end_time=now)
     # absolute: a bare name ("tool") would be looked up on PATH, and a relative one would resolve against ``cwd``
-    command = script_command(script.absolute(), [str(a) for a in args])
+    command = script_command(script.absolute(), [str(a) for a in args], interpreter=interpreter)
     max_attempts = policy.max_attempts if policy else 1
     start = time.time()
     t0 = time.monotonic()

@@ -210,19 +210,16 @@ def execute_script(
     """Run a script once (no retries: the caller decides) and return its :class:`ScriptResult`."""
     from pytest_orchestrator.runners import run_script
 
-    prefix = coverage_prefix() if path.suffix.lower() == ".py" else None
-    if prefix is None:
-        return run_script(
-            path, args=args, env=env, timeout=timeout, allowed_exit_codes=allowed_exit_codes, cwd=cwd, retry=None
-        )
-    from pytest_orchestrator.execution.process import run_process
-    from pytest_orchestrator.runners import _script_result
-
-    proc = run_process([*prefix, str(path), *args], timeout=timeout, env=env, cwd=cwd)
-    result = _script_result(path, proc, tuple(allowed_exit_codes), timeout)
-    result.start_time, result.end_time, result.execution_time = proc.start_time, proc.end_time, proc.duration
-    result.attempts = 1
-    return result
+    return run_script(
+        path,
+        args=args,
+        env=env,
+        timeout=timeout,
+        allowed_exit_codes=allowed_exit_codes,
+        cwd=cwd,
+        retry=None,
+        interpreter=coverage_prefix() if path.suffix.lower() == ".py" else None,
+    )
 
 
 class ScriptFailure(StepError):
