@@ -45,6 +45,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "call_plan"]
 
+# enum members as module constants: a global lookup is ~10x cheaper than Enum attribute access
+_PENDING = TaskStatus.PENDING
+_RUNNING = TaskStatus.RUNNING
+_RETRYING = TaskStatus.RETRYING
+_COMPLETED = TaskStatus.COMPLETED
+_FAILED = TaskStatus.FAILED
+_SKIPPED = TaskStatus.SKIPPED
+_CANCELLED = TaskStatus.CANCELLED
+
 _FINISHED_STATES = frozenset(("completed", "failed", "skipped", "cancelled"))
 
 
@@ -152,8 +161,10 @@ class Engine:
         self._executor: concurrent.futures.Executor | None = None
         self._owns_executor = False
         self._finished: asyncio.Future[None] | None = None
-        #: tasks started by the direct path: name -> (start time, perf counter)
-        self._direct: dict[str, tuple[float, float]] = {}
+        #: tasks started by the direct path: name -> perf counter at start
+        self._direct: dict[str, float] = {}
+        self._wall0 = time.time()
+        self._perf0 = time.perf_counter()
         #: the reason given to cancel(): once set, nothing new starts, cleanup tasks included
         self._hard_stop: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -166,7 +177,7 @@ class Engine:
         self._loop = loop = asyncio.get_running_loop()
         self._finished = loop.create_future()
         for task in self.tasks.values():
-            task.status = TaskStatus.PENDING
+            task.status = _PENDING
             task.result = None
         try:
             self.sched: DagScheduler[str] = DagScheduler(
@@ -203,7 +214,7 @@ class Engine:
             wf.elapsed_time = time.perf_counter() - started
             self._close_executor()
             for name, r in self.results.items():
-                if r.status is TaskStatus.COMPLETED:
+                if r.status is _COMPLETED:
                     wf.durations[name] = r.execution_time
             if self.listeners:
                 ev.emit(self.listeners, ev.WorkflowFinished(wf.name, time.time(), *self._final()))
@@ -214,14 +225,14 @@ class Engine:
                 workflow=wf.name,
                 timeout=wf.timeout,
             )
-        failed = [n for n, r in self.results.items() if r.status is TaskStatus.FAILED]
+        failed = [n for n, r in self.results.items() if r.status is _FAILED]
         if failed:
             first = self.first_failure or failed[0]
             err = TaskFailedError(
                 f"task {first!r} failed: {self.results[first].error}",
                 task_name=first,
                 failed=failed,
-                results={n: v for n, v in values.items() if self.results[n].status is TaskStatus.COMPLETED},
+                results={n: v for n, v in values.items() if self.results[n].status is _COMPLETED},
             )
             raise err from self.results[first].exception
         return values
@@ -262,7 +273,7 @@ class Engine:
             self.running[node].cancel()
         cancelled, _ = self.sched.cancel_pending(reason, keep=lambda n: False)
         for node in cancelled:
-            self._record(node, self._unrun(TaskStatus.CANCELLED, reason))
+            self._record(node, self._unrun(_CANCELLED, reason))
         self._check_finished()
 
     async def _stop_all(self, reason: str) -> None:
@@ -278,19 +289,21 @@ class Engine:
         sched = self.sched
         loop = self._loop
         assert loop is not None
+        tasks, running, direct, listeners = self.tasks, self.running, self._direct, self.listeners
+        on_done = self._on_done
         while sched.has_ready():
-            room = None if self.limit is None else self.limit - len(self.running)
+            room = None if self.limit is None else self.limit - len(running)
             if room is not None and room <= 0:
                 break
             for name in sched.get_ready(room):
-                task = self.tasks[name]
+                task = tasks[name]
                 if self.stopping and (self.cancel_reason == self._hard_stop or task.trigger_rule == "all_success"):
                     # taken in the same batch as a task whose failure or condition just stopped the run
-                    self._settle(name, self._unrun(TaskStatus.CANCELLED, self.cancel_reason or "cancelled"))
+                    self._settle(name, self._unrun(_CANCELLED, self.cancel_reason or "cancelled"))
                     continue
                 if task.condition is not None and not self._condition_holds(name, task):
                     continue
-                task.status = TaskStatus.RUNNING
+                task.status = _RUNNING
                 action = task.action
                 if (
                     task.retry_policy is None
@@ -301,9 +314,9 @@ class Engine:
                 ):
                     # The common case runs the action's own coroutine as the asyncio task, with the bookkeeping
                     # in _on_done: one coroutine and one result object per task.
-                    self._direct[name] = (time.time(), time.perf_counter())
-                    if self.listeners:
-                        ev.emit(self.listeners, ev.TaskStarted(self.wf.name, time.time(), name, 1))
+                    direct[name] = time.perf_counter()
+                    if listeners:
+                        ev.emit(listeners, ev.TaskStarted(self.wf.name, time.time(), name, 1))
                     try:
                         args, kwargs = call_plan(task, self.results)
                         coro = action(*args, **kwargs)
@@ -313,8 +326,8 @@ class Engine:
                     atask = loop.create_task(coro, name=name)
                 else:
                     atask = loop.create_task(self._attempts(task), name=name)
-                self.running[name] = atask
-                atask.add_done_callback(self._on_done)
+                running[name] = atask
+                atask.add_done_callback(on_done)
         self._check_finished()
 
     def _condition_holds(self, name: str, task: Task) -> bool:
@@ -326,7 +339,7 @@ class Engine:
             self._settle(name, self._failed_result(f"condition raised {type(exc).__name__}: {exc}", exc))
             return False
         if not ok:
-            self._settle(name, self._unrun(TaskStatus.SKIPPED, "condition"))
+            self._settle(name, self._unrun(_SKIPPED, "condition"))
             return False
         return True
 
@@ -336,26 +349,31 @@ class Engine:
 
     def _direct_result(self, name: str, value: Any = None, exc: Exception | None = None) -> TaskResult:
         """The result of a task run by the direct path (see ``_fill``)."""
-        started_at, t0 = self._direct.pop(name)
+        t0 = self._direct.pop(name)
+        now = time.perf_counter()
         reason = None
         if exc is None:
-            status, error = TaskStatus.COMPLETED, None
+            status, error = _COMPLETED, None
         elif isinstance(exc, SkipTask):
-            status, error, reason, exc = TaskStatus.SKIPPED, None, exc.reason, None
+            status, error, reason, exc = _SKIPPED, None, exc.reason, None
         else:
-            status, error = TaskStatus.FAILED, _describe(exc)
+            status, error = _FAILED, _describe(exc)
         return TaskResult(
-            status is TaskStatus.COMPLETED,
+            status is _COMPLETED,
             value,
             error,
-            time.perf_counter() - t0,
+            now - t0,
             1,
             status,
-            started_at,
-            time.time(),
+            self._wall(t0),
+            self._wall(now),
             reason,
             exc,
         )
+
+    def _wall(self, perf: float) -> float:
+        """A ``perf_counter`` reading as wall-clock time (one ``time.time()`` per run, not two per task)."""
+        return self._wall0 + (perf - self._perf0)
 
     def _on_done(self, atask: asyncio.Task[Any]) -> None:
         name = atask.get_name()
@@ -367,12 +385,10 @@ class Engine:
                 result = self._direct_result(name, result)
         except asyncio.CancelledError:
             if direct:
-                started_at, _ = self._direct.pop(name)
-                self.tasks[name].result = TaskResult(
-                    False, status=TaskStatus.CANCELLED, started_at=started_at, attempts=1
-                )
-            result = self.tasks[name].result or self._unrun(TaskStatus.CANCELLED, "")
-            result.status = TaskStatus.CANCELLED
+                started_at = self._wall(self._direct.pop(name))
+                self.tasks[name].result = TaskResult(False, status=_CANCELLED, started_at=started_at, attempts=1)
+            result = self.tasks[name].result or self._unrun(_CANCELLED, "")
+            result.status = _CANCELLED
             result.success = False
             result.reason = self.cancel_reason or "cancelled"
             result.finished_at = time.time()
@@ -399,14 +415,14 @@ class Engine:
     def _settle(self, name: str, result: TaskResult) -> None:
         """Record a finished task, apply the rules to its dependents, and stop on a failure if fail_fast."""
         self._record(name, result)
-        if result.status is TaskStatus.FAILED:
+        if result.status is _FAILED:
             if self.first_failure is None:
                 self.first_failure = name
             if self.wf.fail_fast and not self.stopping:
                 # stop first, so that what waited on this task is cancelled (not skipped), as fail_fast promises
                 self._fail_fast(name)
-        for node, reason in self.sched.done(name, result.status.value, result.reason):
-            self._record(node, self._unrun(TaskStatus.SKIPPED, reason))
+        for node, reason in self.sched.done(name, result.status, result.reason):
+            self._record(node, self._unrun(_SKIPPED, reason))
 
     def _fail_fast(self, name: str) -> None:
         self.stopping = True
@@ -417,13 +433,13 @@ class Engine:
                 atask.cancel()
         cancelled, skipped = self.sched.cancel_pending(reason)
         for node in cancelled:
-            self._record(node, self._unrun(TaskStatus.CANCELLED, reason))
+            self._record(node, self._unrun(_CANCELLED, reason))
         for node, why in skipped:
-            self._record(node, self._unrun(TaskStatus.SKIPPED, why))
+            self._record(node, self._unrun(_SKIPPED, why))
 
     def _record(self, name: str, result: TaskResult) -> None:
         task = self.tasks[name]
-        if result.status is TaskStatus.CANCELLED and name in self.results:
+        if result.status is _CANCELLED and name in self.results:
             # cancelled by the scheduler first, then its asyncio task ended: keep timing of what ran
             prev = self.results[name]
             result.reason = prev.reason or result.reason
@@ -433,9 +449,9 @@ class Engine:
         if not self.listeners:
             return
         now = time.time()
-        if result.status is TaskStatus.SKIPPED:
+        if result.status is _SKIPPED:
             ev.emit(self.listeners, ev.TaskSkipped(self.wf.name, now, name, result.reason or "", result))
-        elif result.status is TaskStatus.CANCELLED:
+        elif result.status is _CANCELLED:
             ev.emit(self.listeners, ev.TaskCancelled(self.wf.name, now, name, result.reason or "", result))
         else:
             ev.emit(self.listeners, ev.TaskFinished(self.wf.name, now, name, result))
@@ -450,7 +466,7 @@ class Engine:
         return TaskResult(
             success=False,
             error=error,
-            status=TaskStatus.FAILED,
+            status=_FAILED,
             exception=exc,
             started_at=now,
             finished_at=now,
@@ -462,7 +478,7 @@ class Engine:
         max_attempts = policy.max_attempts if policy else 1
         started_at = time.time()
         t0 = time.perf_counter()
-        result = TaskResult(success=False, status=TaskStatus.RUNNING, started_at=started_at)
+        result = TaskResult(success=False, status=_RUNNING, started_at=started_at)
         task.result = result
         listeners = self.listeners
         results = self.results
@@ -483,13 +499,13 @@ class Engine:
                 if task.transform_result is not None:
                     value = task.transform_result(value)
             except SkipTask as exc:
-                result.status = TaskStatus.SKIPPED
+                result.status = _SKIPPED
                 result.reason = exc.reason
                 break
             except Exception as exc:
                 if policy is not None and attempt < max_attempts and isinstance(exc, policy.retry_on):
                     delay = policy.get_delay(attempt)
-                    task.status = TaskStatus.RETRYING
+                    task.status = _RETRYING
                     if listeners:
                         ev.emit(
                             listeners,
@@ -497,15 +513,15 @@ class Engine:
                         )
                     if delay:
                         await asyncio.sleep(delay)
-                    task.status = TaskStatus.RUNNING
+                    task.status = _RUNNING
                     continue
                 result.success = False
-                result.status = TaskStatus.FAILED
+                result.status = _FAILED
                 result.error = _describe(exc)
                 result.exception = exc
                 break
             result.success = True
-            result.status = TaskStatus.COMPLETED
+            result.status = _COMPLETED
             result.value = value
             break
         result.finished_at = time.time()

@@ -17,6 +17,7 @@ The rules:
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Iterable
@@ -90,13 +91,18 @@ class DagScheduler(Generic[N]):
         self._key = {n: (-priorities.get(n, 0), -remaining[n], i) for i, n in enumerate(self._nodes)}
         self._rules = dict(trigger_rules or {})
         self._unfinished_deps = {n: len(d) for n, d in self._deps.items()}
+        #: how many of a node's finished dependencies did not complete
+        self._bad_deps = dict.fromkeys(self._deps, 0)
         self.state: dict[N, str] = dict.fromkeys(self._deps, _WAITING)
         #: why a node was skipped or cancelled by the rules
         self.reasons: dict[N, str] = {}
         #: for a node skipped because of its dependencies: (root node, its outcome)
         self.root_cause: dict[N, tuple[N, str]] = {}
         self.remaining_path = remaining
+        #: with critical_path=False the ready queue is first in, first out (no ordering to keep, no heap to pay for)
+        self._fifo = not critical_path
         self._ready: list[tuple[int, float, int]] = []
+        self._queue: collections.deque[tuple[int, float, int]] = collections.deque()
         self._active = len(self._deps)
         for node in order:
             if not self._deps[node]:
@@ -116,10 +122,10 @@ class DagScheduler(Generic[N]):
 
     def ready_nodes(self) -> list[N]:
         """Ready nodes in the order ``get_ready`` would hand them out (without taking them)."""
-        return [self._nodes[k[2]] for k in sorted(self._ready)]
+        return [self._nodes[k[2]] for k in (self._queue if self._fifo else sorted(self._ready))]
 
     def has_ready(self) -> bool:
-        return bool(self._ready)
+        return bool(self._queue if self._fifo else self._ready)
 
     def is_finished(self, node: N) -> bool:
         return self.state[node] in _FINISHED
@@ -128,7 +134,16 @@ class DagScheduler(Generic[N]):
     def get_ready(self, limit: int | None = None) -> list[N]:
         """Take up to ``limit`` ready nodes (all if ``None``), best first, and mark them running."""
         out: list[N] = []
-        ready, nodes, state = self._ready, self._nodes, self.state
+        nodes, state = self._nodes, self.state
+        if self._fifo:
+            queue = self._queue
+            count = len(queue) if limit is None else min(limit, len(queue))
+            for _ in range(count):
+                node = nodes[queue.popleft()[2]]
+                state[node] = _RUNNING
+                out.append(node)
+            return out
+        ready = self._ready
         if limit is None:
             limit = len(ready)
         while ready and len(out) < limit:
@@ -141,8 +156,7 @@ class DagScheduler(Generic[N]):
         """Mark one particular ready node as running (for callers with their own tie-breaks)."""
         if self.state[node] != _READY:
             raise ValueError(f"node {node!r} is not ready (state {self.state[node]})")
-        self._ready.remove(self._key[node])
-        heapq.heapify(self._ready)
+        self._unqueue(node)
         self.state[node] = _RUNNING
 
     def requeue(self, node: N) -> None:
@@ -163,8 +177,7 @@ class DagScheduler(Generic[N]):
         if state in _FINISHED:
             raise ValueError(f"node {node!r} already finished ({state})")
         if state == _READY:
-            self._ready.remove(self._key[node])
-            heapq.heapify(self._ready)
+            self._unqueue(node)
         self.state[node] = outcome
         self._active -= 1
         if reason is not None:
@@ -190,9 +203,8 @@ class DagScheduler(Generic[N]):
         victims = [n for n, s in self.state.items() if s in (_WAITING, _READY) and not keep(n)]
         for node in victims:
             if self.state[node] == _READY:
-                self._ready.remove(self._key[node])
+                self._unqueue(node)
             self._finish(node, CANCELLED, reason)
-        heapq.heapify(self._ready)
         skipped: list[tuple[N, str]] = []
         for node in victims:
             self._release(node, skipped)
@@ -201,7 +213,17 @@ class DagScheduler(Generic[N]):
     # -- internals -------------------------------------------------------------------------------------------
     def _push(self, node: N) -> None:
         self.state[node] = _READY
-        heapq.heappush(self._ready, self._key[node])
+        if self._fifo:
+            self._queue.append(self._key[node])
+        else:
+            heapq.heappush(self._ready, self._key[node])
+
+    def _unqueue(self, node: N) -> None:
+        if self._fifo:
+            self._queue.remove(self._key[node])
+        else:
+            self._ready.remove(self._key[node])
+            heapq.heapify(self._ready)
 
     def _finish(self, node: N, outcome: str, reason: str | None) -> None:
         self.state[node] = outcome
@@ -210,14 +232,26 @@ class DagScheduler(Generic[N]):
             self.reasons[node] = reason
 
     def _release(self, node: N, skipped: list[tuple[N, str]]) -> None:
-        unfinished, state, rdeps = self._unfinished_deps, self.state, self._rdeps
+        unfinished, bad, state, rdeps, rules = (
+            self._unfinished_deps,
+            self._bad_deps,
+            self.state,
+            self._rdeps,
+            self._rules,
+        )
         stack = [node]
         while stack:
             finished = stack.pop()
+            completed = state[finished] == COMPLETED
             for child in rdeps[finished]:
                 left = unfinished[child] - 1
                 unfinished[child] = left
+                if not completed:
+                    bad[child] += 1
                 if left or state[child] != _WAITING:
+                    continue
+                if not bad[child] and (not rules or rules.get(child, "all_success") != "one_failed"):
+                    self._push(child)  # every dependency completed: the common case needs no verdict
                     continue
                 reason = self._verdict(child)
                 if reason is None:
