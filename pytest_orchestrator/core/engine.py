@@ -305,12 +305,14 @@ class Engine:
                     continue
                 task.status = _RUNNING
                 action = task.action
+                sig = None if isinstance(action, str) else _signature(action)
                 if (
-                    task.retry_policy is None
+                    sig is not None
+                    and callable(action)
+                    and sig.is_coro
+                    and task.retry_policy is None
                     and task.timeout is None
                     and task.transform_result is None
-                    and not isinstance(action, str)
-                    and _signature(action).is_coro
                 ):
                     # The common case runs the action's own coroutine as the asyncio task, with the bookkeeping
                     # in _on_done: one coroutine and one result object per task.
@@ -318,17 +320,18 @@ class Engine:
                     if listeners:
                         ev.emit(listeners, ev.TaskStarted(self.wf.name, time.time(), name, 1))
                     try:
-                        args, kwargs = call_plan(task, self.results)
+                        args, kwargs = (task.args, task.kwargs) if sig.plain else call_plan(task, self.results)
                         coro = action(*args, **kwargs)
                     except Exception as exc:
-                        self._settle(name, self._direct_result(name, exc=exc))
+                        self._settle(name, self._direct_result(direct.pop(name), exc=exc))
                         continue
                     atask = loop.create_task(coro, name=name)
                 else:
                     atask = loop.create_task(self._attempts(task), name=name)
                 running[name] = atask
                 atask.add_done_callback(on_done)
-        self._check_finished()
+        if not running:
+            self._check_finished()
 
     def _condition_holds(self, name: str, task: Task) -> bool:
         """Evaluate a task's condition; settle the task (skipped or failed) when it does not hold."""
@@ -347,9 +350,8 @@ class Engine:
         if not self.sched.is_active() and not self.running and self._finished and not self._finished.done():
             self._finished.set_result(None)
 
-    def _direct_result(self, name: str, value: Any = None, exc: Exception | None = None) -> TaskResult:
-        """The result of a task run by the direct path (see ``_fill``)."""
-        t0 = self._direct.pop(name)
+    def _direct_result(self, t0: float, value: Any = None, exc: Exception | None = None) -> TaskResult:
+        """The result of a task run by the direct path (see ``_fill``) that started at perf counter ``t0``."""
         now = time.perf_counter()
         reason = None
         if exc is None:
@@ -365,27 +367,48 @@ class Engine:
             now - t0,
             1,
             status,
-            self._wall(t0),
-            self._wall(now),
+            self._wall0 + (t0 - self._perf0),
+            self._wall0 + (now - self._perf0),
             reason,
             exc,
         )
 
-    def _wall(self, perf: float) -> float:
-        """A ``perf_counter`` reading as wall-clock time (one ``time.time()`` per run, not two per task)."""
-        return self._wall0 + (perf - self._perf0)
-
     def _on_done(self, atask: asyncio.Task[Any]) -> None:
         name = atask.get_name()
         del self.running[name]
-        direct = name in self._direct
+        t0 = self._direct.pop(name, None)
+        if t0 is None or atask.cancelled() or atask.exception() is not None:
+            self._on_done_slow(atask, name, t0)
+            return
+        # the common case: a direct task completed
+        now = time.perf_counter()
+        wall0, perf0 = self._wall0, self._perf0
+        result = TaskResult(
+            True, atask.result(), None, now - t0, 1, _COMPLETED, wall0 + (t0 - perf0), wall0 + (now - perf0)
+        )
+        task = self.tasks[name]
+        task.status = _COMPLETED
+        task.result = result
+        self.results[name] = result
+        if self.listeners:
+            ev.emit(self.listeners, ev.TaskFinished(self.wf.name, time.time(), name, result))
+        sched = self.sched
+        for node, reason in sched.done(name, _COMPLETED):
+            self._record(node, self._unrun(_SKIPPED, reason))
+        if sched.has_ready():
+            self._fill()
+        elif not self.running:
+            self._check_finished()
+
+    def _on_done_slow(self, atask: asyncio.Task[Any], name: str, t0: float | None) -> None:
+        """A task that was not a plain direct success: cancelled, failed, skipped, or run by ``_attempts``."""
         try:
             result = atask.result()
-            if direct:
-                result = self._direct_result(name, result)
+            if t0 is not None:
+                result = self._direct_result(t0, result)
         except asyncio.CancelledError:
-            if direct:
-                started_at = self._wall(self._direct.pop(name))
+            if t0 is not None:
+                started_at = self._wall0 + (t0 - self._perf0)
                 self.tasks[name].result = TaskResult(False, status=_CANCELLED, started_at=started_at, attempts=1)
             result = self.tasks[name].result or self._unrun(_CANCELLED, "")
             result.status = _CANCELLED
@@ -395,9 +418,8 @@ class Engine:
             if result.started_at is not None:
                 result.execution_time = result.finished_at - result.started_at
         except Exception as exc:  # only the direct path lets an action's exception reach here
-            result = self._direct_result(name, exc=exc) if direct else self._failed_result(_describe(exc), exc)
+            result = self._direct_result(t0, exc=exc) if t0 is not None else self._failed_result(_describe(exc), exc)
         except BaseException as exc:  # from an action: KeyboardInterrupt, SystemExit ...
-            self._direct.pop(name, None)
             if self._finished is not None and not self._finished.done():
                 self._finished.set_exception(exc)
             result = self._failed_result(f"{type(exc).__name__}: {exc}", exc)
@@ -409,7 +431,7 @@ class Engine:
         self._settle(name, result)
         if sched.has_ready():
             self._fill()
-        else:
+        elif not self.running:
             self._check_finished()
 
     def _settle(self, name: str, result: TaskResult) -> None:

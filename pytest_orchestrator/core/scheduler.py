@@ -78,17 +78,22 @@ class DagScheduler(Generic[N]):
             n: (tuple(d) if len(d) < 2 else tuple(dict.fromkeys(d))) for n, d in graph.items()
         }
         self._rdeps = dependents_of(self._deps)
-        order = topological_order(self._deps, rdeps=self._rdeps)  # raises CycleError
-        # Without a limit on what runs at once the order among ready nodes does not matter: skip the path lengths.
-        remaining = (
-            remaining_path_lengths(self._deps, weights, order=order, rdeps=self._rdeps)
-            if critical_path
-            else dict.fromkeys(self._deps, 0.0)
-        )
-        priorities = priorities or {}
-        #: node by definition index; heap entries are (-priority, -remaining path, index): smaller comes first
+        order = topological_order(self._deps, rdeps=self._rdeps, stable=critical_path)  # raises CycleError
+        #: node by definition index
         self._nodes: list[N] = list(self._deps)
-        self._key = {n: (-priorities.get(n, 0), -remaining[n], i) for i, n in enumerate(self._nodes)}
+        self._index = {n: i for i, n in enumerate(self._nodes)}
+        #: with critical_path=False everything ready runs at once anyway: no path lengths, and the ready queue is
+        #: first in, first out (indices); otherwise a heap of (-priority, -remaining path, index), smallest first
+        self._fifo = not critical_path
+        if critical_path:
+            remaining = remaining_path_lengths(self._deps, weights, order=order, rdeps=self._rdeps)
+            priorities = priorities or {}
+            self._key = {n: (-priorities.get(n, 0), -remaining[n], i) for n, i in self._index.items()}
+        else:
+            remaining = {}
+            self._key = {}
+        #: longest weighted path from each node to the end (empty with critical_path=False)
+        self.remaining_path = remaining
         self._rules = dict(trigger_rules or {})
         self._unfinished_deps = {n: len(d) for n, d in self._deps.items()}
         #: how many of a node's finished dependencies did not complete
@@ -98,13 +103,10 @@ class DagScheduler(Generic[N]):
         self.reasons: dict[N, str] = {}
         #: for a node skipped because of its dependencies: (root node, its outcome)
         self.root_cause: dict[N, tuple[N, str]] = {}
-        self.remaining_path = remaining
-        #: with critical_path=False the ready queue is first in, first out (no ordering to keep, no heap to pay for)
-        self._fifo = not critical_path
         self._ready: list[tuple[int, float, int]] = []
-        self._queue: collections.deque[tuple[int, float, int]] = collections.deque()
+        self._queue: collections.deque[int] = collections.deque()
         self._active = len(self._deps)
-        for node in order:
+        for node in order if critical_path else self._nodes:
             if not self._deps[node]:
                 self._push(node)
 
@@ -122,7 +124,9 @@ class DagScheduler(Generic[N]):
 
     def ready_nodes(self) -> list[N]:
         """Ready nodes in the order ``get_ready`` would hand them out (without taking them)."""
-        return [self._nodes[k[2]] for k in (self._queue if self._fifo else sorted(self._ready))]
+        if self._fifo:
+            return [self._nodes[i] for i in self._queue]
+        return [self._nodes[k[2]] for k in sorted(self._ready)]
 
     def has_ready(self) -> bool:
         return bool(self._queue if self._fifo else self._ready)
@@ -139,7 +143,7 @@ class DagScheduler(Generic[N]):
             queue = self._queue
             count = len(queue) if limit is None else min(limit, len(queue))
             for _ in range(count):
-                node = nodes[queue.popleft()[2]]
+                node = nodes[queue.popleft()]
                 state[node] = _RUNNING
                 out.append(node)
             return out
@@ -214,13 +218,13 @@ class DagScheduler(Generic[N]):
     def _push(self, node: N) -> None:
         self.state[node] = _READY
         if self._fifo:
-            self._queue.append(self._key[node])
+            self._queue.append(self._index[node])
         else:
             heapq.heappush(self._ready, self._key[node])
 
     def _unqueue(self, node: N) -> None:
         if self._fifo:
-            self._queue.remove(self._key[node])
+            self._queue.remove(self._index[node])
         else:
             self._ready.remove(self._key[node])
             heapq.heapify(self._ready)
