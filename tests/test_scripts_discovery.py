@@ -14,8 +14,8 @@ from pytest_orchestrator.scripts import ConfigError
 from pytest_orchestrator.scripts import ScriptMetadata
 from pytest_orchestrator.scripts import discover_scripts
 from pytest_orchestrator.scripts import parse_script_metadata
-from pytest_orchestrator.scripts.discovery import glob_match
 from pytest_orchestrator.scripts.discovery import clear_metadata_cache
+from pytest_orchestrator.scripts.discovery import glob_match
 
 
 def touch(path: Path, text: str = "") -> Path:
