@@ -132,8 +132,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
         from pytest_orchestrator.plugin.session import OrchestratePlugin
+        from pytest_orchestrator.plugin.xdist import register as register_xdist
 
         config.pluginmanager.register(OrchestratePlugin(config), SESSION_PLUGIN_NAME)
+        # under xdist: the DAG scheduler on the controller, the graph export and flush items on each worker
+        register_xdist(config)
 
 
 @pytest.fixture
