@@ -14,8 +14,9 @@ import math
 __all__ = ["number"]
 
 
-def number(kind: type[int] | type[float], *, minimum: float, what: str) -> Callable[[str], float]:
-    """A ``type=`` callable accepting a ``kind`` (int or float) of at least ``minimum``; ``what`` names it.
+def number(kind: type[int] | type[float], *, minimum: float, what: str, above: bool = False) -> Callable[[str], float]:
+    """A ``type=`` callable accepting a ``kind`` (int or float) of at least ``minimum`` (more than it, with
+    ``above``); ``what`` names what is expected.
 
     Usage::
 
@@ -28,8 +29,9 @@ def number(kind: type[int] | type[float], *, minimum: float, what: str) -> Calla
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if math.isnan(value) or value < minimum:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {minimum:g}, got {text!r}")
+        if math.isnan(value) or value < minimum or (above and value == minimum):
+            bound = "more than" if above else "at least"
+            raise argparse.ArgumentTypeError(f"{what} must be {bound} {minimum:g}, got {text!r}")
         return value
 
     convert.__name__ = what.replace(" ", "_")  # argparse names the type in its messages

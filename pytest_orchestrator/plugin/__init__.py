@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_orchestrator.argtypes import number
+
 
 if TYPE_CHECKING:
     from pytest_orchestrator.plugin.items import ScriptRunner
@@ -38,28 +40,8 @@ MARKERS = (
 )
 
 
-def _positive_float(value: str) -> float:
-    import argparse
-
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
-    return number
-
-
-def _attempts(value: str) -> int:
-    import argparse
-
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of retries, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more retries, got {value!r}")
-    return number
+_positive_float = number(float, minimum=0, above=True, what="a number of seconds")
+_attempts = number(int, minimum=0, what="a whole number of retries")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
