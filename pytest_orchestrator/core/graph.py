@@ -31,6 +31,7 @@ __all__ = [
     "critical_path",
     "dependents_of",
     "find_cycle",
+    "node_weights",
     "generations",
     "remaining_path_lengths",
     "topological_order",
@@ -174,7 +175,7 @@ def generations(graph: Graph[N]) -> list[list[N]]:
     return out
 
 
-def _weights(graph: Graph[N], weights: Mapping[N, float | None] | None) -> dict[N, float]:
+def node_weights(graph: Graph[N], weights: Mapping[N, float | None] | None) -> dict[N, float]:
     """Known durations, and for the unknown ones one unit: the median known duration, or 1.0."""
     known = sorted(w for w in (weights or {}).values() if w is not None and w >= 0)
     unit = known[len(known) // 2] if known else 1.0
@@ -197,7 +198,7 @@ def remaining_path_lengths(
 
     This is the priority of list scheduling by critical path: the node with the most work behind it goes first.
     """
-    w = _weights(graph, weights)
+    w = node_weights(graph, weights)
     if rdeps is None:
         rdeps = dependents_of(graph)
     out: dict[N, float] = {}

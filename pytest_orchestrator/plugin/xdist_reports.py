@@ -1,0 +1,144 @@
+"""What the xdist controller reports itself under ``--orchestrate -n N`` (see :mod:`.xdist_scheduling`).
+
+Skips. A dependent of an item that did not pass is never sent to a worker: the controller reports it as skipped
+itself (logstart, a skipped setup report, a passed teardown report, logfinish), with the reason the rules give.
+Items that never ran because no worker was left are reported the same way at the end of the run; after
+``-x``/``--maxfail`` one line lists what did not run instead.
+
+Collections. A worker that collected other tests than the first one is reported as a failed collection.
+
+Lines. The header when scheduling starts, and the workflow summary's ``xdist workers busy: ...`` line (with one
+more line counting dependency skips and worker crashes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.summary import DEPENDENCY_SKIP_ATTR
+
+
+if TYPE_CHECKING:
+    from xdist.remote import Producer
+
+__all__ = [
+    "SYNTHETIC_ATTR",
+    "header_line",
+    "not_run_line",
+    "not_run_reason",
+    "plural",
+    "report_collection_error",
+    "report_skip",
+    "workers_lines",
+    "write_line",
+]
+
+#: set on the reports the controller makes up (dependency skips, items that never ran)
+SYNTHETIC_ATTR = "orchestrate_synthetic"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def write_line(config: pytest.Config, text: str, *, verbosity: int = 0) -> None:
+    """Print ``text`` unless ``-q`` brought the verbosity below ``verbosity``."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and config.option.verbose >= verbosity:
+        reporter.ensure_newline()
+        reporter.write_line(text)
+
+
+def header_line(config: pytest.Config, workers: int, graph: ItemGraph) -> str:
+    """``orchestrate: DAG scheduling on N workers: I items, D dependencies`` (and the ``--dist`` overridden)."""
+    dist = config.getoption("dist", None)
+    text = (
+        f"orchestrate: DAG scheduling on {plural(workers, 'worker')}: "
+        f"{plural(len(graph), 'item')}, {graph.edge_count()} "
+        f"{'dependency' if graph.edge_count() == 1 else 'dependencies'}"
+    )
+    if dist not in (None, "no", "load"):
+        text += f"; --dist={dist} overridden by the DAG scheduler"
+    return text
+
+
+def report_skip(
+    config: pytest.Config, nodeid: str, location: tuple[str, int | None, str], reason: str, *, dependency: bool
+) -> None:
+    """Report ``nodeid`` (at ``location`` in the item graph) as skipped in setup, as serial mode does."""
+    rel, lineno, domain = location
+    if not rel:
+        rel = nodeid.split("::")[0]
+        domain = domain or nodeid
+    where = (rel, lineno, domain)
+    path = os.path.normpath(os.path.join(str(config.rootpath), rel))
+    longrepr = (path, (lineno or 0) + 1, f"Skipped: {reason}")
+    hook = config.hook
+    hook.pytest_runtest_logstart(nodeid=nodeid, location=where)
+    setup = pytest.TestReport(nodeid, where, {}, "skipped", longrepr, "setup", user_properties=[])
+    setattr(setup, SYNTHETIC_ATTR, True)
+    if dependency:
+        setattr(setup, DEPENDENCY_SKIP_ATTR, True)
+    hook.pytest_runtest_logreport(report=setup)
+    teardown = pytest.TestReport(nodeid, where, {}, "passed", None, "teardown", user_properties=[])
+    setattr(teardown, SYNTHETIC_ATTR, True)
+    hook.pytest_runtest_logreport(report=teardown)
+    hook.pytest_runtest_logfinish(nodeid=nodeid, location=where)
+
+
+def report_collection_error(
+    config: pytest.Config, log: Producer, expected: list[str], got: list[str], from_id: str, to_id: str
+) -> None:
+    """Report that worker ``to_id`` collected ``got``, not the ``expected`` tests of ``from_id``, as a failed
+    collection (and to xdist's ``log``)."""
+    from xdist.report import report_collection_diff
+
+    msg = report_collection_diff(expected, got, from_id, to_id) or f"{to_id} collected different tests"
+    log(msg)
+    rep = pytest.CollectReport(nodeid=to_id, outcome="failed", longrepr=msg, result=[])
+    config.hook.pytest_collectreport(report=rep)
+
+
+def not_run_line(missing: list[str], why: str) -> str:
+    """The line listing the items a stopped run (``-x``, ``--maxfail``, an interrupt) did not run."""
+    shown = ", ".join(missing[:10]) + (f", ... ({len(missing) - 10} more)" if len(missing) > 10 else "")
+    return f"orchestrate: {plural(len(missing), 'item')} not run ({why}): {shown}"
+
+
+def not_run_reason(config: pytest.Config, starved: str | None, crashes: int) -> str:
+    """The skip reason of the items that never ran although the run was not stopped."""
+    if starved is not None:
+        return f"not run: {starved}"
+    restart = config.getoption("maxworkerrestart", None)
+    reason = f"not run: no xdist worker left ({plural(crashes, 'worker crash')}"
+    return reason + (f", --max-worker-restart={restart})" if restart is not None else ")")
+
+
+def workers_lines(
+    busy: Mapping[str, float], span: float, workers: int, dependency_skips: int, crashes: int
+) -> list[str]:
+    """The workflow summary's lines: busy time per worker and parallel efficiency, skips and crashes."""
+    shown = span >= 0.05  # percentages of a tiny span are noise
+    parts = []
+    for worker in sorted(busy, key=lambda w: (len(w), w)):
+        seconds = busy[worker]
+        parts.append(f"{worker} {seconds:.2f} s" + (f" ({min(1.0, seconds / span):.0%})" if shown else ""))
+    total = sum(busy.values())
+    line = "xdist workers busy: " + ", ".join(parts)
+    if shown:
+        efficiency = min(1.0, total / (span * workers))
+        line += f"; parallel efficiency {efficiency:.0%} ({workers} workers x {span:.2f} s)"
+    lines = [line]
+    notes = []
+    if dependency_skips:
+        notes.append(f"{plural(dependency_skips, 'dependency skip')} reported by the controller")
+    if crashes:
+        notes.append(plural(crashes, "worker crash"))
+    if notes:
+        lines.append("xdist: " + ", ".join(notes))
+    return lines

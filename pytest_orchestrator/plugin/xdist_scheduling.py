@@ -1,0 +1,397 @@
+"""xdist's scheduler protocol over the item graph (see :mod:`pytest_orchestrator.plugin.xdist`).
+
+:class:`DagScheduling` implements xdist's scheduler protocol (``xdist/scheduler/protocol.py``). It reads the item
+graph the workers wrote (:mod:`.xdist_worker`, :mod:`.xdist_handoff`), drives a
+:class:`~pytest_orchestrator.core.scheduler.DagScheduler` (the outcome rules shared with serial mode) and sends an
+item to a worker only once every dependency finished. Which ready item goes to which worker is
+:mod:`.xdist_dispatch`'s choice; every batch ends with the flush item of its last item's parent, so no real item is
+ever the last one in a worker's queue (xdist's worker runs an item only once it knows the next one). What the
+controller reports itself (dependency skips, items that never ran) is :mod:`.xdist_reports`'s job.
+
+Crashes. ``remove_node`` returns the item the dead worker was running (xdist reports it as failed), puts the
+items it had not started back into the pool, and the crash item's dependents are skipped when xdist's crash report
+arrives (so the output reads cause before effect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_orchestrator.core.scheduler import COMPLETED
+from pytest_orchestrator.core.scheduler import FAILED
+from pytest_orchestrator.core.scheduler import SKIPPED
+from pytest_orchestrator.core.scheduler import DagScheduler
+from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.dag import Node
+from pytest_orchestrator.plugin.xdist_dispatch import Dispatcher
+from pytest_orchestrator.plugin.xdist_handoff import HandoffError
+from pytest_orchestrator.plugin.xdist_handoff import read_graph
+from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
+from pytest_orchestrator.plugin.xdist_reports import header_line
+from pytest_orchestrator.plugin.xdist_reports import not_run_line
+from pytest_orchestrator.plugin.xdist_reports import not_run_reason
+from pytest_orchestrator.plugin.xdist_reports import report_collection_error
+from pytest_orchestrator.plugin.xdist_reports import report_skip
+from pytest_orchestrator.plugin.xdist_reports import write_line
+
+
+if TYPE_CHECKING:
+    from xdist.remote import Producer
+    from xdist.workermanage import WorkerController
+
+    from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
+
+__all__ = ["DagScheduling"]
+
+_RERUN = "rerun"
+
+
+class DagScheduling:
+    """xdist's ``Scheduling`` protocol over the item graph: see the module docstring."""
+
+    def __init__(self, config: pytest.Config, log: Producer | None, plugin: ControllerPlugin) -> None:
+        from xdist.remote import Producer
+        from xdist.workermanage import parse_tx_spec_config
+
+        self.config = config
+        self.log = log.dagsched if log is not None else Producer("dagsched", enabled=False)
+        self.plugin = plugin
+        self.numnodes = len(parse_tx_spec_config(config))
+        self.node2pending: dict[WorkerController, list[int]] = {}
+        self.node2collection: dict[WorkerController, list[str]] = {}
+        self._collections = 0
+        self._usable: set[WorkerController] = set()
+        self._unusable: set[WorkerController] = set()
+        #: why nothing more can run although items are left (no usable worker)
+        self.starved: str | None = None
+        self._inflight: dict[WorkerController, int] = {}
+        self._last_item: dict[WorkerController, str] = {}
+        self.collection: list[str] | None = None
+        self.graph: ItemGraph | None = None
+        self.sched: DagScheduler[str] | None = None
+        #: set when nothing can run: collections differ, or the workers' graph is unusable
+        self.aborted: str | None = None
+        self._indices: dict[str, list[int]] = {}
+        self._flush: dict[str, int] = {}
+        self._flush_indices: set[int] = set()
+        self._dispatcher = Dispatcher()
+        #: when the first item was sent and the last one finished (``time.perf_counter``)
+        self.first_sent: float | None = None
+        self.last_done: float | None = None
+        self._left: dict[str, int] = {}
+        self._outcome: dict[str, str] = {}
+        self._started: set[str] = set()
+        self._crashed: dict[str, str] = {}
+        self._rerun_after_crash: set[str] = set()
+        #: node ids whose outcome is known (reported by a worker, by xdist's crash report or by us)
+        self.accounted: set[str] = set()
+        #: worker id -> seconds spent in the runtest protocol (flush items included)
+        self.busy: dict[str, float] = {}
+        self.dependency_skips = 0
+        self.crashes = 0
+
+    # -- the Scheduling protocol ---------------------------------------------------------------------------
+    @property
+    def nodes(self) -> list[WorkerController]:
+        return list(self.node2pending)
+
+    @property
+    def collection_is_completed(self) -> bool:
+        return self._collections >= self.numnodes
+
+    @property
+    def tests_finished(self) -> bool:
+        if self.aborted is not None or self.starved is not None:
+            return True
+        if self.sched is None:
+            return False
+        return not self.sched.is_active() and not any(self._inflight.values())
+
+    @property
+    def has_pending(self) -> bool:
+        return self.sched is not None and self.sched.is_active()
+
+    def add_node(self, node: WorkerController) -> None:
+        assert node not in self.node2pending
+        self.node2pending[node] = []
+        self._inflight[node] = 0
+
+    def add_node_collection(self, node: WorkerController, collection: Sequence[str]) -> None:
+        assert node in self.node2pending
+        self._collections += 1
+        if self.collection is None:
+            self.node2collection[node] = list(collection)
+            return
+        # a worker that replaces a crashed one
+        if list(collection) == self.collection:
+            self._usable.add(node)
+            return
+        report_collection_error(
+            self.config, self.log, self.collection, list(collection), "the first workers", node.gateway.id
+        )
+        self._unusable.add(node)
+        if all(n in self._unusable for n in self.node2pending):
+            self.starved = "no worker left that collected the same tests"
+
+    def mark_test_complete(self, node: WorkerController, item_index: int, duration: float = 0) -> None:
+        worker = node.gateway.id
+        self.busy[worker] = self.busy.get(worker, 0.0) + duration
+        pending = self.node2pending.get(node)
+        if pending is not None and item_index in pending:
+            pending.remove(item_index)
+        if item_index in self._flush_indices:
+            return
+        assert self.collection is not None
+        self._inflight[node] = self._inflight.get(node, 1) - 1
+        nodeid = self.collection[item_index]
+        self._last_item[node] = nodeid
+        left = self._left.get(nodeid, 1) - 1
+        self._left[nodeid] = left
+        if left <= 0:
+            self._left.pop(nodeid, None)
+            self.accounted.add(nodeid)
+            self._finish(nodeid, self._outcome.pop(nodeid, COMPLETED))
+        self._dispatch()
+
+    def mark_test_pending(self, item: str) -> None:
+        """Run ``item`` again (a ``pytest_handlecrashitem`` hook asks for it after a crash)."""
+        if self.sched is None or item not in self._dispatcher or self.sched.is_finished(item):
+            return
+        if self._crashed.pop(item, None) is not None:
+            self._rerun_after_crash.add(item)
+        self.accounted.discard(item)
+        self._outcome.pop(item, None)
+        self._dispatcher.running.discard(item)
+        self._dispatcher.pool.add(item)
+        self._dispatch()
+
+    def remove_pending_tests_from_node(self, node: WorkerController, indices: Sequence[int]) -> None:
+        raise NotImplementedError("the DAG scheduler never steals")
+
+    def remove_node(self, node: WorkerController) -> str | None:
+        pending = self.node2pending.pop(node)
+        self._inflight.pop(node, None)
+        self._usable.discard(node)
+        self._unusable.discard(node)
+        self._dispatcher.last_parent.pop(node, None)
+        self._last_item.pop(node, None)
+        self.node2collection.pop(node, None)
+        if self.collection is None:
+            return None
+        crash: str | None = None
+        seen: set[str] = set()
+        for index in pending:
+            if index in self._flush_indices:
+                continue
+            nodeid = self.collection[index]
+            if nodeid in seen:
+                continue
+            seen.add(nodeid)
+            self._left.pop(nodeid, None)
+            self._outcome.pop(nodeid, None)
+            self._dispatcher.running.discard(nodeid)
+            if crash is None and nodeid in self._started:
+                crash = nodeid
+            else:
+                self._dispatcher.pool.add(nodeid)  # never started: another worker runs it
+        if crash is not None:
+            self.crashes += 1
+            self._crashed[crash] = node.gateway.id
+        self._dispatch()
+        return crash
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.aborted is not None:
+            return
+        if self.sched is None:
+            self._initialize()
+            if self.aborted is not None:
+                return
+        self._dispatch()
+
+    # -- reports (forwarded by the controller plugin) -----------------------------------------------------------
+    def logstart(self, nodeid: str) -> None:
+        self._started.add(nodeid)
+
+    def logfinish(self, nodeid: str) -> None:
+        self._started.discard(nodeid)
+
+    def logreport(self, report: pytest.TestReport) -> None:
+        if getattr(report, SYNTHETIC_ATTR, False) or self.sched is None:
+            return
+        nodeid = report.nodeid
+        if nodeid not in self._dispatcher or report.outcome == _RERUN or self.sched.is_finished(nodeid):
+            return
+        if report.when == "???":
+            # xdist's report for the item a crashed worker was running: now skip its dependents
+            if nodeid in self._rerun_after_crash:
+                self._rerun_after_crash.discard(nodeid)
+            elif nodeid in self._crashed:
+                del self._crashed[nodeid]
+                self._started.discard(nodeid)
+                self.accounted.add(nodeid)
+                self._finish(nodeid, FAILED)
+                self._dispatch()
+            return
+        if report.failed:
+            self._outcome[nodeid] = FAILED
+        elif report.skipped and self._outcome.get(nodeid) != FAILED:
+            self._outcome[nodeid] = SKIPPED
+
+    def adopt_flush_report(self, report: pytest.TestReport) -> None:
+        """File a flush item's teardown error under the real item its worker ran last (serial pytest reports a
+        module fixture's teardown error as the teardown error of the module's last item)."""
+        node = getattr(report, "node", None)
+        nodeid = self._last_item.get(node) if node is not None else None
+        if nodeid is None or self.graph is None:
+            return
+        report.nodeid = nodeid
+        report.location = self.graph.nodes[nodeid].location
+
+    # -- setting up ---------------------------------------------------------------------------------------------
+    def _initialize(self) -> None:
+        (first, collection), *others = self.node2collection.items()
+        mismatch = False
+        for node, other in others:
+            if other != collection:
+                mismatch = True
+                report_collection_error(self.config, self.log, collection, other, first.gateway.id, node.gateway.id)
+        if mismatch:
+            self.aborted = "the workers collected different tests"
+            write_line(self.config, "orchestrate: the workers collected different tests; nothing was run", verbosity=-1)
+            return
+        self.collection = collection
+        self._usable.update(self.node2collection)
+        graph = self._read_graph(first.gateway.id)
+        if graph is None:
+            return
+        self._setup(graph, collection)
+
+    def _read_graph(self, worker: str) -> ItemGraph | None:
+        try:
+            graph, self._flush = read_graph(self.plugin.folder, worker)
+        except HandoffError as exc:
+            if exc.usage_error:
+                raise pytest.UsageError(exc.message) from None
+            self.aborted = exc.message
+            write_line(self.config, f"{exc.message}; nothing was run", verbosity=-1)
+            return None
+        return graph
+
+    def _setup(self, graph: ItemGraph, collection: list[str]) -> None:
+        self._flush_indices = set(self._flush.values())
+        position: dict[str, int] = {}
+        for index, nodeid in enumerate(collection):
+            self._indices.setdefault(nodeid, []).append(index)
+            position.setdefault(nodeid, index)
+        for nodeid in position:
+            if nodeid not in graph:  # not expected: the graph covers every item the workers run
+                graph.nodes[nodeid] = Node(nodeid, parent=nodeid.rpartition("::")[0])
+        self.graph = graph
+        sched = self.sched = graph.make_scheduler()
+        self._dispatcher.setup(graph, sched, position, len(collection))
+        session_plugin = self.plugin.session_plugin()
+        if session_plugin is not None and getattr(session_plugin, "graph", None) is None:
+            session_plugin.graph = graph  # the workflow summary's critical path and "not run" count
+        write_line(self.config, header_line(self.config, self.numnodes, graph))
+        for nodeid in graph.order():
+            if sched.state[nodeid] == SKIPPED:  # skipped up front: a deselected or uncollected dependency
+                self._report_skip(nodeid, sched.reasons.get(nodeid, "a dependency will not run"))
+        for nodeid in graph.order():
+            if nodeid not in position and not sched.is_finished(nodeid):
+                reason = "not collected by the xdist workers"
+                self._report_skip(nodeid, reason, dependency=False)
+                for skipped, why in sched.done(nodeid, SKIPPED, reason):
+                    self._report_skip(skipped, why)
+
+    # -- running ------------------------------------------------------------------------------------------------
+    def _stopping(self) -> bool:
+        dsession = self.config.pluginmanager.get_plugin("dsession")
+        return bool(getattr(dsession, "shouldstop", False))
+
+    def _finish(self, nodeid: str, outcome: str) -> None:
+        sched = self.sched
+        assert sched is not None
+        if sched.is_finished(nodeid):
+            return
+        skipped = sched.done(nodeid, outcome)
+        self._dispatcher.finished(nodeid, skipped)
+        self.last_done = time.perf_counter()
+        if self._stopping():
+            return  # -x / --maxfail: listed with what did not run
+        for dependent, reason in skipped:
+            self._report_skip(dependent, reason)
+
+    def _report_skip(self, nodeid: str, reason: str, *, dependency: bool = True) -> None:
+        """Report ``nodeid`` as skipped in setup, as serial mode does, without a worker."""
+        assert self.graph is not None
+        self.accounted.add(nodeid)
+        self._dispatcher.pool.remove(nodeid)
+        if dependency:
+            self.dependency_skips += 1
+        report_skip(self.config, nodeid, self.graph.nodes[nodeid].location, reason, dependency=dependency)
+
+    def _dispatch(self) -> None:
+        sched = self.sched
+        if sched is None or self.aborted is not None or self._stopping():
+            return
+        pool = self._dispatcher.pool
+        for nodeid in sched.get_ready():
+            pool.add(nodeid)
+        if not pool:
+            return
+        idle = [n for n in self.node2pending if n in self._usable and not n.shutting_down and not self._inflight[n]]
+        self._dispatcher.warm_first(idle)
+        for node in idle:
+            if not pool:
+                break
+            self._send(node, self._dispatcher.take(node, len(idle), len(self._usable)))
+
+    def _send(self, node: WorkerController, batch: list[str]) -> None:
+        indices: list[int] = []
+        if self.first_sent is None:
+            self.first_sent = time.perf_counter()
+        for nodeid in batch:
+            own = self._indices[nodeid]
+            self._left[nodeid] = len(own)
+            indices.extend(own)
+        flush = self._flush.get(self._dispatcher.parent[batch[-1]])
+        if flush is None:  # not expected; any flush item keeps the last real one from being held
+            flush = min(self._flush_indices)
+        indices.append(flush)
+        self._inflight[node] += len(indices) - 1
+        self.node2pending[node].extend(indices)
+        node.send_runtest_some(indices)
+
+    # -- the end ---------------------------------------------------------------------------------------------
+    def span(self) -> float:
+        """Seconds from the first item sent to the last one finished."""
+        if self.first_sent is None or self.last_done is None:
+            return 0.0
+        return max(0.0, self.last_done - self.first_sent)
+
+    def not_run(self) -> list[str]:
+        if self.graph is None:
+            return []
+        return [n for n in self.graph.order() if n not in self.accounted]
+
+    def finish_run(self, error: BaseException | None) -> None:
+        """After xdist's loop: account for every item that never ran."""
+        if self.graph is None or self.aborted is not None:
+            return
+        missing = self.not_run()
+        if not missing:
+            return
+        dsession = self.config.pluginmanager.get_plugin("dsession")
+        stop = getattr(dsession, "shouldstop", False)
+        if stop or error is not None:
+            write_line(self.config, not_run_line(missing, str(stop) if stop else "interrupted"), verbosity=-1)
+            return
+        reason = not_run_reason(self.config, self.starved, self.crashes)
+        for nodeid in missing:
+            self._report_skip(nodeid, reason, dependency=False)
