@@ -10,6 +10,7 @@ always there: the specs so a conftest implementing them validates, the fixture b
 from __future__ import annotations
 
 from collections.abc import Iterator
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -113,12 +114,17 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
+        from pytest_orchestrator.plugin.github import register as register_github
         from pytest_orchestrator.plugin.session import OrchestratePlugin
         from pytest_orchestrator.plugin.xdist import register as register_xdist
 
         config.pluginmanager.register(OrchestratePlugin(config), SESSION_PLUGIN_NAME)
         # under xdist: the DAG scheduler on the controller, the graph export and flush items on each worker
         register_xdist(config)
+        if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations for failed items, a step summary
+            from pytest_orchestrator.plugin.github import register as register_github
+
+            register_github(config)
 
 
 @pytest.fixture
