@@ -6,10 +6,9 @@ The public API is re-exported here. Importing the package is cheap: each name lo
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any
 
+from pytest_orchestrator._lazy import lazy_getattr
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import DependencyResolutionError
@@ -131,13 +130,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_orchestrator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"pytest_orchestrator.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

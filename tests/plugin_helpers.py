@@ -1,4 +1,4 @@
-"""Helpers shared by the ``tests/test_plugin_*.py`` files (pytester projects for ``--orchestrate``)."""
+"""Helpers shared by the ``tests/test_plugin_*.py`` and ``tests/test_xdist*.py`` files (pytester projects)."""
 
 from __future__ import annotations
 
@@ -119,3 +119,15 @@ def lean_inner_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTEST_ADDOPTS", LEAN_ADDOPTS)
     current = os.environ.get("PYTHONPATH", "")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO_ROOT), current) if p))
+
+
+#: the same for the ``-n`` inner runs of ``tests/test_xdist*.py``, which must not be reordered by pytest-randomly either
+XDIST_LEAN_ADDOPTS = "-p no:hypothesispytest -p no:benchmark -p no:randomly"
+
+
+def lean_xdist_inner_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lean_inner_runs`` for the xdist tests: also drop the worker variables this run may have (under ``-n``)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", XDIST_LEAN_ADDOPTS)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import shutil
 import signal
@@ -12,6 +11,7 @@ import sys
 import time
 import types
 
+from proc_helpers import live_members
 import pytest
 
 from pytest_orchestrator import __version__
@@ -255,7 +255,7 @@ def test_ctrl_c_kills_running_scripts_and_writes_the_summary(
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "orchestrate: INTERRUPTED" in out
-    assert not live_members(pgid), "the script's process group survived Ctrl-C"
+    assert not live_members(pgid, wait=3.0), "the script's process group survived Ctrl-C"
 
     [folder] = list(runs.iterdir())
     data = json.loads((folder / "summary.json").read_text())
@@ -266,24 +266,3 @@ def test_ctrl_c_kills_running_scripts_and_writes_the_summary(
     assert scripts["after"]["status"] in ("cancelled", "not_run")
     assert scripts["quick"]["status"] == "passed"
     assert (folder / "logs" / "long.log").is_file()
-
-
-def live_members(pgid: int, wait: float = 3.0) -> list[int]:
-    """Non-zombie members of process group ``pgid``, read from /proc, after waiting up to ``wait`` s."""
-    deadline = time.monotonic() + wait
-    while True:
-        found = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                continue
-            fields = data[data.rfind(b")") + 1 :].split()
-            if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X", b"x"):
-                found.append(int(name))
-        if not found or time.monotonic() >= deadline:
-            return found
-        time.sleep(0.05)

@@ -9,11 +9,11 @@ from pathlib import Path
 import random
 import re
 import sys
-import textwrap
 import time
 from typing import Any
 
 import pytest
+from script_helpers import write
 import yaml
 
 from pytest_orchestrator.core.workflow import Workflow
@@ -34,12 +34,6 @@ from pytest_orchestrator.pipelines import run_pipeline_file
 
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux process groups")
-
-
-def write(path: Path, body: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(body).lstrip())
-    return path
 
 
 # -- detection and GitHub workflow commands ----------------------------------------------------------------

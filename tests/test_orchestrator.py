@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+from proc_helpers import live_members
 import pytest
 
 from pytest_orchestrator.core.workflow import TaskStatus
@@ -176,7 +177,7 @@ def test_timeout_kills_the_script_and_its_children(tmp_path: Path) -> None:
     assert entry["status"] == "timeout"
     assert entry["reason"] == "timed out after 0.5 s"
     pgid = int((tmp_path / "pgid").read_text())
-    assert not _live_members(pgid)
+    assert not live_members(pgid, wait=3.0)
 
 
 def test_timeout_flag_is_the_default_for_scripts_without_one(tmp_path: Path) -> None:
@@ -262,7 +263,7 @@ def test_fail_fast_kills_what_runs_and_starts_nothing_new(tmp_path: Path) -> Non
     assert scripts["long"]["status"] == "cancelled"
     assert "fail_fast" in scripts["long"]["reason"]
     assert scripts["later"]["status"] == "cancelled"
-    assert not _live_members(int((tmp_path / "pgid").read_text()))
+    assert not live_members(int((tmp_path / "pgid").read_text()), wait=3.0)
 
 
 def test_a_script_that_cannot_run_is_an_error(tmp_path: Path) -> None:
@@ -407,24 +408,3 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path: Path, capsys: pytest
     assert "plan: 2 scripts in 2 levels (-j 3, fail-fast off); nothing is run" in out
     assert re.search(r"level 1:\n  first +deps: -  timeout: 5s  retry: no retry\n", out)
     assert re.search(r"level 2:\n  second +deps: first  timeout: 60s  retry: 3 attempts, delay 1s\n", out)
-
-
-def _live_members(pgid: int, wait: float = 3.0) -> list[int]:
-    """Non-zombie members of process group ``pgid`` (from /proc), after waiting up to ``wait`` s for them to go."""
-    deadline = time.monotonic() + wait
-    while True:
-        found = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                continue
-            fields = data[data.rfind(b")") + 1 :].split()
-            if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X", b"x"):
-                found.append(int(name))
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)

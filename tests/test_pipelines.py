@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import io
 import json
 import os
 from pathlib import Path
 import subprocess
 import sys
-import textwrap
 import time
 from typing import Any
 
 import pytest
+from script_helpers import write
 
 from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.errors import OrchestratorTimeoutError
@@ -30,18 +31,8 @@ from pytest_orchestrator.pipelines import run_pipeline_file
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux process groups")
 
-
-def write(path: Path, body: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(body).lstrip())
-    return path
-
-
-def run_wf(wf: Any, limit: float = 30.0) -> Any:
-    async def main() -> Any:
-        return await asyncio.wait_for(wf.run(), limit)
-
-    return asyncio.run(main())
+#: the ``run_workflow`` fixture (conftest.py)
+Run = Callable[..., Any]
 
 
 def bad(tmp_path: Path, body: str) -> ConfigError:
@@ -288,18 +279,18 @@ def test_run_ci_stage_timeout_kills_the_process_group(tmp_path: Path) -> None:
 
 
 # -- workflows -----------------------------------------------------------------------------------------------------
-def test_independent_stages_run_concurrently() -> None:
+def test_independent_stages_run_concurrently(run_workflow: Run) -> None:
     wf = create_pipeline_workflow(
         [{"name": "a", "commands": ["sleep 0.5"]}, {"name": "b", "commands": ["sleep 0.5"], "needs": []}]
     )
     assert wf.name == "pipeline" and wf.fail_fast is True
     t0 = time.monotonic()
-    results = run_wf(wf)
+    results = run_workflow(wf)
     assert time.monotonic() - t0 < 0.95
     assert results["a"].success and results["b"].success
 
 
-def test_retry_counts(tmp_path: Path) -> None:
+def test_retry_counts(tmp_path: Path, run_workflow: Run) -> None:
     counter = tmp_path / "n"
     # fails on the first two attempts, passes on the third
     flaky = f'n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; [ "$n" -ge 3 ]'
@@ -311,7 +302,7 @@ def test_retry_counts(tmp_path: Path) -> None:
         fail_fast=False,
     )
     with pytest.raises(TaskFailedError) as info:
-        run_wf(wf)
+        run_workflow(wf)
     assert info.value.failed == ["broken"]
     summary = wf.get_summary()
     assert summary["tasks"]["flaky"]["attempts"] == 3 and summary["tasks"]["flaky"]["status"] == "completed"
@@ -321,7 +312,7 @@ def test_retry_counts(tmp_path: Path) -> None:
     assert len(wf.attempt_errors["flaky"]) == 2
 
 
-def test_allow_failure_is_a_warning_and_dependents_run() -> None:
+def test_allow_failure_is_a_warning_and_dependents_run(run_workflow: Run) -> None:
     wf = create_pipeline_workflow(
         [
             {"name": "optional", "commands": ["echo oops >&2; exit 3"], "allow_failure": True, "retry": 1,
@@ -329,7 +320,7 @@ def test_allow_failure_is_a_warning_and_dependents_run() -> None:
             {"name": "after", "commands": ["echo ran"]},
         ]
     )  # fmt: skip
-    results = run_wf(wf)
+    results = run_workflow(wf)
     assert results["optional"].allowed_failure is True and results["optional"].success is False
     assert results["after"].success
     summary = wf.get_summary()
@@ -341,7 +332,7 @@ def test_allow_failure_is_a_warning_and_dependents_run() -> None:
     assert summary["stages"]["optional"]["allowed_failure"] is True
 
 
-def test_when_always_and_on_failure() -> None:
+def test_when_always_and_on_failure(run_workflow: Run) -> None:
     stages = [
         {"name": "build", "commands": ["exit 1"]},
         {"name": "test", "commands": ["echo never"]},
@@ -350,7 +341,7 @@ def test_when_always_and_on_failure() -> None:
     ]
     wf = create_pipeline_workflow(stages)
     with pytest.raises(TaskFailedError):
-        run_wf(wf)
+        run_workflow(wf)
     status = {n: t.status for n, t in wf.tasks.items()}
     assert status == {
         "build": TaskStatus.FAILED,
@@ -360,13 +351,13 @@ def test_when_always_and_on_failure() -> None:
     }
     stages[0]["commands"] = ["true"]
     wf = create_pipeline_workflow(stages)
-    run_wf(wf)
+    run_workflow(wf)
     status = {n: t.status for n, t in wf.tasks.items()}
     assert status["notify"] is TaskStatus.SKIPPED and status["cleanup"] is TaskStatus.COMPLETED
     assert status["test"] is TaskStatus.COMPLETED
 
 
-def test_fail_fast_off_skips_dependents_only() -> None:
+def test_fail_fast_off_skips_dependents_only(run_workflow: Run) -> None:
     wf = create_pipeline_workflow(
         [
             {"name": "a", "commands": ["exit 1"]},
@@ -376,16 +367,16 @@ def test_fail_fast_off_skips_dependents_only() -> None:
         fail_fast=False,
     )
     with pytest.raises(TaskFailedError):
-        run_wf(wf)
+        run_workflow(wf)
     assert wf.tasks["b"].status is TaskStatus.SKIPPED and "'a'" in (wf.tasks["b"].result.reason or "")  # type: ignore[union-attr]
     assert wf.tasks["c"].status is TaskStatus.COMPLETED
 
 
-def test_stage_timeout_and_pipeline_timeout() -> None:
+def test_stage_timeout_and_pipeline_timeout(run_workflow: Run) -> None:
     wf = create_pipeline_workflow([{"name": "slow", "commands": ["sleep 20"], "timeout": 0.3}])
     t0 = time.monotonic()
     with pytest.raises(TaskFailedError) as info:
-        run_wf(wf)
+        run_workflow(wf)
     assert time.monotonic() - t0 < 6
     assert isinstance(info.value.__cause__, OrchestratorTimeoutError)
     assert wf.stage_results["slow"].timed_out
@@ -393,12 +384,12 @@ def test_stage_timeout_and_pipeline_timeout() -> None:
     wf = create_pipeline_workflow(config)
     t0 = time.monotonic()
     with pytest.raises(OrchestratorTimeoutError):
-        run_wf(wf)
+        run_workflow(wf)
     assert time.monotonic() - t0 < 6
     assert wf.tasks["slow"].status is TaskStatus.CANCELLED
 
 
-def test_variables_environment_and_shell_false(tmp_path: Path) -> None:
+def test_variables_environment_and_shell_false(tmp_path: Path, run_workflow: Run) -> None:
     config = PipelineConfig(
         "vars",
         [
@@ -408,14 +399,14 @@ def test_variables_environment_and_shell_false(tmp_path: Path) -> None:
         ],
         variables={"A": "pipe", "B": "pipe"},
     )  # fmt: skip
-    results = run_wf(create_pipeline_workflow(config, run_dir=tmp_path / "run"))
+    results = run_workflow(create_pipeline_workflow(config, run_dir=tmp_path / "run"))
     assert results["a"].results[0].stdout == "pipe stage a vars\n"
     assert results["b"].results[0].stdout == "$A\n"  # no shell: no expansion
     log = (tmp_path / "run" / "logs" / "a.log").read_text()
     assert "attempt 1 of 1: passed" in log and "pipe stage a vars" in log
 
 
-def test_script_stage(tmp_path: Path) -> None:
+def test_script_stage(tmp_path: Path, run_workflow: Run) -> None:
     script = write(tmp_path / "hello.py", "import sys, os\nprint('hello', sys.argv[1], os.environ['W'])\n")
     skipper = write(tmp_path / "skip.sh", "echo 'no data' >&2\nexit 77\n")
     wf = create_pipeline_workflow(
@@ -424,7 +415,7 @@ def test_script_stage(tmp_path: Path) -> None:
             {"name": "skip", "script": str(skipper)},
         ]
     )
-    results = run_wf(wf)
+    results = run_workflow(wf)
     assert results["hello"].success and results["hello"].results[0].stdout == "hello world !\n"
     assert results["skip"].success and "skipped itself: no data" in (results["skip"].error or "")
 
@@ -448,7 +439,9 @@ def _tests_dir(tmp_path: Path, *, failing: bool = False) -> Path:
     return folder
 
 
-def test_pytest_stage_writes_junit_into_the_run_folder(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+def test_pytest_stage_writes_junit_into_the_run_folder(
+    tmp_path: Path, subprocess_env: dict[str, str], run_workflow: Run
+) -> None:
     suite = _tests_dir(tmp_path, failing=True)
     run_dir = tmp_path / "run"
     wf = create_pipeline_workflow(
@@ -457,7 +450,7 @@ def test_pytest_stage_writes_junit_into_the_run_folder(tmp_path: Path, subproces
         env={"PYTHONPATH": subprocess_env["PYTHONPATH"]},
     )
     with pytest.raises(TaskFailedError):
-        run_wf(wf, 60)
+        run_workflow(wf, 60)
     result = wf.stage_results["unit tests"]
     assert result.results[0].command.startswith(f"{sys.executable} -m pytest --orchestrate ")
     assert result.junit_xml == str((run_dir / "unit_tests.xml").absolute())
@@ -473,7 +466,7 @@ def _stage_option_works() -> bool:
     return "--stage" in proc.stdout
 
 
-def test_pytest_stage_selects_a_stage(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+def test_pytest_stage_selects_a_stage(tmp_path: Path, subprocess_env: dict[str, str], run_workflow: Run) -> None:
     if not _stage_option_works():
         pytest.skip("the plugin has no --stage option")
     suite = _tests_dir(tmp_path, failing=True)  # the failing test is in stage "slow", not selected
@@ -481,7 +474,7 @@ def test_pytest_stage_selects_a_stage(tmp_path: Path, subprocess_env: dict[str, 
         [{"name": "unit", "pytest": [str(suite), "-q", "-p", "no:cacheprovider", "--stage", "unit"]}],
         env={"PYTHONPATH": subprocess_env["PYTHONPATH"]},
     )
-    results = run_wf(wf, 60)
+    results = run_workflow(wf, 60)
     assert "1 passed" in results["unit"].results[0].stdout
     assert "failed" not in results["unit"].results[0].stdout
 

@@ -12,6 +12,8 @@ import textwrap
 import threading
 import time
 
+from proc_helpers import live_members
+from proc_helpers import wait_for_file
 import pytest
 
 from pytest_orchestrator.execution import process as process_mod
@@ -31,34 +33,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-
-
-def live_members(pgid: int) -> list[int]:
-    """PIDs of the non-zombie processes of group ``pgid``, read from /proc independently of the module."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                data = fh.read()
-        except OSError:
-            continue
-        fields = data[data.rfind(b")") + 1 :].split()
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X", b"x"):
-            found.append(int(name))
-    return found
-
-
-def wait_for_file(path: Path, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            text = path.read_text().strip()
-            if text:
-                return text
-        time.sleep(0.01)
-    raise AssertionError(f"{path} did not appear")
 
 
 def stubborn_script(tmp_path: Path) -> str:
@@ -393,8 +367,8 @@ def test_keyboard_interrupt_kills_group_and_reraises(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([PY, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO_ROOT)
     try:
-        pgid = int(wait_for_file(tmp_path / "pgid"))
-        wait_for_file(tmp_path / "ready")
+        pgid = int(wait_for_file(tmp_path / "pgid", timeout=5.0))
+        wait_for_file(tmp_path / "ready", timeout=5.0)
         assert live_members(pgid)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=10)

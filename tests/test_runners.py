@@ -8,12 +8,16 @@ import os
 from pathlib import Path
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from typing import Any
 
+from proc_helpers import live_members
+from proc_helpers import pid_alive
+from proc_helpers import wait_for_file
 import pytest
+from script_helpers import py
+from script_helpers import write
 
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.runners import SKIP_EXIT_CODE
@@ -34,55 +38,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ne
 # -- helpers ---------------------------------------------------------------------------------------------------
 
 
-def write(path: Path, body: str, *, executable: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(body).lstrip())
-    if executable:
-        path.chmod(0o755)
-    return path
-
-
-def py(tmp_path: Path, name: str, body: str) -> Path:
-    return write(tmp_path / f"{name}.py", "import os, sys, time\n" + textwrap.dedent(body))
-
-
 def sh(tmp_path: Path, name: str, body: str) -> Path:
     return write(tmp_path / f"{name}.sh", body)
-
-
-def live_members(pgid: int) -> list[int]:
-    """PIDs of the non-zombie processes of group ``pgid``, read from /proc."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                data = fh.read()
-        except OSError:
-            continue
-        fields = data[data.rfind(b")") + 1 :].split()
-        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X", b"x"):
-            found.append(int(name))
-    return found
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return False
-    return data[data.rfind(b")") + 1 :].split()[0] not in (b"Z", b"X", b"x")
-
-
-def wait_for_file(path: Path, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        time.sleep(0.01)
-    raise AssertionError(f"{path} did not appear")
 
 
 def counts_add_up(result: ExecutionResult) -> None:

@@ -9,12 +9,13 @@ import math
 import os
 from pathlib import Path
 import sys
-import textwrap
 import threading
 import time
 from typing import Any
 
+from proc_helpers import pid_alive
 import pytest
+from script_helpers import py
 
 from pytest_orchestrator import thin
 from pytest_orchestrator.core.workflow import TaskResult
@@ -43,30 +44,6 @@ from pytest_orchestrator.thin import workflow
 
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux /proc")
-
-
-def py(directory: Path, name: str, body: str) -> Path:
-    path = directory / f"{name}.py"
-    path.write_text("import json, os, sys, time\n" + textwrap.dedent(body))
-    return path
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return False
-    return data[data.rfind(b")") + 1 :].split()[0] not in (b"Z", b"X", b"x")
-
-
-def wait_for_file(path: Path, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        time.sleep(0.01)
-    raise AssertionError(f"{path} did not appear")
 
 
 def test_exports() -> None:

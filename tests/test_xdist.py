@@ -7,17 +7,15 @@ Each project gets a ``conftest.py`` whose autouse fixture appends ``[node id, st
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import re
 import textwrap
 import xml.etree.ElementTree as ET
 
+from plugin_helpers import lean_xdist_inner_runs
 import pytest
 
 
-REPO = Path(__file__).resolve().parents[1]
-LEAN = "-p no:hypothesispytest -p no:benchmark -p no:randomly"
 TIMEOUT = 90
 
 TIMELINE_CONFTEST = """
@@ -36,11 +34,7 @@ def _timeline(request):
 
 @pytest.fixture(autouse=True)
 def _inner_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", LEAN)
-    # this checkout, whichever copy of the package is installed
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(name, raising=False)
+    lean_xdist_inner_runs(monkeypatch)
 
 
 def project(pytester: pytest.Pytester, timeline: bool = True, **modules: str) -> Path:

@@ -8,24 +8,17 @@ testcase: outcome, message and text. Extra seeds are marked ``slow``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 import random
 import xml.etree.ElementTree as ET
 
+from plugin_helpers import lean_xdist_inner_runs
 import pytest
-
-
-REPO = Path(__file__).resolve().parents[1]
-LEAN = "-p no:hypothesispytest -p no:benchmark -p no:randomly"
 
 
 @pytest.fixture(autouse=True)
 def _inner_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", LEAN)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(name, raising=False)
+    lean_xdist_inner_runs(monkeypatch)
 
 
 def generate(pytester: pytest.Pytester, seed: int, size: int = 30) -> int:

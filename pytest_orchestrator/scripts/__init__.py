@@ -13,9 +13,9 @@ PyYAML is imported only when an ``orchestrate.yaml`` is actually read.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any
+
+from pytest_orchestrator._lazy import lazy_getattr
 
 
 # name -> module: loaded on first use, so that the pytest plugin can match globs without reading configs
@@ -42,13 +42,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_orchestrator.scripts' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"pytest_orchestrator.scripts.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 if TYPE_CHECKING:

@@ -1,0 +1,57 @@
+"""Helpers shared by the tests that watch real processes through Linux ``/proc`` (independently of the package)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import time
+
+
+#: process states of a process that has exited (zombie, dead)
+_GONE = (b"Z", b"X", b"x")
+
+
+def _stat_fields(data: bytes) -> list[bytes]:
+    """The fields of a ``/proc/<pid>/stat`` line after the command name: state, ppid, pgrp, ..."""
+    return data[data.rfind(b")") + 1 :].split()
+
+
+def live_members(pgid: int, wait: float = 0.0) -> list[int]:
+    """PIDs of the non-zombie processes of group ``pgid``, read from /proc, after waiting up to ``wait`` s for none."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            fields = _stat_fields(data)
+            if int(fields[2]) == pgid and fields[0] not in _GONE:
+                found.append(int(name))
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    return _stat_fields(data)[0] not in _GONE
+
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> str:
+    """The stripped text of ``path`` once it exists and is not blank; fails the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.01)
+    raise AssertionError(f"{path} did not appear")
