@@ -114,7 +114,6 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
-        from pytest_orchestrator.plugin.github import register as register_github
         from pytest_orchestrator.plugin.session import OrchestratePlugin
         from pytest_orchestrator.plugin.xdist import register as register_xdist
 
