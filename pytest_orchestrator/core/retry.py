@@ -1,19 +1,27 @@
-"""``RetryPolicy``: how many attempts, how long to wait between them, and which errors deserve another try.
+"""Retries, in one place: ``RetryPolicy`` decides, ``run_attempts`` / ``run_attempts_async`` loop.
 
-The policy is pure: it computes delays and answers questions, it never sleeps. The engine, the runners and the
-pytest plugin all apply the same policy object.
+The policy is pure: it computes delays and answers questions, it never sleeps. The attempt loop (a sync and an
+async face over one decision, :func:`_decide`) calls the work, asks the policy, tells a listener about each
+attempt and sleeps through an injectable ``sleep``. The engine, the runners, the thin decorators, the CI stages,
+the agents and the pytest plugin all retry through it.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from collections.abc import Callable
 from collections.abc import Iterable
 import dataclasses
 import math
 import random
+import time
 from typing import Any
+from typing import Generic
+from typing import TypeVar
 
 
-__all__ = ["RetryPolicy"]
+__all__ = ["Attempt", "AttemptListener", "Attempts", "RetryPolicy", "run_attempts", "run_attempts_async"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,3 +106,139 @@ class RetryPolicy:
                 raise ValueError(f"unknown retry setting(s): {', '.join(sorted(unknown))}")
             return cls(**value)
         raise ValueError(f"retry must be a number of attempts or a mapping, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The attempt loop: the one place an attempt is retried. A sync and an async face over the same decision.
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One finished attempt, as an attempt listener hears it.
+
+    ``error`` is ``None`` when the attempt succeeded; ``will_retry`` says whether another attempt follows, after
+    ``delay`` seconds.
+    """
+
+    number: int
+    error: BaseException | None
+    will_retry: bool
+    delay: float = 0.0
+
+
+#: called after every attempt, before any wait; an exception in it propagates (listeners are the caller's code)
+AttemptListener = Callable[[Attempt], None]
+
+
+@dataclasses.dataclass
+class Attempts(Generic[T]):
+    """What an attempt loop ended with: the last attempt's value and error, and how many attempts it took.
+
+    ``value`` is the last attempt's return value (also when ``judge`` called it a failure); ``error`` is ``None``
+    when the last attempt succeeded; ``errors`` holds the errors of the attempts before the last.
+    """
+
+    value: T | None
+    error: BaseException | None
+    attempts: int
+    errors: list[BaseException] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _decide(
+    policy: RetryPolicy | None,
+    number: int,
+    error: BaseException | None,
+    listener: AttemptListener | None,
+    stop: Callable[[], bool] | None,
+) -> float | None:
+    """The delay before the next attempt, or ``None`` when the loop ends; tells ``listener`` either way."""
+    retry = (
+        error is not None
+        and policy is not None
+        and policy.should_retry(error, number)
+        and not (stop is not None and stop())
+    )
+    delay = policy.get_delay(number) if retry and policy is not None else 0.0
+    if listener is not None:
+        listener(Attempt(number, error, retry, delay))
+    return delay if retry else None
+
+
+def _judged(judge: Callable[[T], BaseException | None] | None, value: T) -> BaseException | None:
+    return judge(value) if judge is not None else None
+
+
+def run_attempts(
+    call: Callable[[int], T],
+    policy: RetryPolicy | None,
+    *,
+    judge: Callable[[T], BaseException | None] | None = None,
+    listener: AttemptListener | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+    stop: Callable[[], bool] | None = None,
+) -> Attempts[T]:
+    """Call ``call(attempt_number)`` until it succeeds or ``policy`` says stop; never raises an ``Exception``.
+
+    An attempt fails when ``call`` raises an ``Exception`` or when ``judge(value)`` returns one (a script's exit
+    status, a test report); the policy decides on that error (``retry_on``, ``max_attempts``) and its delay is
+    slept with ``sleep``. ``stop()`` returning true ends the loop before another attempt (cancellation).
+    ``BaseException`` s that are not ``Exception`` s (KeyboardInterrupt, cancellation) propagate at once.
+    """
+    errors: list[BaseException] = []
+    number = 0
+    while True:
+        number += 1
+        value: T | None = None
+        try:
+            value = call(number)
+        except Exception as exc:
+            error: BaseException | None = exc
+        else:
+            error = _judged(judge, value)
+        delay = _decide(policy, number, error, listener, stop)
+        if delay is None:
+            return Attempts(value, error, number, errors)
+        assert error is not None
+        errors.append(error)
+        if delay:
+            sleep(delay)
+        if stop is not None and stop():
+            return Attempts(value, error, number, errors[:-1])
+
+
+async def run_attempts_async(
+    call: Callable[[int], Awaitable[T]],
+    policy: RetryPolicy | None,
+    *,
+    judge: Callable[[T], BaseException | None] | None = None,
+    listener: AttemptListener | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    stop: Callable[[], bool] | None = None,
+) -> Attempts[T]:
+    """The async face of :func:`run_attempts`: same decisions, ``await call(n)`` and ``await sleep(delay)``."""
+    errors: list[BaseException] = []
+    number = 0
+    while True:
+        number += 1
+        value: T | None = None
+        try:
+            value = await call(number)
+        except Exception as exc:
+            error: BaseException | None = exc
+        else:
+            error = _judged(judge, value)
+        delay = _decide(policy, number, error, listener, stop)
+        if delay is None:
+            return Attempts(value, error, number, errors)
+        assert error is not None
+        errors.append(error)
+        if delay:
+            await sleep(delay)
+        if stop is not None and stop():
+            return Attempts(value, error, number, errors[:-1])

@@ -46,6 +46,7 @@ __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_MAX_OUTPUT",
     "ProcessResult",
+    "describe_exit",
     "group_alive",
     "kill_process_group",
     "run_process",
@@ -117,6 +118,11 @@ class ProcessResult:
             return ""
         text: str = getattr(self, stream)
         return "\n".join(text.splitlines()[-lines:])
+
+
+def describe_exit(returncode: int) -> str:
+    """How a process ended, in words: ``"exited with status N"`` or ``"killed by signal N"`` (negative codes)."""
+    return f"killed by signal {-returncode}" if returncode < 0 else f"exited with status {returncode}"
 
 
 # --------------------------------------------------------------------------------------------------------------
