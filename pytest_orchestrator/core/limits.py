@@ -71,7 +71,9 @@ async def within(seconds: float | None, awaitable: Awaitable[T], expired: Callab
         raise
 
 
-def call_within(seconds: float, fn: Callable[..., T], expired: Callable[[], BaseException], *args: Any, **kwargs: Any) -> T:
+def call_within(
+    seconds: float, fn: Callable[..., T], expired: Callable[[], BaseException], *args: Any, **kwargs: Any
+) -> T:
     """Call ``fn(*args, **kwargs)`` in a daemon thread and wait at most ``seconds``; expiry raises ``expired()``.
 
     The thread cannot be killed: at expiry it is abandoned and runs on until ``fn`` returns (its result is dropped).
@@ -93,5 +95,5 @@ def call_within(seconds: float, fn: Callable[..., T], expired: Callable[[], Base
         raise expired()
     ok, value = outcome[0]
     if ok:
-        return value  # type: ignore[no-any-return]
+        return value
     raise value
