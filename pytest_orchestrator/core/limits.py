@@ -79,7 +79,7 @@ def call_within(
     The thread cannot be killed: at expiry it is abandoned and runs on until ``fn`` returns (its result is dropped).
     The call sees the caller's context variables.
     """
-    outcome: list[tuple[bool, Any]] = []
+    outcome: list[tuple[bool, T | BaseException]] = []
     context = contextvars.copy_context()
 
     def target() -> None:
@@ -94,6 +94,6 @@ def call_within(
     if thread.is_alive() or not outcome:
         raise expired()
     ok, value = outcome[0]
-    if ok:
-        return value
-    raise value
+    if isinstance(value, BaseException) and not ok:
+        raise value
+    return value  # type: ignore[return-value]
