@@ -45,6 +45,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_MAX_OUTPUT",
+    "CommandResult",
     "ProcessResult",
     "describe_exit",
     "group_alive",
@@ -118,6 +119,50 @@ class ProcessResult:
             return ""
         text: str = getattr(self, stream)
         return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclasses.dataclass
+class CommandResult:
+    """One command that ran (a shell line, a pipeline stage's line, a thin-API command): the one result shape.
+
+    ``returncode`` is ``None`` when the command could not be started (``error`` says why) or was killed before its
+    status was known; ``-N`` means it was ended by signal ``N``. ``error`` is ``None`` exactly when it exited 0
+    in time; ``success`` is derived from the fields, never stored.
+    """
+
+    command: str
+    returncode: int | None
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = None
+    execution_time: float = 0.0
+    timed_out: bool = False
+
+    @property
+    def success(self) -> bool:
+        return self.returncode == 0 and self.error is None and not self.timed_out
+
+    @classmethod
+    def from_process(cls, command: str, proc: ProcessResult) -> CommandResult:
+        """The result of ``command`` from the ``ProcessResult`` of running it."""
+        error = proc.error
+        if error is None and proc.returncode is not None and proc.returncode != 0:
+            error = describe_exit(proc.returncode)
+        return cls(
+            command=command,
+            returncode=proc.returncode,
+            stdout=proc.stdout,
+            stderr=proc.stderr,
+            error=error,
+            execution_time=proc.duration,
+            timed_out=proc.timed_out,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, plus ``success``."""
+        data = dataclasses.asdict(self)
+        data["success"] = self.success
+        return data
 
 
 def describe_exit(returncode: int) -> str:
