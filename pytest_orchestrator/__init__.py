@@ -7,130 +7,103 @@ The public API is re-exported here. Importing the package is cheap: each name lo
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from typing import Any
 
+from pytest_orchestrator import errors as _errors
 from pytest_orchestrator._lazy import lazy_getattr
-from pytest_orchestrator.errors import ConcurrencyError
-from pytest_orchestrator.errors import CycleError
-from pytest_orchestrator.errors import DependencyResolutionError
-from pytest_orchestrator.errors import OrchestratorTimeoutError
-from pytest_orchestrator.errors import StateError
-from pytest_orchestrator.errors import StepError
-from pytest_orchestrator.errors import TaskFailedError
-from pytest_orchestrator.errors import WorkflowError
+from pytest_orchestrator.errors import ConcurrencyError as ConcurrencyError
+from pytest_orchestrator.errors import CycleError as CycleError
+from pytest_orchestrator.errors import DependencyResolutionError as DependencyResolutionError
+from pytest_orchestrator.errors import OrchestratorTimeoutError as OrchestratorTimeoutError
+from pytest_orchestrator.errors import StateError as StateError
+from pytest_orchestrator.errors import StepError as StepError
+from pytest_orchestrator.errors import TaskFailedError as TaskFailedError
+from pytest_orchestrator.errors import WorkflowError as WorkflowError
 
 
-__version__ = "0.1.0"
-
-# name -> module that defines it (relative to this package)
-_LAZY: dict[str, str] = {
-    "RetryPolicy": "core.retry",
-    "Workflow": "core.workflow",
-    "Task": "core.workflow",
-    "SkipTask": "core.workflow",
-    "run_orchestrator": "orchestrator",
-    "TaskStatus": "core.workflow",
-    "TaskResult": "core.workflow",
-    "chain": "core.workflow",
-    "parallel": "core.workflow",
-    "fan_out_fan_in": "core.workflow",
-    "analyze_workflow_dependencies": "core.graph",
-    "run_script": "runners",
-    "run_function": "runners",
-    "ParallelRunner": "runners",
-    "BatchRunner": "runners",
-    "ExecutionResult": "runners",
-    "ScriptResult": "runners",
-    "FunctionResult": "runners",
-    "run_parallel": "runners",
-    "run_parallel_async": "runners",
-    "run": "thin",
-    "run_async": "thin",
-    "pipe": "thin",
-    "batch": "thin",
-    "chain_scripts": "thin",
-    "workflow": "thin",
-    "step": "thin",
-    "Steps": "thin",
-    "StepResult": "thin",
-    "shell": "thin",
-    "python_func": "thin",
-    "retry": "thin",
-    "timeout": "thin",
-    "condition": "thin",
-    "StageConfig": "pipelines",
-    "PipelineConfig": "pipelines",
-    "create_pipeline_workflow": "pipelines",
-    "run_ci_stage": "pipelines",
-    "load_pipeline": "pipelines",
-    "OrchestratorBridge": "integration",
-    "CICDBridge": "integration",
-    "AgentOrchestrator": "integration",
-    "run_agent_task": "integration",
-    "discover_scripts": "scripts",
-    "load_config": "scripts",
-    "get_script_config": "scripts",
+# The public API loaded on first use: module (relative to this package) -> the names it defines. This is the one
+# list; ``__all__`` is derived from it. The ``TYPE_CHECKING`` block below repeats it for static type checkers (they
+# cannot follow ``__getattr__``); tests/test_public_api.py pins that the two agree.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "core.retry": ("RetryPolicy",),
+    "core.workflow": (
+        "Workflow",
+        "Task",
+        "SkipTask",
+        "TaskStatus",
+        "TaskResult",
+        "chain",
+        "parallel",
+        "fan_out_fan_in",
+    ),
+    "orchestrator": ("run_orchestrator",),
+    "core.graph": ("analyze_workflow_dependencies",),
+    "runners": (
+        "run_script",
+        "run_function",
+        "ParallelRunner",
+        "BatchRunner",
+        "ExecutionResult",
+        "ScriptResult",
+        "FunctionResult",
+        "run_parallel",
+        "run_parallel_async",
+    ),
+    "thin": (
+        "run",
+        "run_async",
+        "pipe",
+        "batch",
+        "chain_scripts",
+        "workflow",
+        "step",
+        "Steps",
+        "StepResult",
+        "shell",
+        "python_func",
+        "retry",
+        "timeout",
+        "condition",
+    ),
+    "pipelines": (
+        "StageConfig",
+        "PipelineConfig",
+        "create_pipeline_workflow",
+        "run_ci_stage",
+        "load_pipeline",
+    ),
+    "integration": (
+        "OrchestratorBridge",
+        "CICDBridge",
+        "AgentOrchestrator",
+        "run_agent_task",
+    ),
+    "scripts": (
+        "discover_scripts",
+        "load_config",
+        "get_script_config",
+    ),
 }
+_LAZY: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [
-    "AgentOrchestrator",
-    "BatchRunner",
-    "CICDBridge",
-    "ConcurrencyError",
-    "CycleError",
-    "DependencyResolutionError",
-    "ExecutionResult",
-    "FunctionResult",
-    "OrchestratorBridge",
-    "OrchestratorTimeoutError",
-    "ParallelRunner",
-    "PipelineConfig",
-    "RetryPolicy",
-    "ScriptResult",
-    "SkipTask",
-    "StageConfig",
-    "StateError",
-    "StepError",
-    "StepResult",
-    "Steps",
-    "Task",
-    "TaskFailedError",
-    "TaskResult",
-    "TaskStatus",
-    "Workflow",
-    "WorkflowError",
-    "__version__",
-    "analyze_workflow_dependencies",
-    "batch",
-    "chain",
-    "chain_scripts",
-    "condition",
-    "create_pipeline_workflow",
-    "discover_scripts",
-    "fan_out_fan_in",
-    "get_script_config",
-    "load_config",
-    "load_pipeline",
-    "parallel",
-    "pipe",
-    "python_func",
-    "retry",
-    "run",
-    "run_agent_task",
-    "run_async",
-    "run_ci_stage",
-    "run_function",
-    "run_orchestrator",
-    "run_parallel",
-    "run_parallel_async",
-    "run_script",
-    "shell",
-    "step",
-    "timeout",
-    "workflow",
-]
+__all__ = sorted([*_LAZY, *_errors.__all__, "__version__"])  # noqa: PLE0605 - derived, never written twice
 
 
-__getattr__ = lazy_getattr(__name__, _LAZY, globals())
+_lazy_name = lazy_getattr(__name__, _LAZY, globals())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # from the installed metadata: the version is written once, in pyproject.toml
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version
+
+        try:
+            value = version("pytest-orchestrator")
+        except PackageNotFoundError:  # a source tree that was never installed
+            value = "0+unknown"
+        globals()["__version__"] = value
+        return value
+    return _lazy_name(name)
 
 
 def __dir__() -> list[str]:

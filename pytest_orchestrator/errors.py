@@ -1,7 +1,8 @@
 """The exceptions raised by pytest-orchestrator.
 
 Every error carries its evidence: the keyword arguments it was raised with are kept in ``.context`` (and as
-attributes), and ``str()`` reads ``[ClassName] message (key=value, ...)``.
+attributes). ``str()`` is the message alone, as for the standard library's errors; ``repr()`` shows the class, the
+message and the context.
 
 The tree::
 
@@ -38,7 +39,8 @@ class WorkflowError(Exception):
     Usage::
 
         raise StepError("command failed", step_name="load", step_index=2)
-        # str(err) == "[StepError] command failed (step_name='load', step_index=2)"
+        # str(err) == "command failed"
+        # repr(err) == "StepError('command failed', step_name='load', step_index=2)"
         # err.context == {"step_name": "load", "step_index": 2}
     """
 
@@ -51,13 +53,14 @@ class WorkflowError(Exception):
                 setattr(self, key, value)
 
     def __str__(self) -> str:
-        text = f"[{type(self).__name__}] {self.message}"
-        shown = {k: v for k, v in self.context.items() if k not in self._hidden_context}
-        if shown:
-            text += " (" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
-        return text
+        return self.message
 
-    #: context keys too bulky for ``str()``; still available in ``.context``.
+    def __repr__(self) -> str:
+        shown = [repr(self.message)]
+        shown += [f"{k}={v!r}" for k, v in self.context.items() if k not in self._hidden_context]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    #: context keys too bulky for ``repr()``; still available in ``.context``.
     _hidden_context: frozenset[str] = frozenset()
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -44,22 +44,21 @@ def test_errors_module_exports_the_tree() -> None:
         assert getattr(errors, name).__name__ == name
 
 
-def test_step_error_context_and_str() -> None:
-    """Keyword arguments become ``.context`` and attributes; ``str()`` reads ``[Class] message (k=v, ...)``."""
+def test_step_error_context_str_and_repr() -> None:
+    """Keyword arguments become ``.context`` and attributes; ``str()`` is the message alone, ``repr()`` the evidence."""
     err = StepError("m", step_name="s", step_index=0)
     assert err.context == {"step_name": "s", "step_index": 0}
     assert err.step_name == "s"
     assert err.step_index == 0
     assert err.message == "m"
-    text = str(err)
-    assert text.startswith("[StepError] m")
-    assert "step_name='s'" in text
-    assert "step_index=0" in text
+    assert str(err) == "m"
+    assert repr(err) == "StepError('m', step_name='s', step_index=0)"
 
 
 def test_error_without_context_prints_only_the_message() -> None:
-    """With no keyword arguments ``str()`` is the bracketed class name and the message, no empty parentheses."""
-    assert str(StateError("state file is corrupt")) == "[StateError] state file is corrupt"
+    """With no keyword arguments ``str()`` is the message and ``repr()`` has no trailing context."""
+    assert str(StateError("state file is corrupt")) == "state file is corrupt"
+    assert repr(StateError("state file is corrupt")) == "StateError('state file is corrupt')"
     assert StateError("x").context == {}
 
 
@@ -75,13 +74,14 @@ def test_error_without_context_prints_only_the_message() -> None:
     ids=lambda v: v.__name__ if isinstance(v, type) else None,
 )
 def test_members_record_their_kwargs(cls: type[WorkflowError], context: dict[str, object]) -> None:
-    """Every member keeps its keyword arguments in ``.context``, as attributes, and shows them in ``str()``."""
+    """Every member keeps its keyword arguments in ``.context``, as attributes, and shows them in ``repr()``."""
     err = cls("went wrong", **context)
     assert err.context == context
     for key, value in context.items():
         assert getattr(err, key) == value
-        assert f"{key}={value!r}" in str(err)
-    assert str(err).startswith(f"[{cls.__name__}] went wrong")
+        assert f"{key}={value!r}" in repr(err)
+    assert str(err) == "went wrong"
+    assert repr(err).startswith(f"{cls.__name__}('went wrong'")
 
 
 def test_timeout_error_is_a_builtin_timeout_error() -> None:
@@ -117,14 +117,15 @@ def test_dependency_resolution_error_carries_its_evidence() -> None:
 
 
 def test_task_failed_error_fields_and_hidden_results() -> None:
-    """``TaskFailedError`` keeps ``.task_name``, ``.failed``, ``.results``; results stay out of ``str()``."""
+    """``TaskFailedError`` keeps ``.task_name``, ``.failed``, ``.results``; results stay out of ``repr()``."""
     err = TaskFailedError("task 'a' failed", task_name="a", failed=["a", "b"], results={"c": "secret-value"})
     assert err.task_name == "a"
     assert err.failed == ["a", "b"]
     assert err.results == {"c": "secret-value"}
     assert err.context["results"] == {"c": "secret-value"}
-    assert "secret-value" not in str(err)
-    assert "failed=['a', 'b']" in str(err)
+    assert "secret-value" not in repr(err)
+    assert "failed=['a', 'b']" in repr(err)
+    assert str(err) == "task 'a' failed"
     # failed defaults to the one task named
     assert TaskFailedError("x", task_name="only").failed == ["only"]
 
@@ -150,5 +151,6 @@ def test_errors_survive_pickle(err: WorkflowError) -> None:
     assert clone.message == err.message
     assert clone.context == err.context
     assert str(clone) == str(err)
+    assert repr(clone) == repr(err)
     for key in err.context:
         assert getattr(clone, key) == getattr(err, key)

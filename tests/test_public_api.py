@@ -4,6 +4,7 @@ quickstart example."""
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
 from pathlib import Path
 import subprocess
@@ -147,3 +148,33 @@ def test_quickstart_example_runs(subprocess_env: dict[str, str], repo_root: Path
     assert summary["name"] == "etl-pipeline"
     assert summary["completed"] == summary["total_tasks"] == 3
     assert summary["critical_path"] == ["fetch", "transform", "report"]
+
+
+def test_type_checking_block_agrees_with_the_lazy_exports(repo_root: Path) -> None:
+    """The ``TYPE_CHECKING`` imports (for type checkers) name exactly the lazily loaded names, from their modules."""
+    tree = ast.parse((repo_root / "pytest_orchestrator" / "__init__.py").read_text())
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+    )
+    static: dict[str, str] = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.module is not None
+        for alias in node.names:
+            assert alias.asname == alias.name, "a re-export is written 'import X as X'"
+            static[alias.name] = node.module.removeprefix("pytest_orchestrator.")
+    lazy = pytest_orchestrator._LAZY
+    assert set(static) == set(lazy)
+    for name, module in lazy.items():
+        # the block may import from the defining module or from the package that re-exports it
+        assert module == static[name] or module.startswith(static[name] + ".") or static[name].startswith(module)
+        assert getattr(importlib.import_module(f"pytest_orchestrator.{static[name]}"), name) is getattr(
+            pytest_orchestrator, name
+        )
+
+
+def test_version_comes_from_the_installed_metadata() -> None:
+    from importlib.metadata import version
+
+    assert pytest_orchestrator.__version__ == version("pytest-orchestrator")

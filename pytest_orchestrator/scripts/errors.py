@@ -25,7 +25,7 @@ class ConfigError(WorkflowError):
     Usage::
 
         raise ConfigError("unknown key 'timout'", path="orchestrate.yaml", line=7, key="timout")
-        # str(err) == "[ConfigError] orchestrate.yaml:7: unknown key 'timout' (path='orchestrate.yaml', line=7, ...)"
+        # str(err) == "orchestrate.yaml:7: unknown key 'timout'"
     """
 
     def __init__(
