@@ -1,4 +1,7 @@
-"""Shared fixtures. (``pytester`` is loaded through ``addopts`` in ``pyproject.toml``.)"""
+"""The repository's conftest: the ``pytester`` plugin and the fixtures shared by ``tests/``.
+
+(The examples carry their own ``pytest.ini``, so running them roots pytest there and this file stays out of them.)
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from typing import Any
 import pytest
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["pytester"]
+
+REPO_ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture
