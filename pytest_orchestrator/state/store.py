@@ -1,0 +1,580 @@
+"""``StateStore``: the runs of workflows, scripts, pipelines and pytest sessions, in one SQLite file.
+
+One row per run, per task and per task attempt: status, start and end times, attempts, error text, and the task's
+value when it is JSON-serialisable (otherwise the task is recorded as "value not stored" and reruns on resume).
+The file is opened in WAL mode with ``synchronous=NORMAL``: a committed row survives the death of the process that
+wrote it (SIGKILL, a cancelled CI job); only the loss of the machine's power can lose the last commits.
+
+Rules the rest of the package relies on:
+
+* ``record_task`` buffers the row; ``flush()`` commits every buffered row in one transaction. The engine flushes
+  before it starts a task whose dependency was recorded since the last flush, so a completed task's row is always
+  committed before a dependent starts (``record_task(..., commit=True)`` commits at once).
+* One unfinished run per name at a time: ``begin_run`` takes the name's lock, or raises ``ConcurrencyError``
+  naming the holder (pid, host, start time). A holder whose pid is gone on this host is taken over with a warning.
+* The store is never the reason a run fails: once a write fails (disk full, file removed), the store reports it
+  once (a ``RuntimeWarning`` and ``.failure``), records nothing more, and marks the run so that resuming from it
+  is refused with a clear message.
+* A file that is not a database of ours, or of a newer schema, is a ``StateError`` naming the path and how to
+  start fresh; the file is left as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+import socket
+import sqlite3
+import time
+from typing import Any
+import uuid
+import warnings
+
+from pytest_orchestrator.errors import ConcurrencyError
+from pytest_orchestrator.errors import StateError
+
+
+__all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "RunInfo", "StateStore", "StoredTask"]
+
+#: where the ``orchestrate`` command and ``Workflow(state=StateStore())`` keep their state by default
+DEFAULT_PATH = ".orchestrate/state.db"
+
+#: the schema this code writes; older files are migrated forward, newer ones refused
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    resumed_from TEXT,
+    pid INTEGER,
+    host TEXT,
+    recording_failed TEXT,
+    summary TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name, started_at);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fingerprint TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    error TEXT,
+    value TEXT,
+    value_stored INTEGER NOT NULL DEFAULT 0,
+    carried_over INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, task)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    error TEXT,
+    PRIMARY KEY (run_id, task, attempt)
+);
+CREATE TABLE IF NOT EXISTS locks (
+    name TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started_at REAL NOT NULL
+);
+"""
+
+#: schema version -> the statements that bring a file of the previous version to it
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+_RUN_COLUMNS = "run_id, name, kind, status, started_at, finished_at, resumed_from, recording_failed, summary"
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredTask:
+    """A task as the store recorded it in one run."""
+
+    task: str
+    status: str
+    fingerprint: str | None
+    attempts: int
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    value: Any
+    value_stored: bool
+    carried_over: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """One recorded run: what ``orchestrate runs`` lists and ``orchestrate show`` prints."""
+
+    run_id: str
+    name: str
+    kind: str
+    status: str
+    started_at: float
+    finished_at: float | None
+    resumed_from: str | None
+    recording_failed: str | None
+    counts: dict[str, int]
+    summary: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def _encode(value: Any) -> tuple[str | None, bool]:
+    """``(json text, stored)``: a value that is not JSON-serialisable (or does not round-trip) is not stored."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None, False
+    try:
+        if json.loads(text) != value:
+            return None, False
+    except (ValueError, RecursionError):  # pragma: no cover - dumps gave text loads cannot read
+        return None, False
+    return text, True
+
+
+class StateStore:
+    """Runs and their tasks in a SQLite file (standard library ``sqlite3``, WAL mode), created on first use.
+
+    Usage::
+
+        store = StateStore(".orchestrate/state.db")
+        wf = Workflow("etl", state=store)
+        await wf.run()                 # recorded under a new run id
+        await wf.run(resume=True)      # reruns only what did not complete in the last unfinished run
+        store.list_runs()              # [RunInfo(...), ...]
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._pending: list[tuple[Any, ...]] = []
+        self._pending_attempts: list[tuple[Any, ...]] = []
+        #: why recording stopped, once a write failed (``None`` while all is well)
+        self.failure: str | None = None
+        self._failed_runs: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"StateStore({str(self.path)!r})"
+
+    # -- opening ------------------------------------------------------------------------------------------------
+    def _fresh_hint(self) -> str:
+        return f"move {str(self.path)!r} aside (or delete it) to start with fresh state"
+
+    def connect(self) -> sqlite3.Connection:
+        """The open connection; the first call creates the folder and the file, or checks and migrates them."""
+        if self._conn is not None:
+            return self._conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create the state folder {str(self.path.parent)!r}: {exc}", path=str(self.path))
+        try:
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the state file {str(self.path)!r}: {exc}", path=str(self.path)) from None
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StateError(
+                f"{str(self.path)!r} is not a readable state database ({exc}); {self._fresh_hint()}",
+                path=str(self.path),
+            ) from None
+        except StateError:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise StateError(
+                f"{str(self.path)!r} is a SQLite database but not a pytest-orchestrator state file; "
+                + self._fresh_hint(),
+                path=str(self.path),
+            )
+        version = 0
+        if "meta" in tables:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"{str(self.path)!r} was written by a newer pytest-orchestrator (state schema {version}, this "
+                f"version reads up to {SCHEMA_VERSION}); upgrade, or {self._fresh_hint()}",
+                path=str(self.path),
+                schema_version=version,
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            # one transaction per step: a migration interrupted half way leaves the file at the previous version
+            try:
+                conn.executescript(
+                    "BEGIN IMMEDIATE;"
+                    + _MIGRATIONS[target]
+                    + f"INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '{target}');"
+                    + "COMMIT;"
+                )
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Commit what is buffered and close the file (a closed store reopens on next use)."""
+        if self._conn is None:
+            return
+        self.flush()
+        self._conn.close()
+        self._conn = None
+
+    def __enter__(self) -> StateStore:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- failure handling -------------------------------------------------------------------------------------------
+    def _failed(self, run_id: str | None, exc: BaseException) -> None:
+        """A write failed: say so once, stop recording, and mark the run (best effort) so it is not resumed."""
+        if self.failure is None:
+            self.failure = f"recording state in {str(self.path)!r} failed: {type(exc).__name__}: {exc}"
+            warnings.warn(f"{self.failure}; the run goes on without state", RuntimeWarning, stacklevel=3)
+        self._pending.clear()
+        self._pending_attempts.clear()
+        if run_id is not None:
+            self._failed_runs.add(run_id)
+            try:
+                conn = self._conn
+                if conn is not None:
+                    conn.execute("UPDATE runs SET recording_failed=? WHERE run_id=?", (self.failure, run_id))
+            except (sqlite3.Error, OSError):
+                pass
+
+    @property
+    def recording(self) -> bool:
+        """Whether writes still go through (false once one failed)."""
+        return self.failure is None
+
+    # -- runs ---------------------------------------------------------------------------------------------------
+    def begin_run(
+        self,
+        name: str,
+        *,
+        kind: str = "workflow",
+        resumed_from: str | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Record a new run of ``name`` and take its lock; returns the run id.
+
+        Raises ``ConcurrencyError`` naming the holder when another live process runs ``name`` on this store. A
+        holder whose process is gone (on this host) is taken over with a ``RuntimeWarning``.
+        """
+        conn = self.connect()
+        run_id = run_id or uuid.uuid4().hex[:12]
+        now = time.time()
+        pid, host = os.getpid(), socket.gethostname()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT run_id, pid, host, started_at FROM locks WHERE name=?", (name,)).fetchone()
+            if row is not None:
+                held_run, held_pid, held_host, held_since = row
+                gone = held_host == host and (held_pid != pid and not _pid_alive(held_pid))
+                if not gone:
+                    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held_since))
+                    raise ConcurrencyError(
+                        f"{name!r} is already running on {str(self.path)!r}: run {held_run} held by pid "
+                        f"{held_pid} on {held_host} since {started}",
+                        name=name,
+                        holder_pid=held_pid,
+                        holder_host=held_host,
+                        holder_started_at=held_since,
+                        holder_run_id=held_run,
+                    )
+                warnings.warn(
+                    f"state lock of {name!r} was held by pid {held_pid} on {held_host}, which is gone; taking it "
+                    f"over (its run {held_run} stays resumable)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                conn.execute("UPDATE runs SET status='interrupted' WHERE run_id=? AND status='running'", (held_run,))
+            conn.execute(
+                "INSERT OR REPLACE INTO locks (name, run_id, pid, host, started_at) VALUES (?, ?, ?, ?, ?)",
+                (name, run_id, pid, host, now),
+            )
+            conn.execute(
+                "INSERT INTO runs (run_id, name, kind, status, started_at, resumed_from, pid, host) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                (run_id, name, kind, now, resumed_from, pid, host),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
+        """Commit what is buffered, record the run's final ``status`` (and summary), and release its lock."""
+        self.flush(run_id)
+        if not self.recording:
+            self._release(run_id)
+            return
+        try:
+            conn = self.connect()
+            text = json.dumps(summary, default=str) if summary is not None else None
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "UPDATE runs SET status=?, finished_at=?, summary=? WHERE run_id=?",
+                (status, time.time(), text, run_id),
+            )
+            conn.execute("DELETE FROM locks WHERE run_id=?", (run_id,))
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            self._rollback()
+            self._failed(run_id, exc)
+            self._release(run_id)
+
+    def _release(self, run_id: str) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.execute("DELETE FROM locks WHERE run_id=?", (run_id,))
+        except (sqlite3.Error, OSError):
+            pass
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn is not None and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except (sqlite3.Error, OSError):
+            pass
+
+    # -- tasks --------------------------------------------------------------------------------------------------
+    def record_attempt(
+        self,
+        run_id: str,
+        task: str,
+        attempt: int,
+        outcome: str,
+        *,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Buffer one attempt's row (committed with the next ``flush``)."""
+        if self.recording:
+            self._pending_attempts.append((run_id, task, attempt, outcome, started_at, finished_at, error))
+
+    def record_task(
+        self,
+        run_id: str,
+        task: str,
+        status: str,
+        *,
+        fingerprint: str | None = None,
+        attempts: int = 0,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        error: str | None = None,
+        value: Any = None,
+        carried_over: bool = False,
+        commit: bool = False,
+    ) -> None:
+        """Buffer a task's final row; ``commit=True`` commits it (and everything buffered) at once.
+
+        A value that is not JSON-serialisable is recorded as not stored: the task reruns on resume.
+        """
+        if not self.recording:
+            return
+        text, stored = _encode(value) if status == "completed" else (None, False)
+        self._pending.append(
+            (
+                run_id,
+                task,
+                status,
+                fingerprint,
+                attempts,
+                started_at,
+                finished_at,
+                error,
+                text,
+                int(stored),
+                int(carried_over),
+            )
+        )
+        if commit:
+            self.flush(run_id)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether rows are buffered and not yet committed."""
+        return bool(self._pending or self._pending_attempts)
+
+    def flush(self, run_id: str | None = None) -> None:
+        """Commit every buffered row in one transaction (a failure is reported once; the run goes on)."""
+        if not (self._pending or self._pending_attempts) or not self.recording:
+            return
+        tasks, attempts = self._pending, self._pending_attempts
+        self._pending, self._pending_attempts = [], []
+        try:
+            conn = self.connect()
+            conn.execute("BEGIN")
+            if attempts:
+                conn.executemany("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)", attempts)
+            if tasks:
+                conn.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", tasks)
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            self._rollback()
+            self._failed(run_id or (tasks[0][0] if tasks else attempts[0][0]), exc)
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def _run_row(self, run_id: str) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = (
+            self.connect()
+            .execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id=?",
+                (run_id,),
+            )
+            .fetchone()
+        )
+        return row
+
+    def _counts(self, run_id: str) -> dict[str, int]:
+        rows = self.connect().execute("SELECT status, COUNT(*) FROM tasks WHERE run_id=? GROUP BY status", (run_id,))
+        return {status: count for status, count in rows}
+
+    def _info(self, row: tuple[Any, ...], *, with_summary: bool = False) -> RunInfo:
+        run_id, name, kind, status, started, finished, resumed_from, failed, summary = row
+        return RunInfo(
+            run_id=run_id,
+            name=name,
+            kind=kind,
+            status=status,
+            started_at=started,
+            finished_at=finished,
+            resumed_from=resumed_from,
+            recording_failed=failed,
+            counts=self._counts(run_id),
+            summary=json.loads(summary) if (with_summary and summary) else None,
+        )
+
+    def get_run(self, run_id: str) -> RunInfo:
+        """One run, with its summary; ``StateError`` naming close ids when there is no such run."""
+        row = self._run_row(run_id)
+        if row is None:
+            known = [r.run_id for r in self.list_runs(limit=50)]
+            close = [k for k in known if k.startswith(run_id[:4])][:3]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise StateError(f"no run {run_id!r} in {str(self.path)!r}{hint}", run_id=run_id, path=str(self.path))
+        return self._info(row, with_summary=True)
+
+    def list_runs(self, *, name: str | None = None, limit: int = 20) -> list[RunInfo]:
+        """The most recent runs first (of ``name`` only, if given)."""
+        query = f"SELECT {_RUN_COLUMNS} FROM runs"
+        params: tuple[Any, ...] = ()
+        if name is not None:
+            query += " WHERE name=?"
+            params = (name,)
+        query += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+        return [self._info(row) for row in self.connect().execute(query, (*params, limit)).fetchall()]
+
+    def last_unfinished_run(self, name: str) -> str | None:
+        """The id of the most recent run of ``name`` that did not complete, or ``None``."""
+        for info in self.list_runs(name=name, limit=1):
+            return info.run_id if info.status != "completed" else None
+        return None
+
+    def tasks(self, run_id: str) -> dict[str, StoredTask]:
+        """Every task recorded for ``run_id``, by name."""
+        rows = self.connect().execute(
+            "SELECT task, status, fingerprint, attempts, started_at, finished_at, error, value, value_stored, "
+            "carried_over FROM tasks WHERE run_id=?",
+            (run_id,),
+        )
+        out = {}
+        for task, status, fp, attempts, started, finished, error, value, stored, carried in rows:
+            out[task] = StoredTask(
+                task=task,
+                status=status,
+                fingerprint=fp,
+                attempts=attempts,
+                started_at=started,
+                finished_at=finished,
+                error=error,
+                value=json.loads(value) if stored else None,
+                value_stored=bool(stored),
+                carried_over=bool(carried),
+            )
+        return out
+
+    def attempts(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
+        """The attempts recorded for ``run_id`` (of one ``task``), in order."""
+        query = "SELECT task, attempt, outcome, started_at, finished_at, error FROM attempts WHERE run_id=?"
+        params: tuple[Any, ...] = (run_id,)
+        if task is not None:
+            query += " AND task=?"
+            params = (run_id, task)
+        rows = self.connect().execute(query + " ORDER BY task, attempt", params)
+        keys = ("task", "attempt", "outcome", "started_at", "finished_at", "error")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def resumable(self, name: str, resume: bool | str) -> tuple[str | None, str]:
+        """Which run ``resume`` (``True``: the last unfinished one of ``name``; a string: that run id) points to.
+
+        Returns ``(run_id or None, why)``; ``why`` says in words what happens ("nothing to resume: ..."). Raises
+        ``StateError`` for an unknown id, a run of another name, or a run whose recording failed.
+        """
+        if resume is True:
+            run_id = self.last_unfinished_run(name)
+            if run_id is None:
+                last = self.list_runs(name=name, limit=1)
+                why = (
+                    f"nothing to resume: the last run of {name!r} ({last[0].run_id}) completed"
+                    if last
+                    else f"nothing to resume: no earlier run of {name!r} in {str(self.path)!r}"
+                )
+                return None, why + "; running from the start"
+        else:
+            run_id = str(resume)
+        info = self.get_run(run_id)
+        if info.name != name:
+            raise StateError(f"run {run_id} is a run of {info.name!r}, not of {name!r}", run_id=run_id)
+        if info.recording_failed:
+            raise StateError(
+                f"cannot resume from run {run_id}: its recording failed ({info.recording_failed}), so what it "
+                "finished is not known; run from the start",
+                run_id=run_id,
+            )
+        return run_id, f"resuming run {run_id} of {name!r}"

@@ -1,0 +1,207 @@
+"""``StateStore`` against a real SQLite file: recording, reading, locking between processes, bad files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from pytest_orchestrator.errors import ConcurrencyError
+from pytest_orchestrator.errors import StateError
+from pytest_orchestrator.state import SCHEMA_VERSION
+from pytest_orchestrator.state import StateStore
+
+
+def test_created_on_first_use_with_its_folder_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "state.db"
+    store = StateStore(path)
+    assert not path.exists()
+    store.connect()
+    assert path.exists()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    store.close()
+
+
+def test_a_run_its_tasks_and_attempts_round_trip(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as store:
+        run = store.begin_run("etl")
+        store.record_attempt(run, "a", 1, "failed", started_at=1.0, finished_at=2.0, error="boom")
+        store.record_attempt(run, "a", 2, "completed", started_at=3.0, finished_at=4.0)
+        store.record_task(run, "a", "completed", fingerprint="f1", attempts=2, value={"rows": [1, 2]})
+        store.record_task(run, "b", "completed", value=object())  # not JSON: recorded as not stored
+        store.record_task(run, "c", "failed", error="ValueError: x", attempts=1)
+        assert store.dirty
+        store.flush()
+        assert not store.dirty
+        store.finish_run(run, "failed", {"success": False})
+    again = StateStore(tmp_path / "s.db")
+    tasks = again.tasks(run)
+    assert tasks["a"].value == {"rows": [1, 2]} and tasks["a"].value_stored and tasks["a"].attempts == 2
+    assert tasks["a"].fingerprint == "f1"
+    assert tasks["b"].status == "completed" and not tasks["b"].value_stored and tasks["b"].value is None
+    assert tasks["c"].error == "ValueError: x"
+    assert [a["outcome"] for a in again.attempts(run, "a")] == ["failed", "completed"]
+    info = again.get_run(run)
+    assert info.status == "failed" and info.summary == {"success": False}
+    assert info.counts == {"completed": 2, "failed": 1}
+    assert [r.run_id for r in again.list_runs(name="etl")] == [run]
+    assert again.last_unfinished_run("etl") == run
+    again.close()
+
+
+def test_resumable_says_what_happens(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db")
+    assert store.resumable("etl", True) == (
+        None,
+        f"nothing to resume: no earlier run of 'etl' in {str(tmp_path / 's.db')!r}; running from the start",
+    )
+    run = store.begin_run("etl")
+    store.finish_run(run, "completed")
+    run_id, why = store.resumable("etl", True)
+    assert run_id is None and "completed" in why
+    second = store.begin_run("etl")
+    store.finish_run(second, "failed")
+    assert store.resumable("etl", True)[0] == second
+    assert store.resumable("etl", run)[0] == run
+    with pytest.raises(StateError, match="no run 'nope'"):
+        store.resumable("etl", "nope")
+    with pytest.raises(StateError, match="is a run of 'etl', not of 'other'"):
+        store.resumable("other", second)
+
+
+HOLD = """
+import sys, time
+from pytest_orchestrator.state import StateStore
+store = StateStore(sys.argv[1])
+run = store.begin_run("etl")
+print(run, flush=True)
+if sys.argv[2] == "hold":
+    time.sleep(60)
+"""
+
+
+def _holder(path: Path, mode: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLD), str(path), mode], stdout=subprocess.PIPE, text=True, env=env
+    )
+
+
+def test_a_second_process_gets_a_concurrency_error_naming_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    proc = _holder(path, "hold")
+    try:
+        assert proc.stdout is not None
+        held_run = proc.stdout.readline().strip()
+        store = StateStore(path)
+        with pytest.raises(ConcurrencyError) as info:
+            store.begin_run("etl")
+        assert info.value.holder_pid == proc.pid  # type: ignore[attr-defined]
+        assert f"pid {proc.pid}" in str(info.value) and held_run in str(info.value)
+        assert store.begin_run("other")  # another name is not blocked
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    # the database is intact
+    assert StateStore(path).get_run(held_run).status == "running"
+
+
+def test_a_dead_holder_is_taken_over_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    proc = _holder(path, "exit")
+    assert proc.stdout is not None
+    dead_run = proc.stdout.readline().strip()
+    proc.wait()
+    proc.stdout.close()
+    store = StateStore(path)
+    with pytest.warns(RuntimeWarning, match=f"held by pid {proc.pid}.*which is gone"):
+        run = store.begin_run("etl")
+    assert run != dead_run
+    assert store.get_run(dead_run).status == "interrupted"
+    assert store.resumable("etl", dead_run)[0] == dead_run
+
+
+def test_a_corrupt_file_is_a_state_error_and_is_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    junk = b"this is not a database\x00" * 100
+    path.write_bytes(junk)
+    with pytest.raises(StateError, match=r"not a readable state database.*to start with fresh state"):
+        StateStore(path).connect()
+    assert path.read_bytes() == junk
+
+
+def test_a_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StateError, match="not a pytest-orchestrator state file"):
+        StateStore(path).connect()
+    assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path).connect()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StateError, match=f"state schema {SCHEMA_VERSION + 1}.*upgrade, or move"):
+        StateStore(path).connect()
+    assert path.read_bytes() == before
+
+
+def test_a_failed_write_is_reported_once_and_the_run_is_not_resumable(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = StateStore(path)
+    run = store.begin_run("etl")
+    store.record_task(run, "a", "completed", value=1, commit=True)
+    # another connection takes the write lock and keeps it: our commits fail (as on a full disk)
+    blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    store.connect().execute("PRAGMA busy_timeout=50")
+    store.record_task(run, "b", "completed", value=2)
+    with pytest.warns(RuntimeWarning, match="recording state in .* failed"):
+        store.flush(run)
+    assert not store.recording
+    store.record_task(run, "c", "completed", value=3, commit=True)  # silently not recorded: no second warning
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    store.finish_run(run, "completed")
+    fresh = StateStore(path)
+    assert set(fresh.tasks(run)) == {"a"}
+    assert run in store._failed_runs
+
+
+def test_values_that_do_not_round_trip_are_not_stored(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db")
+    run = store.begin_run("w")
+    store.record_task(run, "tuple", "completed", value=(1, 2))  # JSON gives a list back: not the same value
+    store.record_task(run, "nan", "completed", value=float("nan"))
+    store.record_task(run, "ok", "completed", value={"a": [1, "x", None, True, 1.5]})
+    store.finish_run(run, "completed")
+    tasks = store.tasks(run)
+    assert not tasks["tuple"].value_stored and not tasks["nan"].value_stored
+    assert tasks["ok"].value_stored
+
+
+def test_timestamps_are_wall_clock(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db")
+    before = time.time()
+    run = store.begin_run("w")
+    store.finish_run(run, "completed")
+    info = store.get_run(run)
+    assert before <= info.started_at <= (info.finished_at or 0) <= time.time()
