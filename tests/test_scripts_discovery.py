@@ -1,4 +1,4 @@
-"""Tests for ``pytest_orchestrator.scripts.discovery``: finding scripts and reading their inline metadata."""
+"""Tests for finding scripts (``scripts.discovery``, ``.globs``) and reading their metadata (``scripts.pep723``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pytest_orchestrator.scripts import ConfigError
 from pytest_orchestrator.scripts import ScriptMetadata
 from pytest_orchestrator.scripts import discover_scripts
 from pytest_orchestrator.scripts import parse_script_metadata
-from pytest_orchestrator.scripts.discovery import clear_metadata_cache
-from pytest_orchestrator.scripts.discovery import glob_match
+from pytest_orchestrator.scripts.globs import glob_match
+from pytest_orchestrator.scripts.pep723 import clear_metadata_cache
 
 
 def touch(path: Path, text: str = "") -> Path:
