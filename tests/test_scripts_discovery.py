@@ -443,3 +443,17 @@ def test_dotted_keys_report_their_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         parse_script_metadata(touch(tmp_path / "s.py", text))
     assert info.value.context["line"] == 4 and info.value.context["key"] == "timeout"
+
+
+def test_names_from_before_the_split_stay_importable() -> None:
+    """``scripts.discovery`` was split by job; what it exported is still importable from it."""
+    from pytest_orchestrator.scripts import discovery
+    from pytest_orchestrator.scripts import fields
+    from pytest_orchestrator.scripts import globs
+    from pytest_orchestrator.scripts import pep723
+
+    assert discovery.glob_match is globs.glob_match
+    assert discovery.FIELD_KEYS is fields.FIELD_KEYS
+    assert discovery.ScriptMetadata is pep723.ScriptMetadata
+    assert discovery.parse_script_metadata is pep723.parse_script_metadata
+    assert discovery.clear_metadata_cache is pep723.clear_metadata_cache
