@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from pytest_orchestrator.scripts.config import OrchestrateConfig as OrchestrateConfig
     from pytest_orchestrator.scripts.config import get_script_config as get_script_config
     from pytest_orchestrator.scripts.config import load_config as load_config
-    from pytest_orchestrator.scripts.pep723 import ScriptMetadata as ScriptMetadata
     from pytest_orchestrator.scripts.discovery import discover_scripts as discover_scripts
-    from pytest_orchestrator.scripts.globs import glob_match as glob_match
-    from pytest_orchestrator.scripts.pep723 import parse_script_metadata as parse_script_metadata
     from pytest_orchestrator.scripts.errors import ConfigError as ConfigError
+    from pytest_orchestrator.scripts.globs import glob_match as glob_match
+    from pytest_orchestrator.scripts.pep723 import ScriptMetadata as ScriptMetadata
+    from pytest_orchestrator.scripts.pep723 import parse_script_metadata as parse_script_metadata
