@@ -17,7 +17,7 @@ from pytest_orchestrator.scripts import ConfigError
 from pytest_orchestrator.scripts import OrchestrateConfig
 from pytest_orchestrator.scripts import get_script_config
 from pytest_orchestrator.scripts import load_config
-from pytest_orchestrator.scripts.discovery import clear_metadata_cache
+from pytest_orchestrator.scripts.pep723 import clear_metadata_cache
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests for ``pytest_orchestrator.scripts.discovery``: finding scripts and reading their inline metadata."""
+"""Tests for finding scripts (``scripts.discovery``, ``.globs``) and reading their metadata (``scripts.pep723``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pytest_orchestrator.scripts import ConfigError
 from pytest_orchestrator.scripts import ScriptMetadata
 from pytest_orchestrator.scripts import discover_scripts
 from pytest_orchestrator.scripts import parse_script_metadata
-from pytest_orchestrator.scripts.discovery import clear_metadata_cache
-from pytest_orchestrator.scripts.discovery import glob_match
+from pytest_orchestrator.scripts.globs import glob_match
+from pytest_orchestrator.scripts.pep723 import clear_metadata_cache
 
 
 def touch(path: Path, text: str = "") -> Path:
@@ -443,3 +443,17 @@ def test_dotted_keys_report_their_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         parse_script_metadata(touch(tmp_path / "s.py", text))
     assert info.value.context["line"] == 4 and info.value.context["key"] == "timeout"
+
+
+def test_names_from_before_the_split_stay_importable() -> None:
+    """``scripts.discovery`` was split by job; what it exported is still importable from it."""
+    from pytest_orchestrator.scripts import discovery
+    from pytest_orchestrator.scripts import fields
+    from pytest_orchestrator.scripts import globs
+    from pytest_orchestrator.scripts import pep723
+
+    assert discovery.glob_match is globs.glob_match
+    assert discovery.FIELD_KEYS is fields.FIELD_KEYS
+    assert discovery.ScriptMetadata is pep723.ScriptMetadata
+    assert discovery.parse_script_metadata is pep723.parse_script_metadata
+    assert discovery.clear_metadata_cache is pep723.clear_metadata_cache

@@ -24,7 +24,7 @@ from pytest_orchestrator.scripts import OrchestrateConfig
 from pytest_orchestrator.scripts import discover_scripts
 from pytest_orchestrator.scripts import get_script_config
 from pytest_orchestrator.scripts import load_config
-from pytest_orchestrator.scripts.config import _package_defaults
+from pytest_orchestrator.scripts.config import package_defaults as _package_defaults
 
 
 __all__ = ["DEFAULT_SCRIPTS_DIR", "Plan", "ScriptSpec", "build_plan", "display_path"]

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_orchestrator.pipelines.config import PipelineConfig
+from pytest_orchestrator.scripts.documents import load_yaml_document
 from pytest_orchestrator.scripts.errors import ConfigError
+from pytest_orchestrator.scripts.lines import yaml_key_line
+from pytest_orchestrator.scripts.lines import yaml_node
 
 
 if TYPE_CHECKING:
@@ -23,59 +26,33 @@ __all__ = ["load_pipeline"]
 
 
 class _Lines:
-    """Line numbers (1-based) of the keys in a composed YAML document."""
+    """Line numbers (1-based) of the stages and keys of a composed pipeline document (see :mod:`..scripts.lines`)."""
 
     def __init__(self, root: yaml.Node | None) -> None:
         self.root = root
 
-    @staticmethod
-    def entries(node: yaml.Node | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        import yaml
-
-        if not isinstance(node, yaml.MappingNode):
-            return {}
-        return {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-
-    @staticmethod
-    def line(node: yaml.Node | None) -> int | None:
-        return None if node is None else node.start_mark.line + 1
-
     def top(self, key: str | None) -> int | None:
-        entry = self.entries(self.root).get(key) if key is not None else None
-        return self.line(entry[0] if entry else self.root)
+        return yaml_key_line(self.root, () if key is None else (key,))
 
-    def stage_node(self, stage: str) -> yaml.Node | None:
+    def stage_path(self, stage: str) -> tuple[str | int, ...] | None:
+        """The key path of a stage: ``("stages", name)`` in the mapping form, ``("stages", index)`` in the list form."""
         import yaml
 
-        entry = self.entries(self.root).get("stages")
-        if entry is None:
-            return None
-        stages = entry[1]
+        stages = yaml_node(self.root, ("stages",))
         if isinstance(stages, yaml.MappingNode):
-            found = self.entries(stages).get(stage)
-            return found[0] if found else None
+            return ("stages", stage) if yaml_node(stages, (stage,)) is not None else None
         if isinstance(stages, yaml.SequenceNode):
-            for item in stages.value:
-                name = self.entries(item).get("name")
-                if name is not None and isinstance(name[1], yaml.ScalarNode) and name[1].value == stage:
-                    return item
+            for index, item in enumerate(stages.value):
+                name = yaml_node(item, ("name",))
+                if isinstance(name, yaml.ScalarNode) and name.value == stage:
+                    return ("stages", index)
         return None
 
     def stage_key(self, stage: str, key: str | None) -> int | None:
-        import yaml
-
-        node = self.stage_node(stage)
-        if node is None:
+        path = self.stage_path(stage)
+        if path is None:
             return None
-        if key is not None:
-            body = node
-            if isinstance(node, yaml.ScalarNode):  # the key of a "name: {...}" entry
-                stages = self.entries(self.root)["stages"][1]
-                body = self.entries(stages)[stage][1]
-            entry = self.entries(body).get(key)
-            if entry is not None:
-                return self.line(entry[0])
-        return self.line(node)
+        return yaml_key_line(self.root, path if key is None else (*path, key))
 
     def of(self, exc: ConfigError) -> int | None:
         stage, key = exc.context.get("stage"), exc.context.get("key")
@@ -95,10 +72,6 @@ def load_pipeline(path: str | os.PathLike[str]) -> PipelineConfig:
     (with close matches), a value of the wrong type, a ``needs`` naming no stage, or a cycle; and
     ``FileNotFoundError`` if there is no such file.
     """
-    import yaml
-
-    from pytest_orchestrator.scripts.config import load_yaml_document
-
     file = Path(path)
     node, data = load_yaml_document(file)
     lines = _Lines(node)
@@ -109,9 +82,8 @@ def load_pipeline(path: str | os.PathLike[str]) -> PipelineConfig:
     if isinstance(stages, list):
         for i, item in enumerate(stages):
             if isinstance(item, Mapping) and "name" not in item:
-                seq = lines.entries(node)["stages"][1]
-                item_node = seq.value[i] if isinstance(seq, yaml.SequenceNode) else None
-                raise ConfigError(f"stage #{i + 1} has no name", path=file, line=lines.line(item_node), key="name")
+                line = yaml_key_line(node, ("stages", i))
+                raise ConfigError(f"stage #{i + 1} has no name", path=file, line=line, key="name")
     try:
         config = PipelineConfig.from_dict(data, path=file)
     except ConfigError as exc:

@@ -8,7 +8,10 @@ Usage::
     for script in discover_scripts("project/scripts"):
         settings = get_script_config(script, config=config)
 
-PyYAML is imported only when an ``orchestrate.yaml`` is actually read.
+One module per job: :mod:`.globs` (glob matching), :mod:`.discovery` (walking a folder), :mod:`.pep723` (a
+script's inline metadata), :mod:`.fields` (the settings and their validation), :mod:`.config` (config files and the
+merge), :mod:`.documents` (reading YAML safely), :mod:`.lines` (key path to line, for YAML and TOML),
+:mod:`.errors` (``ConfigError``). PyYAML is imported only when an ``orchestrate.yaml`` is actually read.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from pytest_orchestrator._lazy import lazy_getattr
 _LAZY = {
     "ConfigError": "errors",
     "OrchestrateConfig": "config",
-    "ScriptMetadata": "discovery",
+    "ScriptMetadata": "pep723",
     "discover_scripts": "discovery",
     "get_script_config": "config",
-    "glob_match": "discovery",
+    "glob_match": "globs",
     "load_config": "config",
-    "parse_script_metadata": "discovery",
+    "parse_script_metadata": "pep723",
 }
 
 __all__ = [
@@ -49,8 +52,8 @@ if TYPE_CHECKING:
     from pytest_orchestrator.scripts.config import OrchestrateConfig as OrchestrateConfig
     from pytest_orchestrator.scripts.config import get_script_config as get_script_config
     from pytest_orchestrator.scripts.config import load_config as load_config
-    from pytest_orchestrator.scripts.discovery import ScriptMetadata as ScriptMetadata
     from pytest_orchestrator.scripts.discovery import discover_scripts as discover_scripts
-    from pytest_orchestrator.scripts.discovery import glob_match as glob_match
-    from pytest_orchestrator.scripts.discovery import parse_script_metadata as parse_script_metadata
     from pytest_orchestrator.scripts.errors import ConfigError as ConfigError
+    from pytest_orchestrator.scripts.globs import glob_match as glob_match
+    from pytest_orchestrator.scripts.pep723 import ScriptMetadata as ScriptMetadata
+    from pytest_orchestrator.scripts.pep723 import parse_script_metadata as parse_script_metadata

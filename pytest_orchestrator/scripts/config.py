@@ -32,26 +32,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
+import functools
 import os
 from pathlib import Path
 import posixpath
-import re
 import tomllib
-from typing import TYPE_CHECKING
 from typing import Any
 
+from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.core.retry import RetryPolicy
-from pytest_orchestrator.scripts.discovery import FIELD_KEYS
-from pytest_orchestrator.scripts.discovery import _normalize_field
-from pytest_orchestrator.scripts.discovery import _toml_key_line
-from pytest_orchestrator.scripts.discovery import _unknown_key_message
-from pytest_orchestrator.scripts.discovery import glob_match
-from pytest_orchestrator.scripts.discovery import parse_script_metadata
+from pytest_orchestrator.scripts.documents import load_yaml_document
+from pytest_orchestrator.scripts.documents import read_text
 from pytest_orchestrator.scripts.errors import ConfigError
-
-
-if TYPE_CHECKING:
-    import yaml
+from pytest_orchestrator.scripts.fields import FIELD_KEYS
+from pytest_orchestrator.scripts.fields import normalize_field
+from pytest_orchestrator.scripts.fields import unknown_key_message
+from pytest_orchestrator.scripts.globs import glob_match
+from pytest_orchestrator.scripts.lines import toml_error
+from pytest_orchestrator.scripts.lines import toml_key_line
+from pytest_orchestrator.scripts.lines import yaml_key_line
+from pytest_orchestrator.scripts.pep723 import parse_script_metadata
 
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "OrchestrateConfig",
     "get_script_config",
     "load_config",
+    "package_defaults",
 ]
 
 #: the config files looked for in each folder, in order (a pyproject.toml with [tool.orchestrate] comes after)
@@ -69,13 +70,13 @@ _TOP_KEYS: tuple[str, ...] = ("defaults", "skip", "timeout_override", "scripts")
 _DEFAULT_KEYS: tuple[str, ...] = tuple(k for k in FIELD_KEYS if k != "depends")
 _ENTRY_KEYS: tuple[str, ...] = (*FIELD_KEYS, "skip")
 _LIST_FIELDS = frozenset({"depends", "args", "allowed_exit_codes"})
-_TOML_ERROR_LINE_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 
 # keypath inside the orchestrate table -> 1-based line, or None
 _LineOf = Callable[[tuple[str, ...]], "int | None"]
 
 
-def _package_defaults() -> dict[str, Any]:
+def package_defaults() -> dict[str, Any]:
+    """A new dict of every script setting at its package default (the first layer of :func:`get_script_config`)."""
     return {
         "depends": [],
         "timeout": None,
@@ -186,7 +187,7 @@ class _Validator:
         return ConfigError(message, path=self.path, line=self.line_of(keypath), **context)
 
     def unknown(self, key: Any, allowed: tuple[str, ...], keypath: tuple[str, ...], where: str) -> ConfigError:
-        message, suggestions = _unknown_key_message(key, allowed, where)
+        message, suggestions = unknown_key_message(key, allowed, where)
         return self.error(message, (*keypath, str(key)), key=str(key), suggestions=suggestions)
 
     def fields(self, section: Any, allowed: tuple[str, ...], keypath: tuple[str, ...], where: str) -> dict[str, Any]:
@@ -210,7 +211,7 @@ class _Validator:
                 settings[key] = value
                 continue
             try:
-                normalized = _normalize_field(key, value)
+                normalized = normalize_field(key, value)
             except ValueError as exc:
                 raise self.error(f"{where}: {exc}", (*keypath, key), key=key) from None
             settings[key] = list(normalized) if key in _LIST_FIELDS else normalized
@@ -241,11 +242,11 @@ class _Validator:
             raise self.error(f"skip must be a list of glob patterns, got {skip_value!r}", ("skip",), key="skip")
 
         timeout_override = data.get("timeout_override")
-        try:
-            timeout_override = _normalize_field("timeout", timeout_override)
-        except ValueError as exc:
-            message = str(exc).replace("timeout", "timeout_override", 1)
-            raise self.error(message, ("timeout_override",), key="timeout_override") from None
+        if timeout_override is not None:
+            try:
+                timeout_override = check_seconds(timeout_override, "timeout_override")
+            except ValueError as exc:
+                raise self.error(str(exc), ("timeout_override",), key="timeout_override") from None
 
         raw_scripts = data.get("scripts")
         if raw_scripts is None:
@@ -287,114 +288,27 @@ class _Validator:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not valid UTF-8: {exc}", path=path) from None
-
-
-def _yaml_line_finder(root_node: yaml.Node | None) -> _LineOf:
-    import yaml
-
-    def line_of(keypath: tuple[str, ...]) -> int | None:
-        node = root_node
-        line = None if node is None else node.start_mark.line + 1
-        for key in keypath:
-            if not isinstance(node, yaml.MappingNode):
-                break
-            match = None
-            for key_node, value_node in node.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                    match = (key_node, value_node)  # the last one wins, as in the loaded data
-            if match is None:
-                break
-            line = match[0].start_mark.line + 1
-            node = match[1]
-        return line
-
-    return line_of
-
-
-def _check_duplicate_keys(node: yaml.Node | None, path: Path) -> None:
-    import yaml
-
-    seen_nodes: set[int] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen_nodes:
-            continue
-        seen_nodes.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            keys: set[tuple[str, str]] = set()
-            for key_node, value_node in current.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                    ident = (key_node.tag, key_node.value)
-                    if ident in keys:
-                        raise ConfigError(
-                            f"duplicate key {key_node.value!r}",
-                            path=path,
-                            line=key_node.start_mark.line + 1,
-                            key=key_node.value,
-                        )
-                    keys.add(ident)
-                stack.append(value_node)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
-
-
-def load_yaml_document(path: Path) -> tuple[Any, Any]:
-    """Read one YAML document safely: ``(node, data)``, the node tree (for line numbers) and its value.
-
-    Malformed YAML and duplicate keys are a ``ConfigError`` naming the file and the line; ``yaml.SafeLoader``
-    only, so no tag can build arbitrary objects.
-    """
-    import yaml
-
-    text = _read_text(path)
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        _check_duplicate_keys(node, path)
-        data = None if node is None else loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", path=path, line=None if mark is None else mark.line + 1) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=path) from None
-    finally:
-        loader.dispose()
-    return node, data
-
-
 def _load_yaml_config(path: Path) -> OrchestrateConfig:
     node, data = load_yaml_document(path)
-    return _Validator(path, path.parent, _yaml_line_finder(node), "the top level").build(data)
+    return _Validator(path, path.parent, functools.partial(yaml_key_line, node), "the top level").build(data)
 
 
 def _load_pyproject_config(path: Path) -> OrchestrateConfig | None:
-    text = _read_text(path)
+    text = read_text(path)
     if "orchestrate" not in text:  # do not parse (or complain about) pyprojects that cannot concern us
         return None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = _TOML_ERROR_LINE_RE.search(str(exc))
-        problem = _TOML_ERROR_LINE_RE.sub("", str(exc))
-        raise ConfigError(f"invalid TOML: {problem}", path=path, line=int(match.group(1)) if match else None) from None
+        problem, line = toml_error(exc)
+        raise ConfigError(f"invalid TOML: {problem}", path=path, line=line) from None
     tool = document.get("tool")
     if not isinstance(tool, dict) or "orchestrate" not in tool:
         return None
     lines = text.splitlines()
 
     def line_of(keypath: tuple[str, ...]) -> int | None:
-        table = ("tool", "orchestrate", *keypath[:-1])
-        index = _toml_key_line(lines, table, keypath[-1] if keypath else None)
-        if index is None and keypath:
-            index = _toml_key_line(lines, ("tool", "orchestrate"), None)
-        return None if index is None else index + 1
+        return toml_key_line(lines, ("tool", "orchestrate", *keypath))
 
     validator = _Validator(path, path.parent, line_of, "[tool.orchestrate]")
     if not isinstance(tool["orchestrate"], dict):
@@ -463,7 +377,7 @@ def get_script_config(
         config = load_config(script_path.parent)
     base = Path(root) if root is not None else config.root
 
-    result = _package_defaults()
+    result = package_defaults()
 
     def apply(layer: Mapping[str, Any]) -> None:
         for key, value in layer.items():

@@ -1,7 +1,7 @@
 """``ConfigError``: an ``orchestrate.yaml``, a ``[tool.orchestrate]`` table or a script's inline metadata is wrong.
 
-It lives in its own module so that both :mod:`.discovery` and :mod:`.config` can raise it without importing each
-other in a cycle.
+It lives in its own module so that every module of the package (and the pipeline loader) can raise it without
+importing each other in a cycle.
 """
 
 from __future__ import annotations
