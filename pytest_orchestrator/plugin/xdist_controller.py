@@ -22,43 +22,49 @@ from typing import Any
 
 import pytest
 
+from pytest_orchestrator.plugin.summary import format_summary
+from pytest_orchestrator.plugin.xdist_handoff import FLUSH_SUFFIX
+from pytest_orchestrator.plugin.xdist_handoff import GRAPH_DIR_KEY
 from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
+from pytest_orchestrator.plugin.xdist_reports import complete_summary
 from pytest_orchestrator.plugin.xdist_reports import workers_lines
 from pytest_orchestrator.plugin.xdist_scheduling import DagScheduling
-from pytest_orchestrator.plugin.xdist_worker import FLUSH_NAME
-from pytest_orchestrator.plugin.xdist_worker import GRAPH_DIR_KEY
 
 
 if TYPE_CHECKING:
-    from xdist.remote import Producer
-    from xdist.workermanage import WorkerController
+    from pytest_orchestrator.plugin.compat import WorkerNode
+    from pytest_orchestrator.plugin.compat import XdistLog
 
 __all__ = ["SYNTHETIC_ATTR", "ControllerPlugin", "DagScheduling"]
 
-FLUSH_SUFFIX = "::" + FLUSH_NAME
-
 
 class ControllerPlugin:
-    """Registered on the xdist controller under ``--orchestrate``: installs :class:`DagScheduling`."""
+    """Registered on the xdist controller under ``--orchestrate``: installs :class:`DagScheduling`.
+
+    It talks to xdist only through xdist's hooks: the graph folder goes to the workers in ``node.workerinput``
+    (``pytest_configure_node``), the scheduler is what ``pytest_xdist_make_scheduler`` returns, and the state of
+    the run stays in the scheduler (the workflow summary gets the graph's part through
+    ``pytest_orchestrate_summary``).
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        #: the folder the workers write their item graph to (made when the first worker is configured)
         self.folder: str | None = None
         self.scheduler: DagScheduling | None = None
 
-    def session_plugin(self) -> Any:
-        from pytest_orchestrator.plugin import SESSION_PLUGIN_NAME
-
-        return self.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
-
-    def pytest_configure_node(self, node: WorkerController) -> None:
+    def graph_folder(self) -> str:
         if self.folder is None:
             self.folder = tempfile.mkdtemp(prefix="pytest-orchestrate-")
-        node.workerinput[GRAPH_DIR_KEY] = self.folder
+        return self.folder
+
+    def pytest_configure_node(self, node: WorkerNode) -> None:
+        # ``workerinput`` is xdist's documented way to hand a worker data
+        node.workerinput[GRAPH_DIR_KEY] = self.graph_folder()
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> DagScheduling:
-        self.scheduler = DagScheduling(config, log, self)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: XdistLog | None) -> DagScheduling:
+        self.scheduler = DagScheduling(config, log, self.graph_folder())
         return self.scheduler
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
@@ -92,11 +98,16 @@ class ControllerPlugin:
             if self.scheduler is not None and not isinstance(error, pytest.UsageError):
                 self.scheduler.finish_run(error)
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_orchestrate_summary(self, config: pytest.Config, summary: dict[str, Any], lines: list[str]) -> None:
+        # tryfirst: the other implementations (the GitHub step summary, conftests) see the completed summary
         sched = self.scheduler
-        if sched is None or not sched.busy:
+        if sched is None:
             return
-        lines.extend(workers_lines(sched.busy, sched.span(), sched.numnodes, sched.dependency_skips, sched.crashes))
+        if sched.graph is not None and complete_summary(summary, sched.graph):
+            lines[:] = format_summary(summary, verbose=config.option.verbose)
+        if sched.busy:
+            lines.extend(workers_lines(sched.busy, sched.span(), sched.numnodes, sched.dependency_skips, sched.crashes))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.folder is not None:
