@@ -80,8 +80,9 @@ def teardown_towards(item: pytest.Item, nextitem: pytest.Item | None) -> pytest.
     """Tear down what ``nextitem`` does not share with ``item``, as pytest's teardown phase does, and nothing else.
 
     The flush items of the xdist worker run only this. pytest has no public way to tear down towards an item:
-    ``session._setupstate`` (a ``SetupState``) and its ``teardown_exact(nextitem)`` are private, as is
-    ``CallInfo.from_call`` (``pytest.CallInfo`` itself is public). All three are the same in pytest 8.0.2 and 9.0.3.
+    ``session._setupstate`` (a ``SetupState``) and its ``teardown_exact(nextitem)`` are private. The call is wrapped
+    as pytest's runner wraps a phase (``pytest.CallInfo.from_call``, with pytest's exceptions that are never turned
+    into a report), so a failure becomes a normal teardown report. All the same in pytest 8.0.2 and 9.0.3.
     """
     setupstate = item.session._setupstate
     return pytest.CallInfo.from_call(

@@ -2,7 +2,8 @@
 
 :class:`ControllerPlugin` is registered on the xdist controller under ``--orchestrate``: it names the folder the
 workers write their item graph to, installs the scheduler and forwards the test reports to it, accounts for the
-items that never ran once xdist's loop is over, and adds the workers' lines to the workflow summary.
+items that never ran once xdist's loop is over, and completes the workflow summary (the graph's part, which the
+session plugin cannot know on a controller, and the workers' lines).
 
 The scheduler is split by job:
 
@@ -11,6 +12,9 @@ The scheduler is split by job:
 - :mod:`.xdist_dispatch`: the dispatch policy (which ready item goes to which worker: critical path, module
   locality, batching);
 - :mod:`.xdist_reports`: what the controller reports itself (dependency skips, items that never ran) and its lines.
+
+The controller side never imports the worker side (:mod:`.xdist_worker`): what both share is in
+:mod:`.xdist_handoff`; xdist's and pytest's private APIs are used only through :mod:`.compat`.
 """
 
 from __future__ import annotations
