@@ -527,3 +527,52 @@ def test_module_teardown_error_is_reported(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_*", "*RuntimeError: teardown went wrong*"])
     result.assert_outcomes(passed=3, errors=1)
     assert "__orchestrate_flush__" not in result.stdout.str()
+
+
+def test_loadgroup_keeps_node_ids_matching_the_dependencies(pytester: pytest.Pytester) -> None:
+    # xdist's worker would append "@db" to test_setup's node id under --dist loadgroup: the targets must still match
+    project(
+        pytester,
+        test_grp="""
+        import pytest
+
+        @pytest.mark.xdist_group("db")
+        def test_setup(): pass
+        @pytest.mark.depends("test_setup")
+        def test_use(): pass
+        """,
+    )
+    result = run(pytester, "--orchestrate", "-n", "2", "--dist", "loadgroup", "-v")
+    result.assert_outcomes(passed=2)
+    assert "@db" not in result.stdout.str()
+    assert "--dist=loadgroup overridden by the DAG scheduler" in result.stdout.str()
+    assert_dependencies_first(pytester, {"test_grp.py::test_use": ["test_grp.py::test_setup"]})
+
+
+def test_workflow_summary_has_the_graph_part(pytester: pytest.Pytester) -> None:
+    # the controller collects nothing: the critical path and the items not run come from the scheduler's graph
+    project(
+        pytester,
+        test_cp="""
+        import time
+        import pytest
+
+        def test_a(): time.sleep(0.1)
+        @pytest.mark.depends("test_a")
+        def test_b(): time.sleep(0.1)
+        @pytest.mark.depends("test_b")
+        def test_fail(): assert False
+        @pytest.mark.depends("test_fail")
+        def test_after(): pass
+        def test_never(): time.sleep(0.5)
+        """,
+    )
+    result = run(pytester, "--orchestrate", "-n", "1", "-x")
+    result.stdout.fnmatch_lines(
+        [
+            "*workflow summary*",
+            "5 items: 2 passed, 1 failed, 2 not run",
+            "critical path * s: test_cp.py::test_a (* s) -> test_cp.py::test_b (* s) -> test_cp.py::test_fail (* s)*",
+            "xdist workers busy: gw0 *",
+        ]
+    )

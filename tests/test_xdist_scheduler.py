@@ -27,7 +27,7 @@ from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.xdist_controller import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
 from pytest_orchestrator.plugin.xdist_controller import DagScheduling
-from pytest_orchestrator.plugin.xdist_worker import graph_file
+from pytest_orchestrator.plugin.xdist_handoff import graph_file
 
 
 SHUTDOWN = "shutdown"
@@ -48,6 +48,7 @@ class FakeNode:
         self.sent_shutdown = False
         self.down = False
         self.sent: list[list[int]] = []
+        self.workerinput: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<FakeNode {self.gateway.id}>"
@@ -124,7 +125,7 @@ class Simulation:
         self.plugin = ControllerPlugin(self.config)
         self.plugin.folder = str(tmp_path)
         self.config.hook.plugin = self.plugin
-        self.sched: DagScheduling = self.plugin.pytest_xdist_make_scheduler(self.config, None)  # type: ignore[arg-type]
+        self.sched: DagScheduling = self.plugin.pytest_xdist_make_scheduler(self.config, None)
         self.collection = list(graph.nodes)
         parents = list(dict.fromkeys(node.parent for node in graph.nodes.values()))
         self.flush = {parent: len(self.collection) + i for i, parent in enumerate(parents)}
@@ -149,11 +150,11 @@ class Simulation:
         self.next_id += 1
         Path(graph_file(str(self.tmp_path), node.gateway.id)).write_text(json.dumps(self.data))
         self.nodes.append(node)
-        self.sched.add_node(node)  # type: ignore[arg-type]
+        self.sched.add_node(node)
         return node
 
     def collect(self, node: FakeNode) -> None:
-        self.sched.add_node_collection(node, self.collection)  # type: ignore[arg-type]
+        self.sched.add_node_collection(node, self.collection)
         if self.sched.collection_is_completed:
             self.sched.schedule()
         self.after_event()
@@ -178,7 +179,7 @@ class Simulation:
         """Run one index on ``node``; False when the worker crashed."""
         self.clock += 1
         if index in self.flush.values():
-            self.sched.mark_test_complete(node, index, 0.0)  # type: ignore[arg-type]
+            self.sched.mark_test_complete(node, index, 0.0)
             return True
         nodeid = self.collection[index]
         self.started_at[nodeid] = self.clock
@@ -201,13 +202,13 @@ class Simulation:
         self.report(nodeid, "passed", "teardown")
         hooks.pytest_runtest_logfinish(nodeid, None)
         self.finished_at[nodeid] = self.clock
-        self.sched.mark_test_complete(node, index, 0.01)  # type: ignore[arg-type]
+        self.sched.mark_test_complete(node, index, 0.01)
         return True
 
     def crash(self, node: FakeNode) -> None:
         node.down = True
         self.nodes.remove(node)
-        crashitem = self.sched.remove_node(node)  # type: ignore[arg-type]
+        crashitem = self.sched.remove_node(node)
         if crashitem:
             if self.rerun_crashed:
                 self.sched.mark_test_pending(crashitem)
@@ -248,7 +249,7 @@ class Simulation:
     def finish_node(self, node: FakeNode) -> None:
         node.down = True
         self.nodes.remove(node)
-        assert self.sched.remove_node(node) is None  # type: ignore[arg-type]
+        assert self.sched.remove_node(node) is None
 
     def run(self) -> None:
         for _ in range(self.workers):

@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_orchestrator.argtypes import number
+from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME as SESSION_PLUGIN_NAME
 
 
 if TYPE_CHECKING:
     from pytest_orchestrator.plugin.items import ScriptRunner
 
 __all__ = ["is_active", "run_script"]
-
-#: name under which the session plugin is registered
-SESSION_PLUGIN_NAME = "orchestrate-session"
 
 DEFAULT_SCRIPT_GLOBS = ["scripts/**/*.py", "scripts/**/*.sh"]
 

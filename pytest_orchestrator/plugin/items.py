@@ -31,9 +31,8 @@ from pytest_orchestrator.plugin.markers import spec_key
 
 
 if TYPE_CHECKING:
-    from _pytest._code.code import TerminalRepr
-    from _pytest._code.code import TracebackStyle
-
+    from pytest_orchestrator.plugin.compat import TerminalRepr
+    from pytest_orchestrator.plugin.compat import TracebackStyle
     from pytest_orchestrator.runners import ScriptResult
 
 

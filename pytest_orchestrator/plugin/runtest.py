@@ -22,12 +22,12 @@ import threading
 import time
 from types import FrameType
 
-from _pytest.outcomes import Failed
-from _pytest.runner import runtestprotocol
 import pytest
 
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.errors import OrchestratorTimeoutError
+from pytest_orchestrator.plugin.compat import Failed
+from pytest_orchestrator.plugin.compat import runtestprotocol
 from pytest_orchestrator.plugin.items import ScriptFailure
 
 

@@ -48,9 +48,10 @@ def register(config: pytest.Config) -> None:
     manager = config.pluginmanager
     if hasattr(config, "workerinput"):
         if not manager.has_plugin(WORKER_PLUGIN_NAME):
+            from pytest_orchestrator.plugin.compat import disable_group_suffix
             from pytest_orchestrator.plugin.xdist_worker import WorkerPlugin
 
-            config.option.loadgroup = False  # no "@group" suffixes: node ids must match the dependency targets
+            disable_group_suffix(config)  # no "@group" suffixes: node ids must match the dependency targets
             manager.register(WorkerPlugin(config), WORKER_PLUGIN_NAME)
     elif distributes(config) and not manager.has_plugin(CONTROLLER_PLUGIN_NAME):
         from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin

@@ -2,7 +2,8 @@
 
 :class:`ControllerPlugin` is registered on the xdist controller under ``--orchestrate``: it names the folder the
 workers write their item graph to, installs the scheduler and forwards the test reports to it, accounts for the
-items that never ran once xdist's loop is over, and adds the workers' lines to the workflow summary.
+items that never ran once xdist's loop is over, and completes the workflow summary (the graph's part, which the
+session plugin cannot know on a controller, and the workers' lines).
 
 The scheduler is split by job:
 
@@ -11,6 +12,9 @@ The scheduler is split by job:
 - :mod:`.xdist_dispatch`: the dispatch policy (which ready item goes to which worker: critical path, module
   locality, batching);
 - :mod:`.xdist_reports`: what the controller reports itself (dependency skips, items that never ran) and its lines.
+
+The controller side never imports the worker side (:mod:`.xdist_worker`): what both share is in
+:mod:`.xdist_handoff`; xdist's and pytest's private APIs are used only through :mod:`.compat`.
 """
 
 from __future__ import annotations
@@ -22,43 +26,49 @@ from typing import Any
 
 import pytest
 
+from pytest_orchestrator.plugin.summary import format_summary
+from pytest_orchestrator.plugin.xdist_handoff import FLUSH_SUFFIX
+from pytest_orchestrator.plugin.xdist_handoff import GRAPH_DIR_KEY
 from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
+from pytest_orchestrator.plugin.xdist_reports import complete_summary
 from pytest_orchestrator.plugin.xdist_reports import workers_lines
 from pytest_orchestrator.plugin.xdist_scheduling import DagScheduling
-from pytest_orchestrator.plugin.xdist_worker import FLUSH_NAME
-from pytest_orchestrator.plugin.xdist_worker import GRAPH_DIR_KEY
 
 
 if TYPE_CHECKING:
-    from xdist.remote import Producer
-    from xdist.workermanage import WorkerController
+    from pytest_orchestrator.plugin.compat import WorkerNode
+    from pytest_orchestrator.plugin.compat import XdistLog
 
 __all__ = ["SYNTHETIC_ATTR", "ControllerPlugin", "DagScheduling"]
 
-FLUSH_SUFFIX = "::" + FLUSH_NAME
-
 
 class ControllerPlugin:
-    """Registered on the xdist controller under ``--orchestrate``: installs :class:`DagScheduling`."""
+    """Registered on the xdist controller under ``--orchestrate``: installs :class:`DagScheduling`.
+
+    It talks to xdist only through xdist's hooks: the graph folder goes to the workers in ``node.workerinput``
+    (``pytest_configure_node``), the scheduler is what ``pytest_xdist_make_scheduler`` returns, and the state of
+    the run stays in the scheduler (the workflow summary gets the graph's part through
+    ``pytest_orchestrate_summary``).
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        #: the folder the workers write their item graph to (made when the first worker is configured)
         self.folder: str | None = None
         self.scheduler: DagScheduling | None = None
 
-    def session_plugin(self) -> Any:
-        from pytest_orchestrator.plugin import SESSION_PLUGIN_NAME
-
-        return self.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
-
-    def pytest_configure_node(self, node: WorkerController) -> None:
+    def graph_folder(self) -> str:
         if self.folder is None:
             self.folder = tempfile.mkdtemp(prefix="pytest-orchestrate-")
-        node.workerinput[GRAPH_DIR_KEY] = self.folder
+        return self.folder
+
+    def pytest_configure_node(self, node: WorkerNode) -> None:
+        # ``workerinput`` is xdist's documented way to hand a worker data
+        node.workerinput[GRAPH_DIR_KEY] = self.graph_folder()
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> DagScheduling:
-        self.scheduler = DagScheduling(config, log, self)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: XdistLog | None) -> DagScheduling:
+        self.scheduler = DagScheduling(config, log, self.graph_folder())
         return self.scheduler
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
@@ -92,11 +102,16 @@ class ControllerPlugin:
             if self.scheduler is not None and not isinstance(error, pytest.UsageError):
                 self.scheduler.finish_run(error)
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_orchestrate_summary(self, config: pytest.Config, summary: dict[str, Any], lines: list[str]) -> None:
+        # tryfirst: the other implementations (the GitHub step summary, conftests) see the completed summary
         sched = self.scheduler
-        if sched is None or not sched.busy:
+        if sched is None:
             return
-        lines.extend(workers_lines(sched.busy, sched.span(), sched.numnodes, sched.dependency_skips, sched.crashes))
+        if sched.graph is not None and complete_summary(summary, sched.graph):
+            lines[:] = format_summary(summary, verbose=config.option.verbose)
+        if sched.busy:
+            lines.extend(workers_lines(sched.busy, sched.span(), sched.numnodes, sched.dependency_skips, sched.crashes))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.folder is not None:

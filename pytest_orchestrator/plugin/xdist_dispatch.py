@@ -20,7 +20,7 @@ from pytest_orchestrator.plugin.dag import ItemGraph
 
 
 if TYPE_CHECKING:
-    from xdist.workermanage import WorkerController
+    from pytest_orchestrator.plugin.compat import WorkerNode
 
 __all__ = ["BATCH_SECONDS", "MAX_BATCH", "SLACK", "SMALL_ITEM", "TOLERANCE", "Dispatcher"]
 
@@ -104,7 +104,7 @@ class Dispatcher:
         #: items sent and not finished
         self.running: set[str] = set()
         #: worker -> the parent of the last item sent to it (its fixtures are warm)
-        self.last_parent: dict[WorkerController, str] = {}
+        self.last_parent: dict[WorkerNode, str] = {}
         self._graph: ItemGraph | None = None
         self._small: set[str] = set()
         self._weight: dict[str, float] = {}
@@ -134,18 +134,18 @@ class Dispatcher:
         self.running.discard(nodeid)
         self._work -= self._weight[nodeid] + sum(self._weight[n] for n, _ in skipped)
 
-    def warm_first(self, idle: list[WorkerController]) -> None:
+    def warm_first(self, idle: list[WorkerNode]) -> None:
         """Sort ``idle`` in place: workers whose warm module has ready items choose first."""
         idle.sort(key=lambda n: self.pool.best(self.last_parent.get(n, "\0")) is None)
 
-    def take(self, node: WorkerController, idle: int, usable: int) -> list[str]:
+    def take(self, node: WorkerNode, idle: int, usable: int) -> list[str]:
         """Take ``node``'s next batch out of the pool (``idle`` workers are free, ``usable`` can run items)."""
         batch = self._batch(self._choose(node, usable), idle, usable)
         self.running.update(batch)
         self.last_parent[node] = self.parent[batch[-1]]
         return batch
 
-    def _choose(self, node: WorkerController, usable: int) -> str:
+    def _choose(self, node: WorkerNode, usable: int) -> str:
         """The item ``node`` runs next: the best critical item, else one of its warm module, else of a module
         no other worker is in, else the best."""
         pool, key, parent = self.pool, self.key, self.parent

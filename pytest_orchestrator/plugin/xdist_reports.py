@@ -16,18 +16,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 import os
 from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 
+from pytest_orchestrator.plugin.compat import collection_diff
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.summary import DEPENDENCY_SKIP_ATTR
 
 
 if TYPE_CHECKING:
-    from xdist.remote import Producer
+    from pytest_orchestrator.plugin.compat import XdistLog
 
 __all__ = [
     "SYNTHETIC_ATTR",
+    "complete_summary",
     "header_line",
     "not_run_line",
     "not_run_reason",
@@ -92,13 +95,11 @@ def report_skip(
 
 
 def report_collection_error(
-    config: pytest.Config, log: Producer, expected: list[str], got: list[str], from_id: str, to_id: str
+    config: pytest.Config, log: XdistLog, expected: list[str], got: list[str], from_id: str, to_id: str
 ) -> None:
     """Report that worker ``to_id`` collected ``got``, not the ``expected`` tests of ``from_id``, as a failed
     collection (and to xdist's ``log``)."""
-    from xdist.report import report_collection_diff
-
-    msg = report_collection_diff(expected, got, from_id, to_id) or f"{to_id} collected different tests"
+    msg = collection_diff(expected, got, from_id, to_id) or f"{to_id} collected different tests"
     log(msg)
     rep = pytest.CollectReport(nodeid=to_id, outcome="failed", longrepr=msg, result=[])
     config.hook.pytest_collectreport(report=rep)
@@ -117,6 +118,28 @@ def not_run_reason(config: pytest.Config, starved: str | None, crashes: int) -> 
     restart = config.getoption("maxworkerrestart", None)
     reason = f"not run: no xdist worker left ({plural(crashes, 'worker crash')}"
     return reason + (f", --max-worker-restart={restart})" if restart is not None else ")")
+
+
+def complete_summary(summary: dict[str, Any], graph: ItemGraph) -> bool:
+    """Add the item graph's part to a workflow summary built without it; whether that changed anything.
+
+    The controller collects nothing, so the session plugin builds the summary from the reports alone: the scheduler
+    holds the graph, and adds the items that never ran and the critical path (the ``pytest_orchestrate_summary``
+    keys ``counts.not_run``, ``total_items``, ``critical_path`` and ``critical_path_duration``) as serial mode has
+    them, from the summary's own durations.
+    """
+    items: dict[str, dict[str, Any]] = summary["items"]
+    not_run = sum(1 for n in graph if n not in items)
+    path: list[str] = []
+    if items:
+        path = graph.critical_path({n: (items[n]["duration"] if n in items else 0.0) for n in graph})
+    if not not_run and not path:
+        return False
+    summary["counts"]["not_run"] = not_run
+    summary["total_items"] = len(items) + not_run
+    summary["critical_path"] = path
+    summary["critical_path_duration"] = sum(items[n]["duration"] for n in path if n in items)
+    return True
 
 
 def workers_lines(

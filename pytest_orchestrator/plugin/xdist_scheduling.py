@@ -25,6 +25,11 @@ from pytest_orchestrator.core.scheduler import COMPLETED
 from pytest_orchestrator.core.scheduler import FAILED
 from pytest_orchestrator.core.scheduler import SKIPPED
 from pytest_orchestrator.core.scheduler import DagScheduler
+from pytest_orchestrator.plugin.compat import is_crash_report
+from pytest_orchestrator.plugin.compat import quiet_log
+from pytest_orchestrator.plugin.compat import report_worker
+from pytest_orchestrator.plugin.compat import should_stop
+from pytest_orchestrator.plugin.compat import worker_count
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.xdist_dispatch import Dispatcher
@@ -40,10 +45,8 @@ from pytest_orchestrator.plugin.xdist_reports import write_line
 
 
 if TYPE_CHECKING:
-    from xdist.remote import Producer
-    from xdist.workermanage import WorkerController
-
-    from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
+    from pytest_orchestrator.plugin.compat import WorkerNode
+    from pytest_orchestrator.plugin.compat import XdistLog
 
 __all__ = ["DagScheduling"]
 
@@ -53,23 +56,21 @@ _RERUN = "rerun"
 class DagScheduling:
     """xdist's ``Scheduling`` protocol over the item graph: see the module docstring."""
 
-    def __init__(self, config: pytest.Config, log: Producer | None, plugin: ControllerPlugin) -> None:
-        from xdist.remote import Producer
-        from xdist.workermanage import parse_tx_spec_config
-
+    def __init__(self, config: pytest.Config, log: XdistLog | None, folder: str | None) -> None:
+        """``log`` is xdist's (None: say nothing); ``folder`` holds the workers' graph files (:mod:`.xdist_handoff`)."""
         self.config = config
-        self.log = log.dagsched if log is not None else Producer("dagsched", enabled=False)
-        self.plugin = plugin
-        self.numnodes = len(parse_tx_spec_config(config))
-        self.node2pending: dict[WorkerController, list[int]] = {}
-        self.node2collection: dict[WorkerController, list[str]] = {}
+        self.log: XdistLog = log.dagsched if log is not None else quiet_log()
+        self.folder = folder
+        self.numnodes = worker_count(config)
+        self.node2pending: dict[WorkerNode, list[int]] = {}
+        self.node2collection: dict[WorkerNode, list[str]] = {}
         self._collections = 0
-        self._usable: set[WorkerController] = set()
-        self._unusable: set[WorkerController] = set()
+        self._usable: set[WorkerNode] = set()
+        self._unusable: set[WorkerNode] = set()
         #: why nothing more can run although items are left (no usable worker)
         self.starved: str | None = None
-        self._inflight: dict[WorkerController, int] = {}
-        self._last_item: dict[WorkerController, str] = {}
+        self._inflight: dict[WorkerNode, int] = {}
+        self._last_item: dict[WorkerNode, str] = {}
         self.collection: list[str] | None = None
         self.graph: ItemGraph | None = None
         self.sched: DagScheduler[str] | None = None
@@ -96,7 +97,7 @@ class DagScheduling:
 
     # -- the Scheduling protocol ---------------------------------------------------------------------------
     @property
-    def nodes(self) -> list[WorkerController]:
+    def nodes(self) -> list[WorkerNode]:
         return list(self.node2pending)
 
     @property
@@ -115,12 +116,12 @@ class DagScheduling:
     def has_pending(self) -> bool:
         return self.sched is not None and self.sched.is_active()
 
-    def add_node(self, node: WorkerController) -> None:
+    def add_node(self, node: WorkerNode) -> None:
         assert node not in self.node2pending
         self.node2pending[node] = []
         self._inflight[node] = 0
 
-    def add_node_collection(self, node: WorkerController, collection: Sequence[str]) -> None:
+    def add_node_collection(self, node: WorkerNode, collection: Sequence[str]) -> None:
         assert node in self.node2pending
         self._collections += 1
         if self.collection is None:
@@ -137,7 +138,7 @@ class DagScheduling:
         if all(n in self._unusable for n in self.node2pending):
             self.starved = "no worker left that collected the same tests"
 
-    def mark_test_complete(self, node: WorkerController, item_index: int, duration: float = 0) -> None:
+    def mark_test_complete(self, node: WorkerNode, item_index: int, duration: float = 0) -> None:
         worker = node.gateway.id
         self.busy[worker] = self.busy.get(worker, 0.0) + duration
         pending = self.node2pending.get(node)
@@ -169,10 +170,10 @@ class DagScheduling:
         self._dispatcher.pool.add(item)
         self._dispatch()
 
-    def remove_pending_tests_from_node(self, node: WorkerController, indices: Sequence[int]) -> None:
+    def remove_pending_tests_from_node(self, node: WorkerNode, indices: Sequence[int]) -> None:
         raise NotImplementedError("the DAG scheduler never steals")
 
-    def remove_node(self, node: WorkerController) -> str | None:
+    def remove_node(self, node: WorkerNode) -> str | None:
         pending = self.node2pending.pop(node)
         self._inflight.pop(node, None)
         self._usable.discard(node)
@@ -227,7 +228,7 @@ class DagScheduling:
         nodeid = report.nodeid
         if nodeid not in self._dispatcher or report.outcome == _RERUN or self.sched.is_finished(nodeid):
             return
-        if report.when == "???":
+        if is_crash_report(report):
             # xdist's report for the item a crashed worker was running: now skip its dependents
             if nodeid in self._rerun_after_crash:
                 self._rerun_after_crash.discard(nodeid)
@@ -246,7 +247,7 @@ class DagScheduling:
     def adopt_flush_report(self, report: pytest.TestReport) -> None:
         """File a flush item's teardown error under the real item its worker ran last (serial pytest reports a
         module fixture's teardown error as the teardown error of the module's last item)."""
-        node = getattr(report, "node", None)
+        node = report_worker(report)
         nodeid = self._last_item.get(node) if node is not None else None
         if nodeid is None or self.graph is None:
             return
@@ -274,7 +275,7 @@ class DagScheduling:
 
     def _read_graph(self, worker: str) -> ItemGraph | None:
         try:
-            graph, self._flush = read_graph(self.plugin.folder, worker)
+            graph, self._flush = read_graph(self.folder, worker)
         except HandoffError as exc:
             if exc.usage_error:
                 raise pytest.UsageError(exc.message) from None
@@ -295,9 +296,6 @@ class DagScheduling:
         self.graph = graph
         sched = self.sched = graph.make_scheduler()
         self._dispatcher.setup(graph, sched, position, len(collection))
-        session_plugin = self.plugin.session_plugin()
-        if session_plugin is not None and getattr(session_plugin, "graph", None) is None:
-            session_plugin.graph = graph  # the workflow summary's critical path and "not run" count
         write_line(self.config, header_line(self.config, self.numnodes, graph))
         for nodeid in graph.order():
             if sched.state[nodeid] == SKIPPED:  # skipped up front: a deselected or uncollected dependency
@@ -311,8 +309,7 @@ class DagScheduling:
 
     # -- running ------------------------------------------------------------------------------------------------
     def _stopping(self) -> bool:
-        dsession = self.config.pluginmanager.get_plugin("dsession")
-        return bool(getattr(dsession, "shouldstop", False))
+        return bool(should_stop(self.config))
 
     def _finish(self, nodeid: str, outcome: str) -> None:
         sched = self.sched
@@ -352,7 +349,7 @@ class DagScheduling:
                 break
             self._send(node, self._dispatcher.take(node, len(idle), len(self._usable)))
 
-    def _send(self, node: WorkerController, batch: list[str]) -> None:
+    def _send(self, node: WorkerNode, batch: list[str]) -> None:
         indices: list[int] = []
         if self.first_sent is None:
             self.first_sent = time.perf_counter()
@@ -387,8 +384,7 @@ class DagScheduling:
         missing = self.not_run()
         if not missing:
             return
-        dsession = self.config.pluginmanager.get_plugin("dsession")
-        stop = getattr(dsession, "shouldstop", False)
+        stop = should_stop(self.config)
         if stop or error is not None:
             write_line(self.config, not_run_line(missing, str(stop) if stop else "interrupted"), verbosity=-1)
             return

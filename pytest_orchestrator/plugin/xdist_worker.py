@@ -3,7 +3,8 @@
 On each xdist worker, once the session plugin has built and ordered the item graph, this plugin
 
 - writes the graph (and where the flush items sit) as JSON to the folder the controller named in
-  ``workerinput``, *before* xdist sends ``collectionfinish``, so the controller can read it when it schedules;
+  ``workerinput`` (:mod:`.xdist_handoff`), *before* xdist sends ``collectionfinish``, so the controller can read it
+  when it schedules;
 - appends one :class:`FlushItem` per parent collector (module, class or script file) to ``session.items``,
   *after* xdist has sent the collected node ids: the controller addresses them by index, and they never show up
   in counts, reports or the collection comparison between workers;
@@ -18,34 +19,29 @@ fixtures kept (the flush is a sibling), and the worker then holds only the harml
 from __future__ import annotations
 
 from collections.abc import Generator
-import json
-import os
-from pathlib import Path
 import sys
-import tempfile
+from typing import TYPE_CHECKING
 from typing import Any
 
-import _pytest
-from _pytest.runner import CallInfo
-from _pytest.runner import get_reraise_exceptions
-import pluggy
 import pytest
 
-
-__all__ = ["FLUSH_NAME", "GRAPH_DIR_KEY", "FlushItem", "WorkerPlugin", "graph_file"]
-
-#: the ``workerinput`` key naming the folder the workers write their graph files to
-GRAPH_DIR_KEY = "orchestrate_graph_dir"
-#: the name of a flush item under its parent collector
-FLUSH_NAME = "__orchestrate_flush__"
-
-
-def graph_file(folder: str, worker_id: str) -> str:
-    """The path of the graph file worker ``worker_id`` writes in ``folder``."""
-    return os.path.join(folder, f"{worker_id}.json")
+from pytest_orchestrator.plugin.compat import TracebackFilteredItem
+from pytest_orchestrator.plugin.compat import teardown_towards
+from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
+from pytest_orchestrator.plugin.xdist_handoff import FLUSH_NAME
+from pytest_orchestrator.plugin.xdist_handoff import GRAPH_DIR_KEY
+from pytest_orchestrator.plugin.xdist_handoff import write_graph
 
 
-class FlushItem(pytest.Item):
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_orchestrator.plugin.dag import ItemGraph
+
+__all__ = ["FlushItem", "WorkerPlugin", "run_flush"]
+
+
+class FlushItem(TracebackFilteredItem):
     """A no-op item: running it tears down what the next item does not share, and reports nothing."""
 
     def runtest(self) -> None:  # pragma: no cover - never run through the normal protocol
@@ -54,12 +50,6 @@ class FlushItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"orchestrate flush of {self.parent.nodeid if self.parent else ''}"
 
-    def _traceback_filter(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
-        # show the fixture's code, not pytest's and pluggy's machinery around the teardown
-        internal = (os.path.dirname(_pytest.__file__), os.path.dirname(pluggy.__file__), __file__)
-        traceback = excinfo.traceback.filter(lambda entry: not str(entry.path).startswith(internal))
-        return traceback or excinfo.traceback
-
 
 def run_flush(item: FlushItem, nextitem: pytest.Item | None) -> None:
     """Tear down towards ``nextitem``.
@@ -67,12 +57,7 @@ def run_flush(item: FlushItem, nextitem: pytest.Item | None) -> None:
     A failing teardown (a module or class fixture's) is logged as a teardown report of the flush item, without
     logstart/logfinish: the controller files it under the real item this worker ran last, as serial pytest would.
     """
-    setupstate = item.session._setupstate
-    call = CallInfo.from_call(
-        lambda: setupstate.teardown_exact(nextitem),
-        when="teardown",
-        reraise=get_reraise_exceptions(item.config),
-    )
+    call = teardown_towards(item, nextitem)
     if call.excinfo is None:
         return
     ihook = item.ihook
@@ -89,11 +74,11 @@ class WorkerPlugin:
         self.worker_id = str(workerinput.get("workerid", "gw"))
         self._flush: list[FlushItem] = []
 
-    def _graph(self) -> Any:
-        from pytest_orchestrator.plugin import SESSION_PLUGIN_NAME
-
+    def _graph(self) -> ItemGraph | None:
+        # the session plugin's graph of what runs (its public attribute; read, never written)
         plugin = self.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
-        return getattr(plugin, "graph", None)
+        graph: ItemGraph | None = getattr(plugin, "graph", None)
+        return graph
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_finish(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -129,11 +114,7 @@ class WorkerPlugin:
             data["flush"] = {
                 flush.parent.nodeid: len(items) + i for i, flush in enumerate(self._flush) if flush.parent is not None
             }
-        path = graph_file(self.folder, self.worker_id)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{self.worker_id}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(data, stream)
-        os.replace(tmp, path)
+        write_graph(self.folder, self.worker_id, data)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
