@@ -49,7 +49,10 @@ def test_private_apis_are_used_only_in_compat() -> None:
         private = sorted(
             m
             for m in imported_modules(path, type_checking=True)
-            if m == "_pytest" or m.startswith(("_pytest.", "xdist.remote", "xdist.workermanage", "xdist.report"))
+            if m == "_pytest"
+            or m.startswith(
+                ("_pytest.", "xdist.remote", "xdist.workermanage", "xdist.report", "xdist.dsession", "xdist.scheduler")
+            )
         )
         if private:
             offenders[str(path.relative_to(PACKAGE))] = private
