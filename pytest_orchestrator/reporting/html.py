@@ -14,6 +14,7 @@ import datetime
 import functools
 import html
 import importlib.resources
+import itertools
 import json
 from typing import Any
 
@@ -33,6 +34,7 @@ _LABEL_W = 96
 _PLOT_W = 1040
 _AXIS_H = 26
 _ATTENTION_ROWS = 60
+_DASH = "\N{EN DASH}"
 
 
 @functools.cache
@@ -43,12 +45,12 @@ def _asset(name: str) -> str:
 def format_seconds(seconds: float | None) -> str:
     """``850 ms``, ``4.21 s``, ``2m 05s``, ``1h 02m``."""
     if seconds is None:
-        return "–"
+        return _DASH
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.2f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -72,7 +74,7 @@ def _label(item: Mapping[str, Any]) -> str:
 
 def _when(ts: float | None) -> str:
     if ts is None:
-        return "–"
+        return _DASH
     return datetime.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
@@ -84,13 +86,13 @@ def _header(report: Mapping[str, Any]) -> str:
         (str(len(report["items"])), "items"),
         (format_seconds(report["wall_time"]), "wall time"),
         (format_seconds(report["total_duration"]), "summed durations"),
-        ("–" if eff is None else f"{eff:.0%}", f"parallel efficiency ({len(report['workers'])} lanes)"),
+        (_DASH if eff is None else f"{eff:.0%}", f"parallel efficiency ({len(report['workers'])} lanes)"),
     ]
     if report["critical_path"]:
         path = report["critical_path"]
         stats.append((format_seconds(report["critical_path_duration"]), f"critical path ({len(path)} items)"))
     chips = "".join(f'<span class="chip t-{_e(s)}">{n} {_e(s)}</span>' for s, n in sorted(counts.items()))
-    run_id = f' · run <code>{_e(report["run_id"])}</code>' if report["run_id"] else ""
+    run_id = f" · run <code>{_e(report['run_id'])}</code>" if report["run_id"] else ""
     return (
         '<header class="top"><div class="title">'
         f"<h1>{_e(report['name'])}</h1>"
@@ -170,7 +172,9 @@ def _timeline(report: Mapping[str, Any]) -> str:
         if item["status"] in _UNRUN and not item["attempts"] and item["finished_at"] is not None
     ]
     if not bars and not skips:
-        return '<section class="card"><h2>Timeline</h2><div class="empty">No timed attempts in this run.</div></section>'
+        return (
+            '<section class="card"><h2>Timeline</h2><div class="empty">No timed attempts in this run.</div></section>'
+        )
     t0 = report["started_at"]
     if t0 is None:
         t0 = min([a["start"] for _, _, a in bars] + [t for _, t in skips])
@@ -193,7 +197,7 @@ def _timeline(report: Mapping[str, Any]) -> str:
         x = _LABEL_W + t * scale
         out.append(f'<line x1="{x:.1f}" y1="{_AXIS_H - 6}" x2="{x:.1f}" y2="{height}"/>')
         out.append(f'<text x="{x + 3:.1f}" y="{_AXIS_H - 10}">{_e(_tick(t, span))}</text>')
-    out.append("</g><g id=\"bars\">")
+    out.append('</g><g id="bars">')
     for i, k, a in bars:
         item = items[i]
         lane = a.get("worker") or item["worker"] or "other"
@@ -217,10 +221,10 @@ def _timeline(report: Mapping[str, Any]) -> str:
             out.append(f'<text class="barlabel" x="{x + 4:.1f}" y="{y + lh / 2 + 1:.1f}">{_e(label)}</text>')
     for i, t in skips:
         x = _LABEL_W + (t - t0) * scale
-        y = _AXIS_H + lh / 2
+        ym = _AXIS_H + lh / 2
         s = lh / 2 - 3
         out.append(
-            f'<path class="skipmark" data-i="{i}" d="M{x:.1f} {y - s:.1f}l{s:.1f} {s:.1f}l{-s:.1f} {s:.1f}'
+            f'<path class="skipmark" data-i="{i}" d="M{x:.1f} {ym - s:.1f}l{s:.1f} {s:.1f}l{-s:.1f} {s:.1f}'
             f'l{-s:.1f} {-s:.1f}z"/>'
         )
     out.append("</g></svg>")
@@ -254,11 +258,13 @@ def _graph(report: Mapping[str, Any]) -> str:
     edges = [(e["from"], e["to"]) for e in report["edges"]]
     lay = layout_dag([it["id"] for it in items], edges, {it["id"]: it["stage"] for it in items})
     crit = report["critical_path"]
-    crit_edges = set(zip(crit, crit[1:], strict=False))
+    crit_edges = set(itertools.pairwise(crit))
     crit_set = set(crit)
     w, h = lay.width, lay.height
-    out = [f'<svg id="dag" width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" data-w="{w:.0f}" '
-           f'data-h="{h:.0f}"><g id="clusters">']
+    out = [
+        f'<svg id="dag" width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" data-w="{w:.0f}" '
+        f'data-h="{h:.0f}"><g id="clusters">'
+    ]
     for stage, x0, y0, x1, y1 in lay.clusters:
         out.append(
             f'<g class="cluster"><rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="10"/>'
@@ -270,7 +276,7 @@ def _graph(report: Mapping[str, Any]) -> str:
     kinds = {(e["from"], e["to"]): e.get("kind") for e in report["edges"]}
     for a, b, pts in lay.edges:
         d = f"M{pts[0][0]:.1f} {pts[0][1]:.1f}"
-        for (px, py), (qx, qy) in zip(pts, pts[1:], strict=False):
+        for (px, py), (qx, qy) in itertools.pairwise(pts):
             dx = (qx - px) / 2
             d += f"C{px + dx:.1f} {py:.1f} {qx - dx:.1f} {qy:.1f} {qx:.1f} {qy:.1f}"
         cls = "edge" + (" crit" if (a, b) in crit_edges else "") + (" soft" if kinds.get((a, b)) == "soft" else "")
@@ -298,7 +304,7 @@ def _graph(report: Mapping[str, Any]) -> str:
     hint = f"{len(items)} items, {n_edges} edges" + ("" if n_edges else ": no dependencies between items")
     tools = (
         '<div class="tools"><input id="search" type="search" placeholder="find an item… (Enter)">'
-        '<button id="zoom-out" title="zoom out">−</button><button id="zoom-fit" title="fit">fit</button>'
+        '<button id="zoom-out" title="zoom out">&minus;</button><button id="zoom-fit" title="fit">fit</button>'
         '<button id="zoom-in" title="zoom in">+</button></div>'
     )
     return (

@@ -26,7 +26,7 @@ GAP_X = 64
 GAP_Y = 12
 DUMMY_H = 6
 STAGE_GAP = 26
-PAD = 24
+PAD = 36
 #: most nodes in one column before a layer folds
 WRAP = 60
 GRID_COLUMNS = 6
@@ -109,12 +109,12 @@ def layout_dag(
         chain: list[str] = []
         prev = a
         if use_dummies:
-            for layer in range(layer_of[a] + 1, layer_of[b]):
-                d = f"\0{k}:{layer}"
+            for lvl in range(layer_of[a] + 1, layer_of[b]):
+                d = f"\0{k}:{lvl}"
                 dummies.add(d)
                 if a in stage and stage.get(a) == stage.get(b):
                     stage[d] = stage[a]
-                layers[layer].append(d)
+                layers[lvl].append(d)
                 up.setdefault(d, []).append(prev)
                 down.setdefault(prev, []).append(d)
                 chain.append(d)

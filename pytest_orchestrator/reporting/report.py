@@ -189,7 +189,7 @@ def _assign_lanes(items: Sequence[dict[str, Any]]) -> list[str]:
     )
     ends: list[float] = []
     for start, end, attempt in timed:
-        for lane, free_at in enumerate(ends):
+        for lane, free_at in enumerate(ends):  # noqa: B007 - the lane found is used after the loop
             if free_at <= start + 1e-6:
                 break
         else:
@@ -218,7 +218,7 @@ def _root_causes(items: dict[str, dict[str, Any]]) -> None:
         seen.add(item_id)
         for dep in item["dependencies"]:
             if items[dep]["status"] in bad:
-                return dep
+                return str(dep)
         for dep in item["dependencies"]:
             found = root(dep, seen)
             if found is not None:
@@ -354,7 +354,9 @@ def report_from_workflow(
     started_at = recorder.started_at if recorder is not None else None
     finished_at = recorder.finished_at if recorder is not None else None
     if started_at is None:
-        started_at = min((t.result.started_at for t in wf.tasks.values() if t.result and t.result.started_at), default=None)
+        started_at = min(
+            (t.result.started_at for t in wf.tasks.values() if t.result and t.result.started_at), default=None
+        )
     wall_time = wf.elapsed_time if wf.elapsed_time else None
     if finished_at is None and started_at is not None and wall_time is not None:
         finished_at = started_at + wall_time

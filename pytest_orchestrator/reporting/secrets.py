@@ -44,7 +44,9 @@ def secret_values(env: Mapping[str, str] | None = None, extra: Iterable[str] = (
     """The values to mask, longest first (so a secret containing another is masked whole)."""
     env = os.environ if env is None else env
     extra = tuple(extra)
-    values = {v for k, v in env.items() if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH and is_secret_name(k, extra)}
+    values = {
+        v for k, v in env.items() if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH and is_secret_name(k, extra)
+    }
     return sorted(values, key=lambda v: (-len(v), v))
 
 
@@ -68,7 +70,8 @@ class SecretMasker:
         """``obj`` with every secret masked: strings, and dicts, lists and tuples of them, recursively."""
         if self._pattern is None:
             return obj
-        return self._walk(obj)  # type: ignore[no-any-return]
+        masked: T = self._walk(obj)
+        return masked
 
     def _walk(self, obj: Any) -> Any:
         if isinstance(obj, str):
