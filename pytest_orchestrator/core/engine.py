@@ -375,6 +375,7 @@ class Engine:
         del self.running[name]
         t0 = self._started.pop(name)
         attempts = self._attempt_no.pop(name, 1) if self._attempt_no else 1
+        error: BaseException | None
         if atask.cancelled():
             result = self._result(_CANCELLED, t0, attempts=attempts, reason=self.cancel_reason or "cancelled")
         elif (exc := atask.exception()) is None or isinstance(exc, Exception):

@@ -242,7 +242,7 @@ class Workflow:
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-        retry_policy: RetryPolicy | int | None = None,
+        retry_policy: RetryPolicy | int | dict[str, Any] | None = None,
         condition: Callable[[dict[str, TaskResult]], Any] | None = None,
         transform_result: Callable[[Any], Any] | None = None,
         trigger_rule: str = "all_success",
