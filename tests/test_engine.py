@@ -29,6 +29,9 @@ from pytest_orchestrator import TaskResult
 from pytest_orchestrator import TaskStatus
 from pytest_orchestrator import Workflow
 from pytest_orchestrator.core import events as ev
+from pytest_orchestrator.core.clock import SYSTEM_CLOCK
+from pytest_orchestrator.core.clock import Clock
+from pytest_orchestrator.core.clock import VirtualClock
 
 
 Run = Callable[..., Any]
@@ -353,7 +356,7 @@ def test_a_rerun_starts_from_scratch(run_workflow: Run) -> None:
         run_workflow(wf)
     assert wf.tasks["f"].status is TaskStatus.FAILED
     assert run_workflow(wf) == {"f": "ok"}
-    assert wf.tasks["f"].status is TaskStatus.COMPLETED
+    assert wf.tasks["f"].status is TaskStatus.COMPLETED  # type: ignore[comparison-overlap]  # a second run
     assert wf.tasks["f"].result is not None and wf.tasks["f"].result.attempts == 1
 
 
@@ -539,37 +542,89 @@ def test_no_policy_means_one_attempt(run_workflow: Run) -> None:
     assert len(flaky.starts) == 1
 
 
+class ClockedFlaky(Flaky):
+    """A ``Flaky`` that reads the start of each call from a (virtual) clock."""
+
+    def __init__(self, clock: VirtualClock, failures: int) -> None:
+        super().__init__(failures)
+        self.clock = clock
+
+    def __call__(self) -> Any:
+        self.starts.append(self.clock.monotonic())
+        if len(self.starts) <= self.failures:
+            raise self.exc(f"failure {len(self.starts)}")
+        return self.value
+
+
 def test_backoff_delays_are_honoured(run_workflow: Run) -> None:
-    flaky = Flaky(failures=2)
-    policy = RetryPolicy(max_attempts=3, initial_delay=0.1, exponential_base=2.0)
-    wf = Workflow("w").add_task("f", flaky, retry_policy=policy)
+    """The engine sleeps each backoff delay on the workflow's clock: virtual time here, no real waiting."""
+    clock = VirtualClock()
+    flaky = ClockedFlaky(clock, failures=2)
+    policy = RetryPolicy(max_attempts=30, initial_delay=10.0, exponential_base=2.0)
+    wf = Workflow("w", clock=clock).add_task("f", flaky, retry_policy=policy)
+    started = time.perf_counter()
     run_workflow(wf)
-    first, second = gaps(flaky.starts)
-    assert first >= 0.09
-    assert second >= 0.18
-    assert second < 2.0  # 0.2 s, not something much longer
+    assert time.perf_counter() - started < 5.0  # 30 s of backoff took no real time
+    assert clock.sleeps == [10.0, 20.0]
+    assert gaps(flaky.starts) == [10.0, 20.0]
+    result = wf.tasks["f"].result
+    assert result is not None and result.attempts == 3
+    assert result.execution_time == 30.0  # durations come from the same clock
+    assert result.finished_at is not None and result.started_at is not None
+    assert result.finished_at - result.started_at == pytest.approx(30.0)
+    assert wf.elapsed_time == 30.0
 
 
 def test_backoff_is_capped_by_max_delay(run_workflow: Run) -> None:
-    flaky = Flaky(failures=2)
-    policy = RetryPolicy(max_attempts=3, initial_delay=0.05, exponential_base=100.0, max_delay=0.1)
-    wf = Workflow("w").add_task("f", flaky, retry_policy=policy)
+    clock = VirtualClock()
+    policy = RetryPolicy(max_attempts=4, initial_delay=5.0, exponential_base=100.0, max_delay=60.0)
+    wf = Workflow("w", clock=clock).add_task("f", Flaky(failures=3), retry_policy=policy)
     run_workflow(wf)
-    first, second = gaps(flaky.starts)
-    assert first >= 0.04
-    assert 0.09 <= second < 2.0  # uncapped it would be 5 s
+    assert clock.sleeps == [5.0, 60.0, 60.0]  # uncapped: 5, 500, 50000
 
 
 def test_jittered_delay_is_within_bounds_and_honoured(run_workflow: Run) -> None:
-    flaky = Flaky(failures=3)
+    clock = VirtualClock()
+    flaky = ClockedFlaky(clock, failures=3)
     delays: list[float] = []
-    wf = Workflow("w").add_listener(lambda e: delays.append(e.delay) if isinstance(e, ev.TaskRetrying) else None)
-    wf.add_task("f", flaky, retry_policy=RetryPolicy(max_attempts=4, initial_delay=0.1, exponential_base=1, jitter=0.5))
+    wf = Workflow("w", clock=clock)
+    wf.add_listener(lambda e: delays.append(e.delay) if isinstance(e, ev.TaskRetrying) else None)
+    wf.add_task("f", flaky, retry_policy=RetryPolicy(max_attempts=4, initial_delay=10, exponential_base=1, jitter=0.5))
     run_workflow(wf)
     assert len(delays) == 3
-    assert all(0.05 - 1e-9 <= d <= 0.15 + 1e-9 for d in delays)
-    for gap, delay in zip(gaps(flaky.starts), delays, strict=True):
-        assert gap >= delay * 0.9
+    assert all(5.0 - 1e-9 <= d <= 15.0 + 1e-9 for d in delays)
+    assert clock.sleeps == delays  # the delay announced is the delay slept
+    assert gaps(flaky.starts) == pytest.approx(delays)
+
+
+def test_retry_events_and_statuses_on_a_virtual_clock(run_workflow: Run) -> None:
+    """Each retry: TaskRetrying (status RETRYING) before the wait, TaskStarted (status RUNNING) after it; event
+    times come from the clock."""
+    clock = VirtualClock(wall=5000.0)
+    seen: list[tuple[str, int, float, TaskStatus]] = []
+    wf = Workflow("w", clock=clock)
+
+    def listen(event: ev.Event) -> None:
+        if isinstance(event, ev.TaskStarted | ev.TaskRetrying):
+            seen.append((type(event).__name__, event.attempt, event.time, wf.tasks["f"].status))
+
+    wf.add_listener(listen)
+    wf.add_task("f", Flaky(failures=2), retry_policy=RetryPolicy(max_attempts=3, initial_delay=1.0))
+    run_workflow(wf)
+    assert seen == [
+        ("TaskStarted", 1, 5000.0, TaskStatus.RUNNING),
+        ("TaskRetrying", 1, 5000.0, TaskStatus.RETRYING),
+        ("TaskStarted", 2, 5001.0, TaskStatus.RUNNING),
+        ("TaskRetrying", 2, 5001.0, TaskStatus.RETRYING),
+        ("TaskStarted", 3, 5003.0, TaskStatus.RUNNING),
+    ]
+    result = wf.tasks["f"].result
+    assert result is not None and (result.started_at, result.finished_at) == (5000.0, 5003.0)
+
+
+def test_the_default_clock_is_the_system_clock() -> None:
+    assert Workflow("w").clock is SYSTEM_CLOCK
+    assert isinstance(SYSTEM_CLOCK, Clock) and isinstance(VirtualClock(), Clock)
 
 
 def test_retry_on_filters_exceptions(run_workflow: Run) -> None:
@@ -615,7 +670,7 @@ def test_false_condition_skips_the_task_and_its_dependents(run_workflow: Run) ->
 
     def condition(results: dict[str, TaskResult]) -> bool:
         seen.update(results)
-        return results["fetch"].value > 100
+        return bool(results["fetch"].value > 100)
 
     wf = Workflow("w")
     wf.add_task("fetch", lambda: 5)
@@ -933,6 +988,7 @@ def test_cancel_from_another_coroutine() -> None:
             await asyncio.sleep(0.05)
             assert wf.cancel() is True
 
+        results: dict[str, Any]
         results, _ = await asyncio.wait_for(asyncio.gather(wf.run(), later()), 10)
         return results
 
@@ -1131,7 +1187,7 @@ def test_missing_program_fails_the_task(run_workflow: Run) -> None:
 def test_progress_callback_sees_the_whole_run(run_workflow: Run) -> None:
     calls: list[tuple[str, str, dict[str, Any]]] = []
     flaky = Flaky(failures=1)
-    wf = Workflow("w", fail_fast=False, progress_callback=lambda *a: calls.append(a))
+    wf = Workflow("w", fail_fast=False, progress_callback=lambda *a: calls.append(a), clock=VirtualClock())
     wf.add_task("flaky", flaky, retry_policy=RetryPolicy(max_attempts=2, initial_delay=0.01))
     wf.add_task("bad", lambda: 1 / 0)
     wf.add_task("skipped", lambda: 1, dependencies=["bad"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from collections.abc import Sequence
 import itertools
 import json
 from typing import Any
@@ -28,7 +30,7 @@ from pytest_orchestrator.core.graph import validate_graph
 # -- helpers -----------------------------------------------------------------------------------------------------
 
 
-def assert_real_cycle(graph: dict[str, list[str]], cycle: list[str]) -> None:
+def assert_real_cycle(graph: Mapping[Any, Sequence[Any]], cycle: Sequence[Any]) -> None:
     """``cycle`` starts and ends on the same node and each step follows a "depends on" edge of ``graph``."""
     assert len(cycle) >= 2
     assert cycle[0] == cycle[-1]
@@ -381,3 +383,64 @@ def test_analyze_duplicate_id_is_an_error_report() -> None:
     assert report["status"] == "error"
     assert report["valid_dag"] is False
     assert "duplicate" in report["error"]
+
+
+def test_analyze_reports_redundant_edges_and_components() -> None:
+    """``test -> build`` is implied by ``test -> lint -> build``; ``docs`` stands alone."""
+    report = analyze_workflow_dependencies(
+        {"build": [], "lint": ["build"], "test": ["build", "lint"], "docs": [], "site": ["docs"]}
+    )
+    assert report["redundant_edges"] == [["build", "test"]]
+    assert report["components"] == [["build", "lint", "test"], ["docs", "site"]]
+    assert report["critical_path"] == ["build", "lint", "test"]
+    json.dumps(report)
+
+
+def test_analyze_of_a_self_dependency_is_a_cycle() -> None:
+    report = analyze_workflow_dependencies({"a": ["a"]})
+    assert report["cycle"] == ["a", "a"]
+    assert report["valid_dag"] is False
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), dag=dags())
+def test_analyze_agrees_with_the_hand_written_core(data: st.DataObject, dag: dict[int, list[int]]) -> None:
+    """networkx in the report, the hand-written core in the engine: the same critical path (ties included) and
+    order; each reported cycle is a real cycle; a redundant edge is implied by the edges kept."""
+    graph = {str(n): [str(d) for d in deps] for n, deps in dag.items()}
+    weights = {n: data.draw(st.sampled_from([None, 0.5, 1.0, 2.0, 3.0])) for n in graph}
+    tasks = [{"id": n, "dependencies": deps, "duration": weights[n]} for n, deps in graph.items()]
+    report = analyze_workflow_dependencies(tasks)
+    assert report["critical_path"] == critical_path(graph, weights)
+    assert report["execution_order"] == topological_order(graph)
+    assert sorted(n for c in report["components"] for n in c) == sorted(graph)
+    kept = {(d, n) for n, deps in graph.items() for d in deps} - {tuple(e) for e in report["redundant_edges"]}
+    for dep, node in report["redundant_edges"]:
+        reach, stack = set(), [dep]
+        while stack:  # what dep reaches through the kept edges
+            here = stack.pop()
+            for a, b in kept:
+                if a == here and b not in reach:
+                    reach.add(b)
+                    stack.append(b)
+        assert node in reach
+    back = data.draw(st.sampled_from(sorted(graph)))
+    graph[back].append(data.draw(st.sampled_from(sorted(graph))))
+    cyclic = analyze_workflow_dependencies(graph)
+    if cyclic["valid_dag"] is False:
+        assert_real_cycle(graph, cyclic["cycle"])
+    else:
+        assert find_cycle(graph) is None
+
+
+def test_to_networkx() -> None:
+    nx = pytest.importorskip("networkx")
+    wf = Workflow("w")
+    wf.add_task("build", lambda: 1, priority=2, tags=["ci"], timeout=5)
+    wf.add_task("test", lambda: 2, dependencies=["build"])
+    g = wf.to_networkx()
+    assert isinstance(g, nx.DiGraph)
+    assert list(g.nodes) == ["build", "test"]
+    assert list(g.edges) == [("build", "test")]  # dependency -> dependent
+    assert g.nodes["build"] == {"status": "pending", "priority": 2, "tags": ("ci",), "timeout": 5.0}
+    assert g.nodes["test"]["timeout"] is None

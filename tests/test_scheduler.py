@@ -33,21 +33,21 @@ def test_roots_are_ready_first_and_dependents_follow_done() -> None:
     assert sched.is_active()
     sched.done("d", COMPLETED)
     assert not sched.is_active()
-    assert set(sched.finished_nodes()) == {"a", "b", "c", "d"}
+    assert all(sched.is_finished(n) for n in "abcd")
 
 
 def test_get_ready_limit() -> None:
     sched = DagScheduler({"a": [], "b": [], "c": []})
     assert sched.get_ready(2) == ["a", "b"]
-    assert sched.ready_nodes() == ["c"]
+    assert sched.has_ready()
     assert sched.get_ready(5) == ["c"]
+    assert not sched.has_ready()
 
 
 def test_ready_order_priority_then_remaining_path_then_definition() -> None:
     """Higher priority first; then the node with the most work behind it; then definition order."""
     graph = {"short1": [], "long": [], "long2": ["long"], "short2": [], "vip": []}
     sched = DagScheduler(graph, priorities={"vip": 3})
-    assert sched.ready_nodes() == ["vip", "long", "short1", "short2"]
     assert sched.get_ready() == ["vip", "long", "short1", "short2"]
 
 
@@ -190,23 +190,33 @@ def test_misuse_raises_value_error() -> None:
     sched.done("a", COMPLETED)
     with pytest.raises(ValueError, match="already finished"):
         sched.done("a", FAILED)
-    with pytest.raises(ValueError, match="not running"):
-        sched.requeue("b")
-    sched.get_ready()
-    with pytest.raises(ValueError, match="not ready"):
-        sched.take("b")
 
 
-def test_take_and_requeue() -> None:
+def test_unknown_outcome_message_lists_the_finished_states() -> None:
+    with pytest.raises(ValueError) as info:
+        DagScheduler({"a": []}).done("a", "passed")
+    assert (
+        str(info.value) == "unknown outcome 'passed'; expected one of ['cancelled', 'completed', 'failed', 'skipped']"
+    )
+
+
+def test_outcomes_are_the_task_statuses() -> None:
+    """One definition of "finished": the scheduler's string outcomes are ``TaskStatus`` values."""
+    from pytest_orchestrator.core.workflow import FINISHED
+    from pytest_orchestrator.core.workflow import TaskStatus
+
+    assert {COMPLETED, FAILED, SKIPPED, CANCELLED} == FINISHED
+    assert {s for s in TaskStatus if s.finished} == FINISHED
+    sched = DagScheduler({"a": [], "b": ["a"]})
+    sched.done("a", TaskStatus.COMPLETED)
+    assert sched.is_finished("a")
+    assert sched.get_ready() == ["b"]
+
+
+def test_done_on_a_ready_node_takes_it_out_of_the_queue() -> None:
     sched = DagScheduler({"a": [], "b": [], "c": []})
-    sched.take("c")
-    assert sched.ready_nodes() == ["a", "b"]
-    sched.requeue("c")
-    assert sched.get_ready() == ["a", "b", "c"]
-
-
-def test_static_order_is_stable_topological() -> None:
-    assert DagScheduler.static_order({"t": ["b"], "l": [], "b": []}) == ["l", "b", "t"]
+    sched.done("b", SKIPPED, "marker")
+    assert sched.get_ready() == ["a", "c"]
 
 
 def test_duplicate_dependencies_count_once() -> None:

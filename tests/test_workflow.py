@@ -114,7 +114,7 @@ def test_task_status_values() -> None:
         TaskStatus.SKIPPED,
         TaskStatus.CANCELLED,
     }
-    assert TaskStatus.COMPLETED == "completed"
+    assert TaskStatus.COMPLETED == "completed"  # type: ignore[comparison-overlap]  # a StrEnum: equal on purpose
     assert str(TaskStatus.FAILED) == "failed"
 
 
@@ -384,3 +384,52 @@ def test_a_failed_validation_does_not_leave_the_workflow_running() -> None:
         asyncio.run(wf.run())
     wf.tasks["b"].dependencies = ("a",)
     assert asyncio.run(wf.run()) == {"a": 2, "b": 4}
+
+
+def test_timeout_check_message_and_evidence() -> None:
+    with pytest.raises(WorkflowError) as info:
+        Workflow(timeout=-1)
+    assert str(info.value.message) == "workflow timeout must be a positive number of seconds, got -1"
+    assert info.value.context["timeout"] == -1
+    with pytest.raises(WorkflowError, match="task 't': timeout must be a positive number of seconds, got True"):
+        Workflow().add_task("t", lambda: 1, timeout=True)
+
+
+def test_clock_is_keyword_only() -> None:
+    from pytest_orchestrator.core.clock import VirtualClock
+
+    clock = VirtualClock()
+    assert Workflow("w", clock=clock).clock is clock
+    with pytest.raises(TypeError):
+        Workflow("w", True, None, None, None, None, None, clock)  # type: ignore[call-arg]
+
+
+def test_finish_run_is_how_a_run_reports_back() -> None:
+    wf = Workflow("w")
+    wf.durations["old"] = 1.0
+    wf.finish_run(run_id="abc", elapsed_time=2.5, durations={"a": 0.5})
+    assert (wf.run_id, wf.elapsed_time, wf.durations) == ("abc", 2.5, {"old": 1.0, "a": 0.5})
+    wf.add_task("a", lambda: 1)
+    asyncio.run(wf.run())
+    assert wf.run_id != "abc"
+    assert wf.get_summary()["run_id"] == wf.run_id
+
+
+def test_the_definition_side_does_not_import_the_engine(subprocess_env: dict[str, str]) -> None:
+    """Importing the workflow (and the scheduler) loads neither the engine nor networkx; running loads the engine
+    through the one seam in ``Workflow.run``."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, asyncio\n"
+        "from pytest_orchestrator.core import scheduler, workflow\n"
+        "assert 'pytest_orchestrator.core.engine' not in sys.modules\n"
+        "assert 'networkx' not in sys.modules\n"
+        "wf = workflow.Workflow('w').add_task('a', lambda: 1)\n"
+        "asyncio.run(wf.run())\n"
+        "assert 'pytest_orchestrator.core.engine' in sys.modules\n"
+        "assert 'networkx' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -232,6 +232,9 @@ async def run_attempts_async(
         except Exception as exc:
             error: BaseException | None = exc
         else:
+            if judge is None and listener is None:
+                # a success nobody judges or listens to ends the loop: the engine's common case, kept lean
+                return Attempts(value, None, number, errors)
             error = _judged(judge, value)
         delay = _decide(policy, number, error, listener, stop)
         if delay is None:

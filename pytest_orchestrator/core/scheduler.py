@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 from collections.abc import Hashable
-from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import heapq
@@ -31,6 +30,8 @@ from typing import TypeVar
 from pytest_orchestrator.core.graph import dependents_of
 from pytest_orchestrator.core.graph import remaining_path_lengths
 from pytest_orchestrator.core.graph import topological_order
+from pytest_orchestrator.core.workflow import FINISHED
+from pytest_orchestrator.core.workflow import TRIGGER_RULES
 
 
 __all__ = ["COMPLETED", "FAILED", "SKIPPED", "CANCELLED", "TRIGGER_RULES", "DagScheduler", "Outcome"]
@@ -42,12 +43,10 @@ COMPLETED: Outcome = "completed"
 FAILED: Outcome = "failed"
 SKIPPED: Outcome = "skipped"
 CANCELLED: Outcome = "cancelled"
-TRIGGER_RULES = ("all_success", "all_done", "one_failed")
 
 _WAITING = "waiting"
 _READY = "ready"
 _RUNNING = "running"
-_FINISHED = frozenset({COMPLETED, FAILED, SKIPPED, CANCELLED})
 
 
 class DagScheduler(Generic[N]):
@@ -115,24 +114,14 @@ class DagScheduler(Generic[N]):
         """True while some node has not finished."""
         return self._active > 0
 
-    @property
-    def graph(self) -> Mapping[N, tuple[N, ...]]:
-        return self._deps
-
     def dependents(self, node: N) -> list[N]:
         return self._rdeps[node]
-
-    def ready_nodes(self) -> list[N]:
-        """Ready nodes in the order ``get_ready`` would hand them out (without taking them)."""
-        if self._fifo:
-            return [self._nodes[i] for i in self._queue]
-        return [self._nodes[k[2]] for k in sorted(self._ready)]
 
     def has_ready(self) -> bool:
         return bool(self._queue if self._fifo else self._ready)
 
     def is_finished(self, node: N) -> bool:
-        return self.state[node] in _FINISHED
+        return self.state[node] in FINISHED
 
     # -- transitions -----------------------------------------------------------------------------------------
     def get_ready(self, limit: int | None = None) -> list[N]:
@@ -156,29 +145,16 @@ class DagScheduler(Generic[N]):
             out.append(node)
         return out
 
-    def take(self, node: N) -> None:
-        """Mark one particular ready node as running (for callers with their own tie-breaks)."""
-        if self.state[node] != _READY:
-            raise ValueError(f"node {node!r} is not ready (state {self.state[node]})")
-        self._unqueue(node)
-        self.state[node] = _RUNNING
-
-    def requeue(self, node: N) -> None:
-        """Put a running node back into the ready queue (its worker went away before it started)."""
-        if self.state[node] != _RUNNING:
-            raise ValueError(f"node {node!r} is not running (state {self.state[node]})")
-        self._push(node)
-
     def done(self, node: N, outcome: str, reason: str | None = None) -> list[tuple[N, str]]:
         """Record that ``node`` finished with ``outcome``; return the nodes the rules now skip, with reasons.
 
         ``node`` may be waiting, ready or running: a caller may finish a node that never started (a marker skip,
         a deselected dependency). Newly runnable dependents join the ready queue.
         """
-        if outcome not in _FINISHED:
-            raise ValueError(f"unknown outcome {outcome!r}; expected one of {sorted(_FINISHED)}")
+        if outcome not in FINISHED:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of {sorted(map(str, FINISHED))}")
         state = self.state[node]
-        if state in _FINISHED:
+        if state in FINISHED:
             raise ValueError(f"node {node!r} already finished ({state})")
         if state == _READY:
             self._unqueue(node)
@@ -288,11 +264,3 @@ class DagScheduler(Generic[N]):
                 reason += f" (root cause: {root[0]!r} " + ("failed" if root[1] == FAILED else f"was {root[1]}") + ")"
             return reason
         return None
-
-    @classmethod
-    def static_order(cls, graph: Mapping[N, Sequence[N]]) -> list[N]:
-        """The serial order: stable topological (definition order kept where dependencies allow)."""
-        return topological_order(graph)
-
-    def finished_nodes(self) -> Iterable[N]:
-        return (n for n, s in self.state.items() if s in _FINISHED)

@@ -2,6 +2,11 @@
 
 A ``Workflow`` holds tasks and their dependencies; ``await wf.run()`` hands it to the engine
 (``core/engine.py``), the one place tasks run. ``chain``, ``parallel`` and ``fan_out_fan_in`` build common shapes.
+
+Imports point one way: the engine imports this module's types; this module reaches the engine only through the
+one seam in ``Workflow.run`` (a function-level import), and the engine hands a run's results back through
+``Workflow.finish_run``. Task statuses (``Task.status`` / ``Task.result``) are the live view the engine updates as
+each task moves.
 """
 
 from __future__ import annotations
@@ -14,23 +19,39 @@ from collections.abc import Sequence
 import concurrent.futures
 import dataclasses
 import enum
-import math
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Protocol
 
 from pytest_orchestrator.core import graph as _graph
+from pytest_orchestrator.core.clock import SYSTEM_CLOCK
+from pytest_orchestrator.core.clock import Clock
 from pytest_orchestrator.core.events import Event
 from pytest_orchestrator.core.events import progress_adapter
+from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.core.retry import RetryPolicy
-from pytest_orchestrator.core.scheduler import TRIGGER_RULES
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import WorkflowError
 
 
 if TYPE_CHECKING:
-    from pytest_orchestrator.core.engine import Engine
+    import networkx as nx
 
-__all__ = ["SkipTask", "Task", "TaskResult", "TaskStatus", "Workflow", "chain", "fan_out_fan_in", "parallel"]
+__all__ = [
+    "FINISHED",
+    "TRIGGER_RULES",
+    "SkipTask",
+    "Task",
+    "TaskResult",
+    "TaskStatus",
+    "Workflow",
+    "chain",
+    "fan_out_fan_in",
+    "parallel",
+]
+
+#: when a task runs once its dependencies finished (``Task.trigger_rule``); ``DagScheduler`` applies them
+TRIGGER_RULES = ("all_success", "all_done", "one_failed")
 
 
 class SkipTask(Exception):
@@ -60,10 +81,15 @@ class TaskStatus(enum.StrEnum):
 
     @property
     def finished(self) -> bool:
-        return self in _FINISHED
+        """Whether this status is final (one of ``FINISHED``)."""
+        return self in FINISHED
 
 
-_FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED})
+#: The finished statuses, defined once. ``TaskStatus`` is a ``StrEnum``, so the plain strings match too
+#: (``"failed" in FINISHED``): the scheduler, which works with string outcomes, uses this same set.
+FINISHED: frozenset[str] = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
+)
 
 
 @dataclasses.dataclass(slots=True)
@@ -132,9 +158,13 @@ class Task:
 def _check_timeout(value: Any, what: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value <= 0:
-        raise WorkflowError(f"{what} must be a positive number of seconds, got {value!r}", timeout=value)
-    return float(value)
+    return check_seconds(value, what, error=lambda message: WorkflowError(message, timeout=value))
+
+
+class _Running(Protocol):
+    """What a workflow needs of the engine running it: a way to stop it."""
+
+    def cancel(self, reason: str) -> None: ...
 
 
 class Workflow:
@@ -151,6 +181,8 @@ class Workflow:
     ``executor`` says where sync actions run: ``"thread"`` (default), ``"process"`` (picklable actions) or any
     ``concurrent.futures.Executor``. ``progress_callback(task_name, status, details)`` observes the run;
     ``add_listener`` receives typed events (``core/events.py``). ``state`` is a state store listener.
+    ``clock`` (``core/clock.py``) is where the engine reads time and sleeps between retries; tests pass a
+    ``VirtualClock`` so that retry delays take no real time.
     """
 
     def __init__(
@@ -163,6 +195,7 @@ class Workflow:
         executor: str | concurrent.futures.Executor | None = None,
         progress_callback: Callable[[str, str, dict[str, Any]], Any] | None = None,
         state: Any = None,
+        clock: Clock | None = None,
     ) -> None:
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
@@ -186,6 +219,7 @@ class Workflow:
         self.executor = executor
         self.progress_callback = progress_callback
         self.state = state
+        self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self.tasks: dict[str, Task] = {}
         self._listeners: list[Callable[[Event], Any]] = []
         if progress_callback is not None:
@@ -196,7 +230,7 @@ class Workflow:
         self.durations: dict[str, float] = {}
         self.elapsed_time: float = 0.0
         self.run_id: str | None = None
-        self._engine: Engine | None = None
+        self._engine: _Running | None = None
 
     # -- building ------------------------------------------------------------------------------------------
     def add_task(
@@ -208,7 +242,7 @@ class Workflow:
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-        retry_policy: RetryPolicy | int | None = None,
+        retry_policy: RetryPolicy | int | dict[str, Any] | None = None,
         condition: Callable[[dict[str, TaskResult]], Any] | None = None,
         transform_result: Callable[[Any], Any] | None = None,
         trigger_rule: str = "all_success",
@@ -293,6 +327,21 @@ class Workflow:
         """Raise ``DependencyResolutionError`` or ``CycleError`` if the tasks cannot run."""
         _graph.validate_graph(self.graph())
 
+    def to_networkx(self) -> nx.DiGraph:
+        """The task graph as a ``networkx.DiGraph``, for analysis (networkx is imported here, not before).
+
+        Edges go from a dependency to its dependent; each node carries ``status``, ``priority``, ``tags`` and
+        ``timeout``. The engine does not use it: it runs on the hand-written graph core (``core/graph.py``).
+        """
+        import networkx as nx
+
+        g = nx.DiGraph(name=self.name)
+        for name, task in self.tasks.items():
+            g.add_node(name, status=task.status, priority=task.priority, tags=task.tags, timeout=task.timeout)
+        for name, task in self.tasks.items():
+            g.add_edges_from((dep, name) for dep in task.dependencies)
+        return g
+
     def estimated_durations(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for name, task in self.tasks.items():
@@ -307,6 +356,8 @@ class Workflow:
         Raises ``TaskFailedError`` once the run has settled if any task failed, and
         ``OrchestratorTimeoutError`` if the workflow's own timeout expired.
         """
+        # The one seam from the definition side to the engine: imported here, at run time, so that importing this
+        # module never imports the engine (the engine imports this module's types; imports point one way).
         from pytest_orchestrator.core.engine import Engine
 
         if self._engine is not None:
@@ -328,6 +379,17 @@ class Workflow:
             return False
         engine.cancel(reason)
         return True
+
+    def finish_run(self, *, run_id: str, elapsed_time: float, durations: Mapping[str, float]) -> None:
+        """Take a finished run's results from the engine: the one call by which the engine writes to the workflow.
+
+        Public within the package (the engine calls it once per run, before ``WorkflowFinished``); not part of the
+        user-facing API. ``durations`` are the completed tasks' execution times, remembered to estimate the
+        critical path of later runs.
+        """
+        self.run_id = run_id
+        self.elapsed_time = elapsed_time
+        self.durations.update(durations)
 
     @property
     def results(self) -> dict[str, TaskResult]:
