@@ -78,6 +78,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AgentOrchestrator",
         "run_agent_task",
     ),
+    "state": ("StateStore",),
     "scripts": (
         "discover_scripts",
         "load_config",
@@ -141,6 +142,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.runners import run_parallel_async as run_parallel_async
     from pytest_orchestrator.runners import run_script as run_script
     from pytest_orchestrator.scripts import discover_scripts as discover_scripts
+    from pytest_orchestrator.state import StateStore as StateStore
     from pytest_orchestrator.scripts import get_script_config as get_script_config
     from pytest_orchestrator.scripts import load_config as load_config
     from pytest_orchestrator.thin import StepResult as StepResult

@@ -32,6 +32,7 @@ from pytest_orchestrator.core import events as ev
 from pytest_orchestrator.core.graph import check_known
 from pytest_orchestrator.core.graph import validate_graph
 from pytest_orchestrator.core.limits import within
+from pytest_orchestrator.core.recording import RunRecorder
 from pytest_orchestrator.core.retry import Attempt
 from pytest_orchestrator.core.retry import Attempts
 from pytest_orchestrator.core.retry import run_attempts_async
@@ -193,9 +194,13 @@ class Engine:
         self._hard_stop: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sched: DagScheduler[str]
+        #: the run's record in the workflow's state store (``Workflow(state=...)``), or ``None``
+        self.recorder: RunRecorder | None = None
+        #: tasks carried over from the resumed run: name -> stored value
+        self._carried: dict[str, Any] = {}
 
     # -- the run ---------------------------------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
+    async def run(self, resume: bool | str = False) -> dict[str, Any]:
         wf = self.wf
         graph = wf.graph()
         check_known(graph)  # unknown dependencies; the scheduler below raises CycleError
@@ -215,10 +220,17 @@ class Engine:
         except CycleError:
             validate_graph(graph)  # the same error, with the cycle's path
             raise
+        if wf.state is not None:
+            # before anything runs: a state file that cannot be used, or a run of this name in progress elsewhere,
+            # stops the run here with a clear error
+            self.recorder = wf.state.open_run(wf, resume)
+            self.run_id = self.recorder.run_id
+            self._carried = self.recorder.carried
         started = self._now()
         if self.listeners:
             ev.emit(self.listeners, ev.WorkflowStarted(wf.name, self.clock.time(), len(self.tasks), self.run_id))
         timed_out = False
+        outcome = "interrupted"  # until the run settles: KeyboardInterrupt, SystemExit ...
         try:
             self._fill()
             if not self._finished.done():
@@ -227,14 +239,31 @@ class Engine:
                 except _Expired:
                     timed_out = True
                     await self._stop_all(f"workflow timed out after {wf.timeout:g} s")
+            outcome = "timed_out" if timed_out else "cancelled" if self._hard_stop else "settled"
         except asyncio.CancelledError:
+            outcome = "cancelled"
             await self._stop_all("workflow run was cancelled")
             raise
         finally:
             elapsed = self._now() - started
             self._close_executor()
-            durations = {n: r.execution_time for n, r in self.results.items() if r.status is _COMPLETED}
-            wf.finish_run(run_id=self.run_id, elapsed_time=elapsed, durations=durations)
+            durations = {
+                n: r.execution_time for n, r in self.results.items() if r.status is _COMPLETED and not r.carried_over
+            }
+            recorder = self.recorder
+            wf.finish_run(
+                run_id=self.run_id,
+                elapsed_time=elapsed,
+                durations=durations,
+                resumed_from=recorder.resumed_from if recorder else None,
+                resume_note=recorder.message if recorder else None,
+                rerun_reasons=recorder.rerun_reasons if recorder else None,
+            )
+            if recorder is not None:
+                summary = wf.get_summary()
+                if outcome == "settled":
+                    outcome = "completed" if summary["success"] else "failed"
+                recorder.finish(outcome, summary)
             if self.listeners:
                 ev.emit(self.listeners, ev.WorkflowFinished(wf.name, self.clock.time(), *self._final()))
         values = {name: (self.results[name].value if name in self.results else None) for name in self.tasks}
@@ -320,8 +349,14 @@ class Engine:
                     # taken in the same batch as a task whose failure or condition just stopped the run
                     self._settle(name, self._result(_CANCELLED, reason=self.cancel_reason or "cancelled"))
                     continue
+                if name in self._carried:  # completed in the resumed run: its stored value, as if it just ran
+                    self._settle(name, self._result(_COMPLETED, value=self._carried[name], carried_over=True))
+                    continue
                 if task.condition is not None and not self._condition_holds(name, task):
                     continue
+                recorder = self.recorder
+                if recorder is not None and recorder.needs_flush(task.dependencies):
+                    recorder.flush()  # a dependency's row is committed before this task starts
                 task.status = _RUNNING
                 started[name] = now()
                 # A task runs as attempts (_attempt), in the attempt loop, whose outcome _on_done turns into the
@@ -441,6 +476,8 @@ class Engine:
         task.status = result.status
         task.result = result
         self.results[name] = result
+        if self.recorder is not None:
+            self.recorder.task_finished(name, result, carried_over=result.carried_over)
         if not self.listeners:
             return
         now = self.clock.time()
@@ -462,6 +499,7 @@ class Engine:
         exc: BaseException | None = None,
         reason: str | None = None,
         attempts: int = 0,
+        carried_over: bool = False,
     ) -> TaskResult:
         """The one place a ``TaskResult`` is built.
 
@@ -469,7 +507,9 @@ class Engine:
         and has no times (skipped or cancelled before it started).
         """
         if t0 is None:
-            return TaskResult(False, None, error, 0.0, attempts, status, None, None, reason, exc)
+            return TaskResult(
+                status is _COMPLETED, value, error, 0.0, attempts, status, None, None, reason, exc, carried_over
+            )
         if t1 is None:
             t1 = self._now()
         wall0, mono0 = self._wall0, self._mono0
@@ -523,6 +563,9 @@ class Engine:
         if not attempt.will_retry:
             return
         task.status = _RETRYING
+        if self.recorder is not None:
+            assert attempt.error is not None
+            self.recorder.attempt_failed(task.name, attempt.number, _describe(attempt.error))
         if self.listeners:
             assert attempt.error is not None
             event = ev.TaskRetrying(

@@ -37,6 +37,8 @@ from pytest_orchestrator.errors import WorkflowError
 if TYPE_CHECKING:
     import networkx as nx
 
+    from pytest_orchestrator.core.recording import RunState
+
 __all__ = [
     "FINISHED",
     "TRIGGER_RULES",
@@ -108,6 +110,8 @@ class TaskResult:
     reason: str | None = None
     #: the exception of the last failed attempt, if any
     exception: BaseException | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: the value came from the state store: the task completed in the run this one resumed
+    carried_over: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +124,7 @@ class TaskResult:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "reason": self.reason,
+            "carried_over": self.carried_over,
         }
 
 
@@ -180,7 +185,9 @@ class Workflow:
 
     ``executor`` says where sync actions run: ``"thread"`` (default), ``"process"`` (picklable actions) or any
     ``concurrent.futures.Executor``. ``progress_callback(task_name, status, details)`` observes the run;
-    ``add_listener`` receives typed events (``core/events.py``). ``state`` is a state store listener.
+    ``add_listener`` receives typed events (``core/events.py``). ``state`` is a ``StateStore``
+    (``pytest_orchestrator.state``): each run is recorded there under a run id, and ``run(resume=...)`` carries over
+    what an earlier, unfinished run completed.
     ``clock`` (``core/clock.py``) is where the engine reads time and sleeps between retries; tests pass a
     ``VirtualClock`` so that retry delays take no real time.
     """
@@ -194,7 +201,7 @@ class Workflow:
         max_concurrency: int | None = None,
         executor: str | concurrent.futures.Executor | None = None,
         progress_callback: Callable[[str, str, dict[str, Any]], Any] | None = None,
-        state: Any = None,
+        state: RunState | None = None,
         clock: Clock | None = None,
     ) -> None:
         if max_concurrency is not None and (
@@ -212,6 +219,11 @@ class Workflow:
             raise ConcurrencyError(
                 f"unknown executor {executor!r}; use 'thread', 'process' or a concurrent.futures.Executor"
             )
+        if state is not None and not callable(getattr(state, "open_run", None)):
+            raise WorkflowError(
+                f"state must be a StateStore (from pytest_orchestrator import StateStore), got {state!r}",
+                workflow=name,
+            )
         self.name = name
         self.fail_fast = fail_fast
         self.timeout = _check_timeout(timeout, "workflow timeout")
@@ -224,12 +236,14 @@ class Workflow:
         self._listeners: list[Callable[[Event], Any]] = []
         if progress_callback is not None:
             self._listeners.append(progress_adapter(progress_callback))
-        if state is not None and callable(state):
-            self._listeners.append(state)
         #: durations of completed tasks in earlier runs, used to estimate the critical path
         self.durations: dict[str, float] = {}
         self.elapsed_time: float = 0.0
         self.run_id: str | None = None
+        #: the run the last run resumed (``run(resume=...)``), what resuming said, and why tasks ran again
+        self.resumed_from: str | None = None
+        self.resume_note: str | None = None
+        self.rerun_reasons: dict[str, str] = {}
         self._engine: _Running | None = None
 
     # -- building ------------------------------------------------------------------------------------------
@@ -350,12 +364,22 @@ class Workflow:
         return out
 
     # -- running -------------------------------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
+    async def run(self, resume: bool | str = False) -> dict[str, Any]:
         """Validate, then run every task; return ``{task_name: value}`` (``None`` where it did not complete).
 
         Raises ``TaskFailedError`` once the run has settled if any task failed, and
         ``OrchestratorTimeoutError`` if the workflow's own timeout expired.
+
+        With a ``state`` store, ``resume=True`` resumes the last unfinished run of this workflow's name (or runs
+        from the start when there is none, and says so in ``get_summary()["resume"]``), ``resume="RUN_ID"`` a given
+        run: tasks that completed there with the same definition are not run again, their stored values are handed
+        to dependents and returned as if they had just run.
         """
+        if resume and self.state is None:
+            raise WorkflowError(
+                f"workflow {self.name!r}: resume needs a state store, e.g. Workflow(..., state=StateStore())",
+                workflow=self.name,
+            )
         # The one seam from the definition side to the engine: imported here, at run time, so that importing this
         # module never imports the engine (the engine imports this module's types; imports point one way).
         from pytest_orchestrator.core.engine import Engine
@@ -365,7 +389,7 @@ class Workflow:
         engine = Engine(self)
         self._engine = engine
         try:
-            return await engine.run()
+            return await engine.run(resume)
         finally:
             self._engine = None
 
@@ -380,7 +404,16 @@ class Workflow:
         engine.cancel(reason)
         return True
 
-    def finish_run(self, *, run_id: str, elapsed_time: float, durations: Mapping[str, float]) -> None:
+    def finish_run(
+        self,
+        *,
+        run_id: str,
+        elapsed_time: float,
+        durations: Mapping[str, float],
+        resumed_from: str | None = None,
+        resume_note: str | None = None,
+        rerun_reasons: Mapping[str, str] | None = None,
+    ) -> None:
         """Take a finished run's results from the engine: the one call by which the engine writes to the workflow.
 
         Public within the package (the engine calls it once per run, before ``WorkflowFinished``); not part of the
@@ -390,6 +423,9 @@ class Workflow:
         self.run_id = run_id
         self.elapsed_time = elapsed_time
         self.durations.update(durations)
+        self.resumed_from = resumed_from
+        self.resume_note = resume_note
+        self.rerun_reasons = dict(rerun_reasons or {})
 
     @property
     def results(self) -> dict[str, TaskResult]:
@@ -412,6 +448,8 @@ class Workflow:
                 "started_at": r.started_at if r else None,
                 "finished_at": r.finished_at if r else None,
             }
+            if r is not None and r.carried_over:
+                tasks[name]["carried_over"] = True
         actual = {
             name: (task.result.execution_time if task.result and task.result.attempts else 0.0)
             for name, task in self.tasks.items()
@@ -430,6 +468,8 @@ class Workflow:
             "total_execution_time": sum(t["execution_time"] for t in tasks.values()),
             "critical_path": path,
             "tasks": tasks,
+            "resumed_from": self.resumed_from,
+            **({"resume": {"message": self.resume_note, "rerun": self.rerun_reasons}} if self.resume_note else {}),
         }
 
     def __repr__(self) -> str:

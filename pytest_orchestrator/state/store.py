@@ -28,12 +28,18 @@ from pathlib import Path
 import socket
 import sqlite3
 import time
+from typing import TYPE_CHECKING
 from typing import Any
 import uuid
 import warnings
 
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import StateError
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.workflow import Workflow
+    from pytest_orchestrator.state.recorder import StoreRecorder
 
 
 __all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "RunInfo", "StateStore", "StoredTask"]
@@ -288,6 +294,13 @@ class StateStore:
         return self.failure is None
 
     # -- runs ---------------------------------------------------------------------------------------------------
+    def open_run(self, workflow: Workflow, resume: bool | str = False, *, kind: str = "workflow") -> StoreRecorder:
+        """Begin a recorded run of ``workflow`` (the engine's ``RunRecorder``); ``resume`` carries over what the
+        resumed run completed (``True``: the last unfinished run of its name; a string: that run id)."""
+        from pytest_orchestrator.state.recorder import StoreRecorder
+
+        return StoreRecorder(self, workflow, resume, kind=kind)
+
     def begin_run(
         self,
         name: str,

@@ -1,0 +1,90 @@
+"""``StoreRecorder``: a workflow run recorded in a ``StateStore`` (the engine's ``RunRecorder``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import Any
+
+from pytest_orchestrator.core.graph import topological_order
+from pytest_orchestrator.core.recording import carry_over
+from pytest_orchestrator.core.recording import task_fingerprint
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.workflow import TaskResult
+    from pytest_orchestrator.core.workflow import Workflow
+    from pytest_orchestrator.state.store import StateStore
+
+__all__ = ["StoreRecorder"]
+
+
+class StoreRecorder:
+    """Records one run of a workflow: its tasks' final rows, their failed attempts, and the run's outcome.
+
+    Made by ``StateStore.open_run``. Rows are buffered; ``flush`` commits them, and the engine flushes before it
+    starts a task one of whose dependencies is buffered (``needs_flush``), so a completed task is committed before
+    any dependent starts.
+    """
+
+    def __init__(self, store: StateStore, workflow: Workflow, resume: bool | str, *, kind: str = "workflow") -> None:
+        self.store = store
+        self.fingerprints = {name: task_fingerprint(task) for name, task in workflow.tasks.items()}
+        self.resumed_from: str | None = None
+        self.carried: dict[str, Any] = {}
+        self.rerun_reasons: dict[str, str] = {}
+        self.message: str | None = None
+        if resume:
+            self.resumed_from, self.message = store.resumable(workflow.name, resume)
+            if self.resumed_from is not None:
+                graph = workflow.graph()
+                self.carried, self.rerun_reasons = carry_over(
+                    topological_order(graph), graph, self.fingerprints, store.tasks(self.resumed_from)
+                )
+                self.message = (
+                    f"resuming run {self.resumed_from} of {workflow.name!r}: {len(self.carried)} of "
+                    f"{len(workflow.tasks)} tasks carried over"
+                )
+        self.run_id = store.begin_run(workflow.name, kind=kind, resumed_from=self.resumed_from)
+        self._buffered: set[str] = set()
+
+    def attempt_failed(self, name: str, number: int, error: str) -> None:
+        self.store.record_attempt(self.run_id, name, number, "failed", error=error)
+
+    def task_finished(self, name: str, result: TaskResult, *, carried_over: bool = False) -> None:
+        status = result.status.value
+        if result.attempts and not carried_over:
+            self.store.record_attempt(
+                self.run_id,
+                name,
+                result.attempts,
+                status,
+                started_at=result.started_at,
+                finished_at=result.finished_at,
+                error=result.error,
+            )
+        self.store.record_task(
+            self.run_id,
+            name,
+            status,
+            fingerprint=self.fingerprints.get(name),
+            attempts=result.attempts,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            error=result.error or result.reason,
+            value=result.value,
+            carried_over=carried_over,
+        )
+        self._buffered.add(name)
+
+    def needs_flush(self, dependencies: Iterable[str]) -> bool:
+        buffered = self._buffered
+        return bool(buffered) and any(d in buffered for d in dependencies)
+
+    def flush(self) -> None:
+        self.store.flush(self.run_id)
+        self._buffered.clear()
+
+    def finish(self, status: str, summary: dict[str, Any]) -> None:
+        self._buffered.clear()
+        self.store.finish_run(self.run_id, status, summary)
