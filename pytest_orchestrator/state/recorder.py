@@ -34,26 +34,35 @@ class StoreRecorder:
         self.carried: dict[str, Any] = {}
         self.rerun_reasons: dict[str, str] = {}
         self.message: str | None = None
+        stored = {}
         if resume:
             self.resumed_from, self.message = store.resumable(workflow.name, resume)
             if self.resumed_from is not None:
                 graph = workflow.graph()
+                stored = store.tasks(self.resumed_from)
                 self.carried, self.rerun_reasons = carry_over(
-                    topological_order(graph), graph, self.fingerprints, store.tasks(self.resumed_from)
+                    topological_order(graph), graph, self.fingerprints, stored
                 )
                 self.message = (
                     f"resuming run {self.resumed_from} of {workflow.name!r}: {len(self.carried)} of "
                     f"{len(workflow.tasks)} tasks carried over"
                 )
-        self.run_id = store.begin_run(workflow.name, kind=kind, resumed_from=self.resumed_from)
+        self.run_id = store.begin_run(
+            workflow.name,
+            kind=kind,
+            resumed_from=self.resumed_from,
+            carried={name: stored[name] for name in self.carried},
+        )
         self._buffered: set[str] = set()
 
     def attempt_failed(self, name: str, number: int, error: str) -> None:
         self.store.record_attempt(self.run_id, name, number, "failed", error=error)
 
     def task_finished(self, name: str, result: TaskResult, *, carried_over: bool = False) -> None:
+        if carried_over:
+            return  # copied into this run when it began
         status = result.status.value
-        if result.attempts and not carried_over:
+        if result.attempts:
             self.store.record_attempt(
                 self.run_id,
                 name,

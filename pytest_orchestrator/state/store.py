@@ -21,6 +21,7 @@ Rules the rest of the package relies on:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import json
 import os
@@ -308,8 +309,12 @@ class StateStore:
         kind: str = "workflow",
         resumed_from: str | None = None,
         run_id: str | None = None,
+        carried: Mapping[str, StoredTask] | None = None,
     ) -> str:
         """Record a new run of ``name`` and take its lock; returns the run id.
+
+        ``carried`` (the tasks a resumed run carries over) are copied into the new run in the same transaction, so
+        a run killed at any point still holds every completion it started with.
 
         Raises ``ConcurrencyError`` naming the holder when another live process runs ``name`` on this store. A
         holder whose process is gone (on this host) is taken over with a ``RuntimeWarning``.
@@ -351,6 +356,25 @@ class StateStore:
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
                 (run_id, name, kind, now, resumed_from, pid, host),
             )
+            if carried:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    [
+                        (
+                            run_id,
+                            t.task,
+                            t.status,
+                            t.fingerprint,
+                            t.attempts,
+                            t.started_at,
+                            t.finished_at,
+                            t.error,
+                            _encode(t.value)[0],
+                            int(t.value_stored),
+                        )
+                        for t in carried.values()
+                    ],
+                )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
