@@ -94,10 +94,18 @@ def test_values_that_are_not_json_rerun(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "s.db")
     calls: list[str] = []
 
+    def obj() -> object:
+        calls.append("obj")
+        return object()
+
+    def num() -> int:
+        calls.append("num")
+        return 7
+
     def make() -> Workflow:
         wf = Workflow("objs", state=store, fail_fast=False)
-        wf.add_task("obj", lambda: calls.append("obj") or object())
-        wf.add_task("num", lambda: calls.append("num") or 7)
+        wf.add_task("obj", obj)
+        wf.add_task("num", num)
         wf.add_task("boom", lambda: (_ for _ in ()).throw(RuntimeError("x")))
         return wf
 
