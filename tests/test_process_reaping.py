@@ -96,7 +96,7 @@ def _gone(pid: int) -> bool:
 
 def test_setsid_grandchild_is_killed_on_timeout(tmp_path: Path, marker: str) -> None:
     pidfile = tmp_path / "grandchild"
-    result = run_process([PY, "-c", SETSID_LEADER, SLEEPER, marker, str(pidfile)], timeout=1.5, grace=1.0)
+    result = run_process([PY, "-c", SETSID_LEADER, SLEEPER, marker, str(pidfile)], timeout=2.5, grace=1.0)
     assert result.timed_out
     grandchild = int(pidfile.read_text())
     assert survivors(marker) == []
@@ -106,7 +106,7 @@ def test_setsid_grandchild_is_killed_on_timeout(tmp_path: Path, marker: str) -> 
 def test_double_forked_grandchild_is_killed_on_timeout(tmp_path: Path, marker: str) -> None:
     pidfile = tmp_path / "grandchild"
     argv = [PY, "-c", DOUBLE_FORK_LEADER, SLEEPER, marker, str(pidfile), "sleep"]
-    result = run_process(argv, timeout=1.5, grace=1.0)
+    result = run_process(argv, timeout=2.5, grace=1.0)
     assert result.timed_out
     grandchild = int(pidfile.read_text())
     assert survivors(marker) == []
@@ -117,7 +117,7 @@ def test_daemon_of_an_exited_leader_is_killed_on_timeout(tmp_path: Path, marker:
     """The leader is gone before the timeout; the daemon it left holds the pipes: the timeout still kills it."""
     pidfile = tmp_path / "grandchild"
     argv = [PY, "-c", DOUBLE_FORK_LEADER, SLEEPER, marker, str(pidfile), "exit"]
-    result = run_process(argv, timeout=1.5, grace=1.0)
+    result = run_process(argv, timeout=2.5, grace=1.0)
     assert result.timed_out
     assert result.returncode == 0  # the leader itself had exited normally
     grandchild = int(pidfile.read_text())
@@ -127,7 +127,7 @@ def test_daemon_of_an_exited_leader_is_killed_on_timeout(tmp_path: Path, marker:
 
 def test_term_ignoring_escaped_grandchild_gets_sigkill_after_grace(tmp_path: Path, marker: str) -> None:
     pidfile = tmp_path / "grandchild"
-    timeout, grace = 1.5, 1.0
+    timeout, grace = 2.5, 1.0
     start = time.monotonic()
     result = run_process(
         [PY, "-c", SETSID_LEADER, SLEEPER, marker, str(pidfile), "ignore-term"], timeout=timeout, grace=grace
@@ -247,6 +247,16 @@ def test_leftover_daemon_is_not_killed_but_reaped_once_it_exits(tmp_path: Path, 
         time.sleep(0.05)
     reaper.reap_orphans()
     assert _gone(daemon)
+
+
+def test_markers_nest_outermost_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(reaper.MARKER_ENV, "outer")
+    env = reaper.mark_env({"X": "1"}, "inner")
+    assert env[reaper.MARKER_ENV] == "outer inner"
+    assert env["X"] == "1"
+    code = f"import os; print(os.environ[{reaper.MARKER_ENV!r}])"
+    outer, inner = run_process([PY, "-c", code]).stdout.split()
+    assert outer == "outer" and inner.startswith("po")
 
 
 def test_kill_marked_kills_every_process_of_a_run(tmp_path: Path, marker: str) -> None:

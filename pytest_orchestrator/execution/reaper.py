@@ -105,9 +105,10 @@ def _prctl_function() -> Callable[..., int] | None:
 
 
 def _after_fork_in_child() -> None:
-    global _subreaper
-    _subreaper = False
-    _adopted.clear()
+    global _subreaper, _lock
+    _subreaper = False  # the kernel does not pass the setting on to a child
+    _adopted.clear()  # our runs' processes are not the child's children
+    _lock = threading.Lock()  # another thread may have held it at the fork
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -242,6 +243,7 @@ class _Sweep:
         self.everywhere = everywhere
         self.session = _session(leader) if leader is not None else None
         self.me = os.getpid()
+        self.my_session = _session(self.me)
         self.found: dict[int, psutil.Process] = {}
         self.own: set[int] = set()  # found while already our children: maybe another caller's Popen, never reaped
         self.sig: int = signal.SIGTERM
@@ -266,7 +268,7 @@ class _Sweep:
     def _belongs(self, proc: psutil.Process) -> bool:
         if self.leader is not None and _group(proc.pid) == self.leader:
             return True
-        if self.session is not None and self.session != _session(self.me) and _session(proc.pid) == self.session:
+        if self.session is not None and self.session != self.my_session and _session(proc.pid) == self.session:
             return True
         return self.marker is not None and _carries(proc.pid, self.marker)
 
