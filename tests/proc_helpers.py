@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import signal
 import time
+import uuid
 
 
 #: process states of a process that has exited (zombie, dead)
@@ -55,3 +57,64 @@ def wait_for_file(path: Path, timeout: float = 10.0) -> str:
             return path.read_text().strip()
         time.sleep(0.01)
     raise AssertionError(f"{path} did not appear")
+
+
+# -- the process table, by marker ------------------------------------------------------------------------------
+
+
+def new_marker(prefix: str = "po-proc-test") -> str:
+    """A unique string to put in the command line (an argv element) of every process a test starts."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def survivors(marker: str, wait: float = 0.0) -> list[int]:
+    """PIDs of live processes (not this one) whose command line contains ``marker``, after waiting up to ``wait``
+    seconds for there to be none. Zombies have an empty command line in /proc, so they never count."""
+    needle = marker.encode()
+    me = os.getpid()
+    deadline = time.monotonic() + wait
+    while True:
+        found = [
+            int(name)
+            for name in os.listdir("/proc")
+            if name.isdigit() and int(name) != me and needle in _cmdline(name) and pid_alive(int(name))
+        ]
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
+
+
+def kill_survivors(marker: str) -> list[int]:
+    """SIGKILL every survivor carrying ``marker`` (test cleanup) and return their PIDs."""
+    found = survivors(marker)
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return found
+
+
+def zombie_children() -> list[int]:
+    """PIDs of this process's children that have exited and were not reaped."""
+    me = os.getpid()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                fields = _stat_fields(fh.read())
+        except OSError:
+            continue
+        if fields[0] == b"Z" and int(fields[1]) == me:
+            found.append(int(name))
+    return found

@@ -8,14 +8,18 @@ Guarantees:
 * every child starts in its own session, so it leads a process group (``pgid == pid``) of its own;
 * stdin is ``/dev/null`` unless ``input`` is given, so a child that reads stdin sees EOF at once;
 * stdout and stderr are read concurrently (one ``selectors`` loop), only the last ``max_output`` bytes of each
-  are kept (the result says when something was dropped) and they are decoded with ``errors="replace"``;
-* on timeout, cancellation (``cancel_event`` or a cancelled asyncio task) or Ctrl-C the *whole group* gets
+  are kept, so memory stays bounded whatever the program writes; the result says how many bytes and lines were
+  dropped from the head (:meth:`ProcessResult.describe_truncation`); text is decoded with ``errors="replace"``;
+* on timeout, cancellation (``cancel_event`` or a cancelled asyncio task) or Ctrl-C the *whole tree* gets
   SIGTERM, then SIGKILL once ``grace`` seconds have passed with a member still alive; zombies do not count as
-  alive (liveness is read from ``/proc``, because PID 1 does not reap orphans on every host);
+  alive (liveness is read from ``/proc``, because PID 1 does not reap orphans on every host). On Linux the
+  tree is the process group plus every descendant, including those that left the group or the session
+  (``setsid``, double fork): see :mod:`pytest_orchestrator.execution.reaper` (subreaper, run marker in the
+  environment, death signal when the orchestrating process dies). Elsewhere it is the process group only;
 * a program that cannot be started does not raise: the result has ``returncode=None`` and an ``error``.
 
-When the program exits by itself, members of its group that it left running are *not* killed; the run only
-waits until the output pipes are closed (bounded by ``timeout``, like everything else).
+When the program exits by itself, processes that it left running are *not* killed; the run only waits until the
+output pipes are closed (bounded by ``timeout``, like everything else). On Linux they are reaped once they exit.
 
 Usage::
 
@@ -40,6 +44,8 @@ import subprocess
 import threading
 import time
 from typing import Any
+
+from pytest_orchestrator.execution import reaper
 
 
 __all__ = [
@@ -93,6 +99,10 @@ class ProcessResult:
     stderr_truncated: bool = False
     error: str | None = None
     pid: int | None = None
+    stdout_dropped_bytes: int = 0
+    stdout_dropped_lines: int = 0
+    stderr_dropped_bytes: int = 0
+    stderr_dropped_lines: int = 0
 
     @property
     def ok(self) -> bool:
@@ -119,6 +129,32 @@ class ProcessResult:
             return ""
         text: str = getattr(self, stream)
         return "\n".join(text.splitlines()[-lines:])
+
+    def describe_truncation(self, stream: str = "stdout") -> str:
+        """What was dropped from the head of ``stream`` and what was kept, in words; ``""`` if nothing was dropped.
+
+        For example ``"(output truncated: first 48.7 MB / 812,345 lines dropped, last 1.0 MB kept)"``. The lines
+        are the complete lines dropped: a line cut in two counts as kept.
+        """
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+        dropped: int = getattr(self, f"{stream}_dropped_bytes")
+        if not dropped and not getattr(self, f"{stream}_truncated"):
+            return ""
+        lines: int = getattr(self, f"{stream}_dropped_lines")
+        kept = len(getattr(self, stream).encode("utf-8", errors="replace"))
+        noun = "line" if lines == 1 else "lines"
+        return f"(output truncated: first {_size(dropped)} / {lines:,} {noun} dropped, last {_size(kept)} kept)"
+
+
+def _size(count: int) -> str:
+    """A byte count for people: exact below 10 kB, one decimal (kB, MB, GB; powers of 1000) above."""
+    if count < 10_000:
+        return f"{count:,} B"
+    for unit, scale in (("kB", 1e3), ("MB", 1e6)):
+        if count < scale * 1000:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count / 1e9:.1f} GB"
 
 
 @dataclasses.dataclass
@@ -289,18 +325,20 @@ def kill_process_group(pgid: int, *, grace: float = DEFAULT_GRACE) -> None:
 
 
 class _TailBuffer:
-    """Keeps the last ``limit`` bytes written to it (trimming in amortised batches)."""
+    """Keeps the last ``limit`` bytes written to it (trimming in amortised batches), and counts what it was fed."""
 
-    __slots__ = ("_data", "_slack", "limit", "total")
+    __slots__ = ("_data", "_slack", "limit", "newlines", "total")
 
     def __init__(self, limit: int) -> None:
         self.limit = max(0, limit)
         self._slack = max(self.limit, _READ_CHUNK)
         self._data = bytearray()
         self.total = 0
+        self.newlines = 0
 
     def feed(self, chunk: bytes) -> None:
         self.total += len(chunk)
+        self.newlines += chunk.count(b"\n")
         self._data += chunk
         if len(self._data) > self.limit + self._slack:
             self._trim()
@@ -314,7 +352,8 @@ class _TailBuffer:
     def truncated(self) -> bool:
         return self.total > self.limit
 
-    def text(self) -> str:
+    def result(self) -> tuple[str, int, int]:
+        """``(kept text, bytes dropped from the head, complete lines dropped from the head)``."""
         self._trim()
         data = bytes(self._data)
         if self.truncated:
@@ -323,7 +362,8 @@ class _TailBuffer:
             while skip < min(3, len(data)) and 0x80 <= data[skip] <= 0xBF:
                 skip += 1
             data = data[skip:]
-        return data.decode("utf-8", errors="replace")
+        dropped_lines = self.newlines - data.count(b"\n")
+        return data.decode("utf-8", errors="replace"), self.total - len(data), dropped_lines
 
 
 def _prepare(args: Sequence[str] | str, shell: bool) -> tuple[list[str] | None, list[str] | str, str | None]:
@@ -401,9 +441,11 @@ class _Run:
         data: bytes | None,
         max_output: int,
         cancel_event: threading.Event | None,
+        marker: str | None = None,
     ) -> None:
         self.proc = proc
         self.pgid = proc.pid
+        self.marker = marker
         self.cancel_event = cancel_event
         self.out = _TailBuffer(max_output)
         self.err = _TailBuffer(max_output)
@@ -524,7 +566,7 @@ class _Run:
     def kill(self, grace: float) -> None:
         self.killed = True
         self._close_stdin()
-        kill_process_group(self.pgid, grace=grace)
+        _kill(self.pgid, self.marker, grace)
 
     def close(self) -> int | None:
         """Release every descriptor and reap the leader; returns its exit status if it could be collected."""
@@ -535,6 +577,14 @@ class _Run:
             if pipe is not None:
                 pipe.close()
         return _reap(self.proc, None if self.exited else _REAP_TIMEOUT)
+
+
+def _kill(leader: int, marker: str | None, grace: float) -> None:
+    """Kill the tree of a run (Linux, with its marker) or its process group (elsewhere)."""
+    if marker is not None:
+        reaper.kill_tree(leader, marker=marker, grace=grace)
+    else:
+        kill_process_group(leader, grace=grace)
 
 
 def _run_blocking(
@@ -550,7 +600,16 @@ def _run_blocking(
     cancel_event: threading.Event | None,
 ) -> ProcessResult:
     data = input.encode("utf-8") if isinstance(input, str) else input
-    full_env = None if env is None else {**os.environ, **env}
+    marker: str | None = None
+    preexec: Any = None
+    if reaper.supported():
+        reaper.enable_subreaper()
+        reaper.reap_orphans()
+        marker = reaper.new_marker()
+        full_env: dict[str, str] | None = reaper.mark_env(env, marker)
+        preexec = reaper.die_with_parent()
+    else:
+        full_env = None if env is None else {**os.environ, **env}
     start_time = time.time()
     start = time.monotonic()
     try:
@@ -562,6 +621,8 @@ def _run_blocking(
             env=full_env,
             cwd=cwd,
             start_new_session=True,
+            # one prctl call and a getppid check, no lock taken: see the reaper module on why this is safe
+            preexec_fn=preexec,  # noqa: PLW1509
             close_fds=True,
             bufsize=0,
         )
@@ -578,9 +639,9 @@ def _run_blocking(
         )
 
     try:
-        run = _Run(proc, data, max_output, cancel_event)
+        run = _Run(proc, data, max_output, cancel_event, marker)
     except BaseException:
-        kill_process_group(proc.pid, grace=grace)
+        _kill(proc.pid, marker, grace)
         proc.wait()
         raise
     returncode: int | None = None
@@ -590,12 +651,16 @@ def _run_blocking(
         if stop is not None:
             run.kill(grace)
             run.drain(_DRAIN_AFTER_KILL)
-    except BaseException:  # KeyboardInterrupt (or a bug): never leave the group behind
+        elif marker is not None:
+            reaper.track_leftovers(marker, proc.pid)
+    except BaseException:  # KeyboardInterrupt (or a bug): never leave the tree behind
         if not run.killed:
             run.kill(grace)
         run.close()
         raise
     returncode = run.close()
+    stdout, stdout_dropped_bytes, stdout_dropped_lines = run.out.result()
+    stderr, stderr_dropped_bytes, stderr_dropped_lines = run.err.result()
 
     error = None
     if stop == "timeout":
@@ -605,8 +670,8 @@ def _run_blocking(
     return ProcessResult(
         args=recorded,
         returncode=returncode,
-        stdout=run.out.text(),
-        stderr=run.err.text(),
+        stdout=stdout,
+        stderr=stderr,
         start_time=start_time,
         end_time=time.time(),
         duration=time.monotonic() - start,
@@ -616,6 +681,10 @@ def _run_blocking(
         stderr_truncated=run.err.truncated,
         error=error,
         pid=proc.pid,
+        stdout_dropped_bytes=stdout_dropped_bytes,
+        stdout_dropped_lines=stdout_dropped_lines,
+        stderr_dropped_bytes=stderr_dropped_bytes,
+        stderr_dropped_lines=stderr_dropped_lines,
     )
 
 
@@ -639,8 +708,10 @@ def run_process(
     which is ``/dev/null`` otherwise.
 
     ``timeout`` (seconds, covering the program and its output pipes) or ``cancel_event`` being set kills the
-    whole process group (see :func:`kill_process_group`) and returns a result with ``timed_out`` /
-    ``cancelled`` set. A KeyboardInterrupt while waiting kills the group, then propagates. A program that
+    whole tree (Linux: :func:`~pytest_orchestrator.execution.reaper.kill_tree`; elsewhere the process group,
+    :func:`kill_process_group`) and returns a result with ``timed_out`` / ``cancelled`` set. A KeyboardInterrupt
+    while waiting kills the tree, then propagates. On Linux the program also gets ``PYTEST_ORCHESTRATOR_RUN`` in
+    its environment (the run marker) and is killed if this process dies. A program that
     cannot be started gives ``returncode=None`` and ``error="cannot start 'prog': ..."``; it does not raise.
     """
     argv, recorded, error = _prepare(args, shell)
@@ -684,7 +755,7 @@ async def run_process_async(
     """:func:`run_process` without blocking the event loop.
 
     Each call is supervised by a dedicated daemon thread (not the loop's default executor, so many processes
-    can run at once). If the awaiting task is cancelled, the process group is killed (SIGTERM, ``grace``,
+    can run at once). If the awaiting task is cancelled, the process tree is killed (SIGTERM, ``grace``,
     SIGKILL), the kill is awaited, and :class:`asyncio.CancelledError` is re-raised.
     """
     loop = asyncio.get_running_loop()
