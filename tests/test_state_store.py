@@ -34,7 +34,6 @@ def test_a_run_its_tasks_and_attempts_round_trip(tmp_path: Path) -> None:
     with StateStore(tmp_path / "s.db") as store:
         run = store.begin_run("etl")
         store.record_attempt(run, "a", 1, "failed", started_at=1.0, finished_at=2.0, error="boom")
-        store.record_attempt(run, "a", 2, "completed", started_at=3.0, finished_at=4.0)
         store.record_task(run, "a", "completed", fingerprint="f1", attempts=2, value={"rows": [1, 2]})
         store.record_task(run, "b", "completed", value=object())  # not JSON: recorded as not stored
         store.record_task(run, "c", "failed", error="ValueError: x", attempts=1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 import hashlib
-import json
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
@@ -77,21 +76,21 @@ class RunState(Protocol):
 
 
 def fingerprint(*parts: Any) -> str:
-    """A short stable digest of ``parts`` (JSON where possible, ``repr`` otherwise)."""
-    text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A short stable digest of the ``repr`` of ``parts`` (give mappings as sorted items)."""
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 
 def task_fingerprint(task: Task) -> str:
     """What identifies a task's definition: its action (qualified name or command), args, kwargs, dependencies."""
     action = task.action
     if isinstance(action, str):
-        what: Any = ["command", action, task.shell]
+        what = f"command {action!r} shell={task.shell}"
     else:
-        module = getattr(action, "__module__", None)
         qualname = getattr(action, "__qualname__", None) or type(action).__qualname__
-        what = ["callable", module, qualname]
-    return fingerprint(what, list(task.args), task.kwargs, sorted(task.dependencies))
+        what = f"callable {getattr(action, '__module__', None)}.{qualname}"
+    kwargs = sorted(task.kwargs.items()) if task.kwargs else ()
+    text = f"{what}|{task.args!r}|{kwargs!r}|{sorted(task.dependencies)!r}"
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def carry_over(

@@ -62,16 +62,7 @@ class StoreRecorder:
         if carried_over:
             return  # copied into this run when it began
         status = result.status.value
-        if result.attempts:
-            self.store.record_attempt(
-                self.run_id,
-                name,
-                result.attempts,
-                status,
-                started_at=result.started_at,
-                finished_at=result.finished_at,
-                error=result.error,
-            )
+        # the final attempt is the task's own row; failed attempts before it were recorded by attempt_failed
         self.store.record_task(
             self.run_id,
             name,

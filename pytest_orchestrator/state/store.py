@@ -154,8 +154,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
 def _encode(value: Any) -> tuple[str | None, bool]:
     """``(json text, stored)``: a value that is not JSON-serialisable (or does not round-trip) is not stored."""
+    if value is None:
+        return "null", True
+    if type(value) in _SCALARS:  # the common case: no round trip needed
+        return json.dumps(value), True
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
@@ -577,13 +584,15 @@ class StateStore:
         return out
 
     def attempts(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
-        """The attempts recorded for ``run_id`` (of one ``task``), in order."""
-        query = "SELECT task, attempt, outcome, started_at, finished_at, error FROM attempts WHERE run_id=?"
-        params: tuple[Any, ...] = (run_id,)
-        if task is not None:
-            query += " AND task=?"
-            params = (run_id, task)
-        rows = self.connect().execute(query + " ORDER BY task, attempt", params)
+        """The attempts recorded for ``run_id`` (of one ``task``), in order: the failed attempts that were retried
+        (their own rows) and each task's final attempt (its task row)."""
+        where, params = ("run_id=? AND task=?", (run_id, task)) if task is not None else ("run_id=?", (run_id,))
+        rows = self.connect().execute(
+            f"SELECT task, attempt, outcome, started_at, finished_at, error FROM attempts WHERE {where} "
+            f"UNION ALL SELECT task, attempts, status, started_at, finished_at, error FROM tasks WHERE {where} "
+            "AND attempts > 0 AND carried_over = 0 ORDER BY 1, 2",
+            params * 2,
+        )
         keys = ("task", "attempt", "outcome", "started_at", "finished_at", "error")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
