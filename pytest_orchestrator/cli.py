@@ -1,5 +1,6 @@
-"""The ``orchestrate`` command: parse the arguments and dispatch. The work is done in
-:mod:`pytest_orchestrator.orchestrator` and :mod:`pytest_orchestrator.reporting`.
+"""The ``orchestrate`` command: parse the arguments and call the library. ``run`` is
+:func:`pytest_orchestrator.orchestrator.run_orchestrator`; ``list``, ``graph`` and ``validate`` read the plan of
+:mod:`pytest_orchestrator.orchestrator` and print it with :mod:`pytest_orchestrator.reporting`.
 
 Commands::
 
@@ -8,7 +9,9 @@ Commands::
     orchestrate graph [PATH] [--format mermaid|dot]
     orchestrate validate [PATH]
 
-``PATH`` is a folder of scripts (default ``scripts``). Exit status: 0 success, 1 a script failed, 2 bad input
+``PATH`` is a folder of scripts (default ``scripts``); ``run`` also takes a pipeline file (``*.yaml``). On GitHub
+Actions (``GITHUB_ACTIONS=true``) a run also writes log groups, annotations and the job summary: the command
+attaches that listener, the library does not look for it. Exit status: 0 success, 1 a script failed, 2 bad input
 (missing folder, bad metadata or config, unknown dependency, cycle), 130 interrupted.
 """
 
@@ -16,24 +19,25 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-import importlib
 from pathlib import Path
 import sys
 
 from pytest_orchestrator import __version__
-from pytest_orchestrator.argtypes import number
+from pytest_orchestrator.integration.ci import ci_listeners
+from pytest_orchestrator.orchestrator.entry import INTERRUPTED
+from pytest_orchestrator.orchestrator.entry import PROG
+from pytest_orchestrator.orchestrator.entry import USAGE_ERROR
+from pytest_orchestrator.orchestrator.entry import open_plan
+from pytest_orchestrator.orchestrator.entry import print_problems
+from pytest_orchestrator.orchestrator.entry import run_orchestrator
+from pytest_orchestrator.orchestrator.options import RUN_HELP
+from pytest_orchestrator.orchestrator.options import add_path_argument
+from pytest_orchestrator.orchestrator.options import add_run_arguments
+from pytest_orchestrator.orchestrator.options import plan_outcomes
+from pytest_orchestrator.reporting.summary import format_scripts
 
 
 __all__ = ["build_parser", "main"]
-
-PROG = "orchestrate"
-USAGE_ERROR = 2
-INTERRUPTED = 130
-
-
-_positive_int = number(int, minimum=1, what="a whole number")
-_count = number(int, minimum=0, what="a whole number")
-_seconds = number(float, minimum=0, what="a number of seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,40 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument(
-            "path", nargs="?", default="scripts", metavar="PATH", help="folder of scripts (default: scripts)"
-        )
+        add_path_argument(sub)
         return sub
 
-    run = add("run", "run the scripts in dependency order, in parallel")
-    run.add_argument("-j", "--jobs", type=_positive_int, help="scripts at once (default: number of CPUs)")
-    run.add_argument(
-        "--timeout",
-        type=_seconds,
-        metavar="S",
-        help="per-attempt timeout of scripts that set none (default 60, 0: none)",
-    )
-    run.add_argument("--retries", type=_count, metavar="N", help="extra attempts for scripts that set no retry")
-    run.add_argument("--fail-fast", action="store_true", help="stop at the first failure (default: run on)")
-    run.add_argument("-q", "--quiet", action="store_true", help="no live progress lines")
-    run.add_argument("--run-dir", type=Path, metavar="DIR", help="where run folders go (default: .orchestrate/runs)")
-    run.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    add_run_arguments(add("run", RUN_HELP))
     add("list", "list the scripts with their dependencies and stage")
     graph = add("graph", "print the dependency graph")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
     add("validate", "check metadata, config, dependencies and cycles")
     return parser
-
-
-def _error(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return USAGE_ERROR
-
-
-def _problems(lines: Sequence[str]) -> int:
-    for line in lines:
-        print(line, file=sys.stderr)
-    return USAGE_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,77 +71,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return USAGE_ERROR
+    if args.command == "run":
+        return run_orchestrator(args, listeners=ci_listeners())
     try:
-        return _dispatch(args)
+        return _inspect(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return INTERRUPTED
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    path = Path(args.path)
-    if args.command == "run" and path.suffix.lower() in (".yaml", ".yml") and path.is_file():
-        return _run_pipeline(path, args)
-
-    from pytest_orchestrator import orchestrator
-    from pytest_orchestrator.reporting import summary
-
-    try:
-        plan = orchestrator.build_plan(path)
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        return _error(f"{exc}; PATH must be a folder of scripts")
-    except OSError as exc:
-        return _error(f"cannot read {str(path)!r}: {exc}")
-
+def _inspect(args: argparse.Namespace) -> int:
+    """``list``, ``graph`` and ``validate``: read the plan, print what was asked."""
+    plan = open_plan(Path(args.path))
+    if isinstance(plan, int):
+        return plan
     if args.command == "list":
-        sys.stdout.write(summary.format_scripts(orchestrator.plan_outcomes(plan)))
-        return _problems(plan.problems) if plan.problems else 0
+        sys.stdout.write(format_scripts(plan_outcomes(plan)))
+        return print_problems(plan.problems) if plan.problems else 0
     if args.command == "graph":
         from pytest_orchestrator.reporting.graph import render_graph
 
         sys.stdout.write(render_graph(plan.graph, args.format))
-        return _problems(plan.problems) if plan.problems else 0
+        return print_problems(plan.problems) if plan.problems else 0
     if plan.problems:
-        return _problems(plan.problems)
-    if args.command == "validate":
-        print(f"ok: {len(plan.scripts)} script{'s' if len(plan.scripts) != 1 else ''}")
-        return 0
-
-    options = orchestrator.RunOptions(
-        jobs=args.jobs,
-        timeout=args.timeout,
-        retries=args.retries,
-        fail_fast=args.fail_fast,
-        quiet=args.quiet,
-        runs_dir=args.run_dir,
-    )
-    if args.dry_run:
-        text = summary.format_plan(
-            orchestrator.plan_levels(plan, options), jobs=options.effective_jobs, fail_fast=options.fail_fast
-        )
-        sys.stdout.write(text)
-        return 0
-    try:
-        report = orchestrator.run_plan(plan, options)
-    except OSError as exc:
-        return _error(f"cannot create the run folder: {exc}")
-    sys.stdout.write(summary.format_summary(report))
-    sys.stdout.flush()
-    return report.exit_code
-
-
-def _run_pipeline(path: Path, args: argparse.Namespace) -> int:
-    """The seam for YAML pipelines: ``pytest_orchestrator.pipelines.run_pipeline_file`` when it exists."""
-    try:
-        pipelines = importlib.import_module("pytest_orchestrator.pipelines")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pytest_orchestrator.pipelines":
-            raise
-        pipelines = None
-    run_pipeline_file = getattr(pipelines, "run_pipeline_file", None)
-    if run_pipeline_file is None:
-        return _error(f"{path}: pipelines are not supported yet")
-    return int(run_pipeline_file(path, args))
+        return print_problems(plan.problems)
+    print(f"ok: {len(plan.scripts)} script{'s' if len(plan.scripts) != 1 else ''}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

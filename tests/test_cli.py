@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 
 from proc_helpers import live_members
 import pytest
@@ -124,25 +123,34 @@ def test_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "no scripts found" in capsys.readouterr().err
 
 
-def test_yaml_path_goes_to_the_pipelines_seam(
+def test_yaml_path_runs_the_pipeline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pipeline = write(tmp_path / "pipeline.yaml", "stages: []\n")
-    calls: list[tuple[Path, str]] = []
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    pipeline = write(tmp_path / "pipeline.yaml", "name: p\nstages:\n  - name: hello\n    commands: ['echo hi']\n")
+    runs = tmp_path / "runs"
+    assert main(["run", str(pipeline), "-q", "--run-dir", str(runs)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("pipeline 'p' (") and "orchestrate: OK: 1 script" in out
+    assert err == "" and "::group::" not in out
+    (folder,) = runs.iterdir()
+    assert json.loads((folder / "summary.json").read_text())["kind"] == "pipeline"
 
-    def run_pipeline_file(path: Path, args: object) -> int:
-        calls.append((path, str(getattr(args, "command", ""))))
-        return 7
+    assert main(["run", str(pipeline), "--dry-run"]) == 0
+    assert "plan: 1 script in 1 level" in capsys.readouterr().out
+    assert main(["run", str(write(tmp_path / "bad.yaml", "stages: 3\n"))]) == 2
+    assert "bad.yaml:1: stages must be a list" in capsys.readouterr().err
 
-    fake = types.ModuleType("pytest_orchestrator.pipelines")
-    fake.run_pipeline_file = run_pipeline_file  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pytest_orchestrator.pipelines", fake)
-    assert main(["run", str(pipeline), "-q"]) == 7
-    assert calls == [(pipeline, "run")]
 
-    monkeypatch.setitem(sys.modules, "pytest_orchestrator.pipelines", types.ModuleType("pytest_orchestrator.pipelines"))
-    assert main(["run", str(pipeline)]) == 2
-    assert "pipelines are not supported yet" in capsys.readouterr().err
+def test_on_github_actions_the_command_attaches_the_github_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline = write(tmp_path / "pipeline.yaml", "name: p\nstages:\n  - name: hello\n    commands: ['echo hi']\n")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step.md"))
+    assert main(["run", str(pipeline), "-q", "--run-dir", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.startswith("::group::hello\n$ echo hi\nhi\n::endgroup::\n")
+    assert "### Pipeline `p`: ✅ passed" in (tmp_path / "step.md").read_text()
 
 
 # -- list, graph, validate -------------------------------------------------------------------------------------

@@ -19,18 +19,23 @@ import yaml
 from pytest_orchestrator.core.workflow import Workflow
 from pytest_orchestrator.errors import WorkflowError
 from pytest_orchestrator.integration import CICDBridge
+from pytest_orchestrator.integration import GitHubReporter
 from pytest_orchestrator.integration import OrchestratorBridge
 from pytest_orchestrator.integration import detect_ci
 from pytest_orchestrator.integration import github_annotations_for_junit
 from pytest_orchestrator.integration import github_error
 from pytest_orchestrator.integration import to_github_actions
 from pytest_orchestrator.integration import to_gitlab_ci
+from pytest_orchestrator.integration.ci import ci_listeners
 from pytest_orchestrator.integration.github import escape_data
 from pytest_orchestrator.integration.github import escape_property
+from pytest_orchestrator.orchestrator import RunOptions
+from pytest_orchestrator.orchestrator import build_plan
+from pytest_orchestrator.orchestrator import run_pipeline_file
+from pytest_orchestrator.orchestrator import run_plan
 from pytest_orchestrator.pipelines import PipelineConfig
 from pytest_orchestrator.pipelines import StageResult
 from pytest_orchestrator.pipelines import load_pipeline
-from pytest_orchestrator.pipelines import run_pipeline_file
 
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux process groups")
@@ -111,10 +116,10 @@ def test_github_actions_output_of_a_pipeline_run(tmp_path: Path, monkeypatch: py
     )
     step_summary = tmp_path / "step_summary.md"
     step_summary.write_text("# earlier content\n")
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     out = io.StringIO()
-    code = run_pipeline_file(path, run_dir=tmp_path / "runs", stream=io.StringIO(), out=out)
+    listeners = [GitHubReporter(out=out)]
+    code = run_pipeline_file(path, run_dir=tmp_path / "runs", stream=io.StringIO(), out=out, listeners=listeners)
     assert code == 1
     text = out.getvalue()
     lines = text.splitlines()
@@ -136,17 +141,36 @@ def test_github_actions_output_of_a_pipeline_run(tmp_path: Path, monkeypatch: py
     assert "| flaky | ⚠️ allowed failure |" in summary and "| test | ❌ failed |" in summary
 
 
+def test_ci_listeners_give_the_github_output_on_github_actions_only(tmp_path: Path) -> None:
+    (listener,) = ci_listeners({"GITHUB_ACTIONS": "true"})
+    assert isinstance(listener, GitHubReporter)
+    assert ci_listeners({"CI": "true"}) == [] and ci_listeners({}) == []
+
+
+def test_the_github_output_ignores_a_scripts_run(tmp_path: Path) -> None:
+    write(tmp_path / "scripts" / "ok.py", "print('ok')\n")
+    out = io.StringIO()
+    summary = tmp_path / "step.md"
+    options = RunOptions(quiet=True, runs_dir=tmp_path / "runs")
+    reporter = GitHubReporter(out=out, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    report = run_plan(build_plan(tmp_path / "scripts"), options, listeners=[reporter])
+    assert report.exit_code == 0
+    assert out.getvalue() == "" and not summary.exists()
+
+
 def test_pytest_stage_failures_become_annotations(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, subprocess_env: dict[str, str]
 ) -> None:
     write(tmp_path / "suite" / "test_it.py", "def test_ok():\n    pass\n\n\ndef test_bad():\n    assert 1 == 2\n")
     write(tmp_path / "ci.yaml", "stages:\n  - name: unit\n    pytest: [suite, -q, -p, no:cacheprovider]\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.setenv("PYTHONPATH", subprocess_env["PYTHONPATH"])
     out = io.StringIO()
-    assert run_pipeline_file("ci.yaml", run_dir=tmp_path / "runs", stream=io.StringIO(), out=out) == 1
+    listeners = [GitHubReporter(out=out)]
+    assert (
+        run_pipeline_file("ci.yaml", run_dir=tmp_path / "runs", stream=io.StringIO(), out=out, listeners=listeners) == 1
+    )
     text = out.getvalue()
     assert re.search(
         r"^::error file=suite/test_it\.py,line=6,title=\S*suite\.test_it\.test_bad failed::assert 1 == 2$", text, re.M

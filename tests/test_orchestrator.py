@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import os
 from pathlib import Path
@@ -20,7 +18,9 @@ from pytest_orchestrator.orchestrator import RunOptions
 from pytest_orchestrator.orchestrator import build_plan
 from pytest_orchestrator.orchestrator import run_orchestrator
 from pytest_orchestrator.orchestrator import run_plan
-from pytest_orchestrator.orchestrator.execute import _ScriptsRun
+from pytest_orchestrator.orchestrator.driver import RunDriver
+from pytest_orchestrator.orchestrator.execute import ScriptsRun
+from pytest_orchestrator.reporting.runfolder import RunFolder
 
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux /proc and bash")
@@ -217,19 +217,16 @@ def test_skip_marks_the_engine_task_skipped(tmp_path: Path) -> None:
     write_script(s, "gate.py", "raise SystemExit(77)\n")
     write_script(s, "child.py", depends=["gate"])
     plan = build_plan(s)
-    scripts_run = _ScriptsRun(plan, RunOptions(quiet=True, runs_dir=tmp_path / "runs"))
+    folder = RunFolder(tmp_path / "runs", "run-1")
+    scripts_run = ScriptsRun(plan, RunOptions(quiet=True), folder)
     wf = scripts_run.build_workflow()
-    scripts_run.pool = concurrent.futures.ThreadPoolExecutor(2)
-    try:
-        asyncio.run(wf.run())
-    finally:
-        scripts_run.pool.shutdown()
-    report = scripts_run.report(wf, time.time(), 0.0)
+    report = RunDriver(wf, scripts_run, folder=folder, stream=None).run()
     assert [s.status for s in report.scripts] == ["skipped", "skipped"]
     assert wf.tasks["gate"].status is TaskStatus.SKIPPED
     assert wf.tasks["child"].status is TaskStatus.SKIPPED
     summary = wf.get_summary()
     assert summary["skipped"] == 2 and summary["completed"] == 0
+    assert json.loads((tmp_path / "runs" / "run-1" / "summary.json").read_text())["run_id"] == "run-1"
 
 
 def test_failure_exits_1_skips_dependents_and_runs_independent_branches(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from script_helpers import write
 from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import TaskFailedError
+from pytest_orchestrator.orchestrator import run_pipeline_file
 from pytest_orchestrator.pipelines import ConfigError
 from pytest_orchestrator.pipelines import PipelineConfig
 from pytest_orchestrator.pipelines import StageConfig
@@ -26,7 +27,6 @@ from pytest_orchestrator.pipelines import StageResult
 from pytest_orchestrator.pipelines import create_pipeline_workflow
 from pytest_orchestrator.pipelines import load_pipeline
 from pytest_orchestrator.pipelines import run_ci_stage
-from pytest_orchestrator.pipelines import run_pipeline_file
 
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux process groups")

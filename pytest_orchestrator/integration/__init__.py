@@ -1,6 +1,7 @@
 """Bridges to other systems: CI providers, background runs, and agents.
 
-- ``ci.py``: ``CICDBridge`` (detect the CI, run stages, run and export pipelines) and ``GitHubReporter``.
+- ``ci.py``: ``CICDBridge`` (detect the CI, run stages, run and export pipelines), ``GitHubReporter`` (a run
+  listener) and ``ci_listeners()`` (the listeners for the CI we run in).
 - ``export.py``: ``to_github_actions`` / ``to_gitlab_ci``.
 - ``github.py``: GitHub Actions workflow commands (``github_error``, ``github_annotations_for_junit``, ...).
 - ``bridge.py``: ``OrchestratorBridge``: submit / status / result / cancel / list_runs from any thread.
@@ -25,6 +26,7 @@ _LAZY = {
     "OrchestratorBridge": "bridge",
     "CICDBridge": "ci",
     "GitHubReporter": "ci",
+    "ci_listeners": "ci",
     "detect_ci": "ci",
     "to_github_actions": "export",
     "to_gitlab_ci": "export",
@@ -40,6 +42,7 @@ __all__ = [
     "CICDBridge",
     "GitHubReporter",
     "OrchestratorBridge",
+    "ci_listeners",
     "create_agent_workflow",
     "default_orchestrator",
     "detect_ci",
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.integration.bridge import OrchestratorBridge as OrchestratorBridge
     from pytest_orchestrator.integration.ci import CICDBridge as CICDBridge
     from pytest_orchestrator.integration.ci import GitHubReporter as GitHubReporter
+    from pytest_orchestrator.integration.ci import ci_listeners as ci_listeners
     from pytest_orchestrator.integration.ci import detect_ci as detect_ci
     from pytest_orchestrator.integration.export import to_github_actions as to_github_actions
     from pytest_orchestrator.integration.export import to_gitlab_ci as to_gitlab_ci

@@ -7,7 +7,9 @@
   and export to GitHub Actions / GitLab CI (``export.py``).
 - :class:`GitHubReporter`: what ``orchestrate run PIPELINE.yaml`` adds on GitHub Actions: a ``::group::`` of
   output per stage, ``::error`` annotations for failed stages (pointing at the stage in the pipeline file) and
-  failed tests (from a pytest stage's JUnit XML), and a Markdown table in ``$GITHUB_STEP_SUMMARY``.
+  failed tests (from a pytest stage's JUnit XML), and a Markdown table in ``$GITHUB_STEP_SUMMARY``. It is a
+  :class:`~pytest_orchestrator.orchestrator.driver.RunListener`: the run driver is given it (``ci_listeners()``
+  gives it on GitHub Actions; the ``orchestrate`` command asks), the library never looks for a CI itself.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
 
+from pytest_orchestrator.core.retry import Attempt
 from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.core.retry import run_attempts_async
+from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.errors import WorkflowError
 from pytest_orchestrator.integration.export import to_github_actions
 from pytest_orchestrator.integration.export import to_gitlab_ci
@@ -32,8 +37,13 @@ from pytest_orchestrator.integration.github import group_end
 from pytest_orchestrator.integration.github import group_start
 from pytest_orchestrator.integration.github import markdown_table
 from pytest_orchestrator.integration.github import write_step_summary
+from pytest_orchestrator.orchestrator.driver import RunListener
+from pytest_orchestrator.orchestrator.pipeline import PipelineReport
+from pytest_orchestrator.orchestrator.pipeline import run_pipeline
+from pytest_orchestrator.orchestrator.pipeline import run_pipeline_file
 from pytest_orchestrator.pipelines.config import PipelineConfig
 from pytest_orchestrator.pipelines.config import StageConfig
+from pytest_orchestrator.pipelines.run import MAX_RETRY_DELAY
 from pytest_orchestrator.pipelines.run import PipelineWorkflow
 from pytest_orchestrator.pipelines.run import create_pipeline_workflow
 from pytest_orchestrator.pipelines.stages import StageResult
@@ -41,9 +51,10 @@ from pytest_orchestrator.pipelines.stages import execute_stage
 
 
 if TYPE_CHECKING:
-    from pytest_orchestrator.pipelines.report import PipelineReport
+    from pytest_orchestrator.core.workflow import Workflow
+    from pytest_orchestrator.reporting.summary import RunReport
 
-__all__ = ["PROVIDERS", "CICDBridge", "GitHubReporter", "detect_ci"]
+__all__ = ["PROVIDERS", "CICDBridge", "GitHubReporter", "ci_listeners", "detect_ci"]
 
 PROVIDERS = ("github", "gitlab", "generic")
 
@@ -64,11 +75,26 @@ def detect_ci(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
+def _cwd_relative(path: os.PathLike[str]) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return os.fspath(path)
+
+
+def ci_listeners(env: Mapping[str, str] | None = None) -> list[RunListener]:
+    """The run listeners for the CI these variables (default ``os.environ``) describe: on GitHub Actions a
+    :class:`GitHubReporter`, elsewhere none."""
+    return [GitHubReporter(env=env)] if detect_ci(env) == "github" else []
+
+
 class GitHubReporter:
     """Workflow commands and the job summary for one pipeline run on GitHub Actions.
 
-    ``stage_finished`` is a ``PipelineWorkflow`` stage callback; ``pipeline_finished`` takes the run's report.
-    Output goes to ``out`` (default: ``sys.stdout`` at the time of writing), where the runner reads commands.
+    As a run listener: ``run_started`` hooks ``stage_finished`` into a pipeline workflow (its stage callback),
+    ``run_finished`` writes the job summary of a pipeline run (a scripts run gets neither). ``stage_finished`` and
+    ``pipeline_finished`` may be used directly too. Output goes to ``out`` (default: ``sys.stdout`` at the time of
+    writing), where the runner reads commands.
     """
 
     _STATUS = {
@@ -81,10 +107,22 @@ class GitHubReporter:
         "not_run": "not run",
     }
 
-    def __init__(self, config: PipelineConfig, *, out: TextIO | None = None, env: Mapping[str, str] | None = None):
+    def __init__(
+        self, config: PipelineConfig | None = None, *, out: TextIO | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
+        #: the pipeline whose stages are annotated (set by ``run_started`` when not given)
         self.config = config
         self.out = out
         self.env = env
+
+    def run_started(self, workflow: Workflow) -> None:
+        if isinstance(workflow, PipelineWorkflow):
+            self.config = workflow.config
+            workflow.stage_callbacks.append(self.stage_finished)
+
+    def run_finished(self, report: RunReport) -> None:
+        if isinstance(report, PipelineReport):
+            self.pipeline_finished(report)
 
     def _write(self, lines: Sequence[str]) -> None:
         out = self.out if self.out is not None else sys.stdout
@@ -103,8 +141,9 @@ class GitHubReporter:
                 lines.append(r.error)
         lines.append(group_end())
         if final and not result.success:
-            file = self._relative(self.config.path) if self.config.path is not None else None
-            line = self.config.stage_lines.get(stage.name) if file else None
+            config = self.config
+            file = _cwd_relative(config.path) if config is not None and config.path is not None else None
+            line = config.stage_lines.get(stage.name) if config is not None and file else None
             if result.allowed_failure:
                 lines.append(
                     github_warning(
@@ -121,13 +160,6 @@ class GitHubReporter:
             if result.junit_xml:
                 lines += github_annotations_for_junit(result.junit_xml)
         self._write(lines)
-
-    @staticmethod
-    def _relative(path: os.PathLike[str]) -> str:
-        try:
-            return os.path.relpath(path)
-        except ValueError:
-            return os.fspath(path)
 
     def summary_markdown(self, report: PipelineReport) -> str:
         verdict = "✅ passed" if report.success else "❌ failed"
@@ -200,22 +232,40 @@ class CICDBridge:
         """Run one stage with its retries; ``env`` is added to the stage's environment."""
         stage = stage if isinstance(stage, StageConfig) else StageConfig(**stage)
         environment = {**stage.environment, **(env or {})}
-        policy = RetryPolicy(max_attempts=stage.retry + 1, initial_delay=stage.retry_delay, max_delay=10.0)
+        policy = RetryPolicy(
+            max_attempts=stage.retry + 1,
+            initial_delay=stage.retry_delay,
+            max_delay=MAX_RETRY_DELAY,
+            retry_on=(StepError,),  # a failed attempt; anything else is a bug and propagates
+        )
         reporter = (
             GitHubReporter(PipelineConfig(stage.name, [stage]), env=self.env) if self.provider == "github" else None
         )
-        attempt = 0
-        while True:
-            attempt += 1
+        results: dict[int, StageResult] = {}
+
+        async def attempt(number: int) -> StageResult:
             result = await execute_stage(stage, env=environment)
-            result.attempts = attempt
-            final = result.success or attempt >= policy.max_attempts
+            result.attempts = number
+            results[number] = result
+            return result
+
+        def judge(result: StageResult) -> StepError | None:
+            return None if result.success else StepError(result.error or "failed", step_name=stage.name)
+
+        def heard(done: Attempt) -> None:
+            result = results.get(done.number)
+            if result is None:  # the attempt raised: nothing to report
+                return
+            final = not done.will_retry
             result.allowed_failure = final and not result.success and stage.allow_failure
             if reporter is not None:
                 reporter.stage_finished(stage, result, final)
-            if final:
-                return result
-            await asyncio.sleep(policy.get_delay(attempt))
+
+        outcome = await run_attempts_async(attempt, policy, judge=judge, listener=heard)
+        if outcome.value is None:
+            assert outcome.error is not None
+            raise outcome.error
+        return outcome.value
 
     def run_stage(self, stage: StageConfig | Mapping[str, Any], env: Mapping[str, str] | None = None) -> StageResult:
         """:meth:`arun_stage`, blocking. Inside a running event loop, ``await arun_stage(...)`` instead."""
@@ -233,24 +283,12 @@ class CICDBridge:
         quiet: bool = False,
         fail_fast: bool | None = None,
     ) -> int:
-        """Run a whole pipeline as ``orchestrate run`` does (run folder, summary); return the exit status."""
+        """Run a whole pipeline as ``orchestrate run`` does (run folder, progress, summary); return the exit
+        status. On GitHub Actions stage output is grouped, failures annotated and the job summary written."""
+        listeners: list[RunListener] = [GitHubReporter(env=self.env)] if self.provider == "github" else []
         if not isinstance(config, PipelineConfig):
-            from pytest_orchestrator.pipelines.run import run_pipeline_file
-
-            return run_pipeline_file(config, run_dir=run_dir, quiet=quiet, fail_fast=fail_fast)
-        from pytest_orchestrator.pipelines.report import PipelineRun
-
-        runner = PipelineRun(
-            config,
-            runs_dir=run_dir,
-            quiet=quiet,
-            fail_fast=fail_fast,
-            github=self.provider == "github",
-            environ=None if self.env is None else dict(self.env),
-        )
-        report = runner.run()
-        sys.stdout.write(runner.summary_text(report))
-        return report.exit_code
+            return run_pipeline_file(config, run_dir=run_dir, quiet=quiet, fail_fast=fail_fast, listeners=listeners)
+        return run_pipeline(config, run_dir=run_dir, quiet=quiet, fail_fast=fail_fast, listeners=listeners)
 
     def export(self, config: PipelineConfig | str | os.PathLike[str], provider: str | None = None) -> str:
         """The pipeline as CI YAML for ``provider`` (default: the detected one, else GitHub Actions)."""

@@ -32,6 +32,7 @@ __all__ = [
     "group_end",
     "group_start",
     "markdown_table",
+    "relative_path",
     "write_step_summary",
 ]
 
@@ -74,7 +75,7 @@ def group_end() -> str:
     return "::endgroup::"
 
 
-def _relative(path: str) -> str:
+def relative_path(path: str) -> str:
     """A path relative to the workspace if it is inside it (annotations need repository-relative paths)."""
     root = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
     try:
@@ -124,7 +125,7 @@ def github_annotations_for_junit(xml_path: str | os.PathLike[str]) -> list[str]:
         elif file is None and classname:
             file = _file_of(classname)
         what = "failed" if problem.tag == "failure" else "errored"
-        out.append(github_error(message, file=_relative(file) if file else None, line=line, title=f"{test} {what}"))
+        out.append(github_error(message, file=relative_path(file) if file else None, line=line, title=f"{test} {what}"))
     return out
 
 

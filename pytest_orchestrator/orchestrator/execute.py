@@ -1,4 +1,4 @@
-"""Run a plan on the core :class:`~pytest_orchestrator.core.workflow.Workflow` engine and report what happened.
+"""A scripts run: a plan as a workflow on the core engine, driven by :class:`~.driver.RunDriver`.
 
 One task per script, at most ``jobs`` at once. A task's action runs :func:`~pytest_orchestrator.runners.run_script`
 in a worker thread; the script's retries and timeout are applied by ``run_script`` itself (so the engine gets no
@@ -10,11 +10,11 @@ retry policy and no timeout). Outcomes map to the engine as follows:
 - skipped (exit status 77, or ``skip`` in the config) -> the action raises ``SkipTask``: the task ends SKIPPED,
   and the engine's trigger rules skip its dependents ("dependency 'x' was skipped").
 
-Every ``ScriptResult`` is kept in ``_ScriptsRun.results`` as its script finishes (a skipped or failed task has
+Every ``ScriptResult`` is kept in ``ScriptsRun.results`` as its script finishes (a skipped or failed task has
 no value), for the progress lines, the log files and the report.
 
 Cancellation (``--fail-fast``, Ctrl-C): the engine cancels the running actions; each sets its script's cancel
-event, which kills the script's process group, and waits for that before the run ends. ``run_plan`` turns Ctrl-C
+event, which kills the script's process group, and waits for that before the run ends. The driver turns Ctrl-C
 into ``RunReport.interrupted``: the run folder still gets its ``summary.json``.
 """
 
@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from collections.abc import Sequence
 import concurrent.futures
-import signal
 import sys
 import threading
-import time
 from typing import Any
 
 from pytest_orchestrator.core import events as ev
@@ -37,7 +36,10 @@ from pytest_orchestrator.core.workflow import Task
 from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.core.workflow import Workflow
 from pytest_orchestrator.errors import StepError
-from pytest_orchestrator.errors import TaskFailedError
+from pytest_orchestrator.orchestrator.driver import ItemProgress
+from pytest_orchestrator.orchestrator.driver import RunDriver
+from pytest_orchestrator.orchestrator.driver import RunKind
+from pytest_orchestrator.orchestrator.driver import RunListener
 from pytest_orchestrator.orchestrator.options import CONFIG_SKIP_REASON
 from pytest_orchestrator.orchestrator.options import RunOptions
 from pytest_orchestrator.orchestrator.options import effective_limits
@@ -50,28 +52,35 @@ from pytest_orchestrator.reporting.runfolder import RunFolder
 from pytest_orchestrator.reporting.runfolder import new_run_id
 from pytest_orchestrator.reporting.runfolder import previous_durations
 from pytest_orchestrator.reporting.summary import STDERR_TAIL_LINES
-from pytest_orchestrator.reporting.summary import ProgressPrinter
 from pytest_orchestrator.reporting.summary import RunReport
 from pytest_orchestrator.reporting.summary import ScriptOutcome
 from pytest_orchestrator.runners import ScriptResult
 from pytest_orchestrator.runners import run_script
 
 
-__all__ = ["ScriptFailedError", "run_plan"]
+__all__ = ["ScriptFailedError", "ScriptsRun", "run_plan"]
 
 
 class ScriptFailedError(StepError):
     """A script failed, timed out or could not be run (after its retries). ``.result`` is its ``ScriptResult``."""
 
 
-def run_plan(plan: Plan, options: RunOptions | None = None) -> RunReport:
+def run_plan(plan: Plan, options: RunOptions | None = None, *, listeners: Sequence[RunListener] = ()) -> RunReport:
     """Run a valid plan and write its run folder; Ctrl-C ends it with ``RunReport.interrupted`` set.
 
-    Raises ``ValueError`` if the plan has problems, ``OSError`` if the run folder cannot be created.
+    ``listeners`` hear the run start and end (see :class:`~.driver.RunListener`). Raises ``ValueError`` if the
+    plan has problems, ``OSError`` if the run folder cannot be created.
     """
     if plan.problems:
         raise ValueError("the plan has problems:\n" + "\n".join(plan.problems))
-    return _ScriptsRun(plan, options or RunOptions()).run()
+    options = options or RunOptions()
+    folder = RunFolder(options.runs_dir if options.runs_dir is not None else DEFAULT_RUNS_DIR, new_run_id())
+    kind = ScriptsRun(plan, options, folder)
+    stream = options.stream if options.stream is not None else sys.stderr
+    driver = RunDriver(
+        kind.build_workflow(), kind, folder=folder, stream=stream, quiet=options.quiet, listeners=listeners
+    )
+    return driver.run()
 
 
 async def _wait_through_cancellation(future: asyncio.Future[Any]) -> None:
@@ -88,27 +97,23 @@ def _tail(result: ScriptResult, lines: int = STDERR_TAIL_LINES) -> list[str]:
     return [line for line in text.splitlines() if line.strip()][-lines:]
 
 
-class _ScriptsRun:
-    """One run of a plan: the workflow, the worker threads, the results and the run folder."""
+class ScriptsRun(RunKind):
+    """A plan as a workflow for the :class:`~.driver.RunDriver`: the worker threads, the results and the logs."""
 
-    def __init__(self, plan: Plan, options: RunOptions) -> None:
+    def __init__(self, plan: Plan, options: RunOptions, folder: RunFolder) -> None:
         self.plan = plan
         self.options = options
         self.jobs = options.effective_jobs
-        self.run_id = new_run_id()
-        self.runs_dir = options.runs_dir if options.runs_dir is not None else DEFAULT_RUNS_DIR
-        self.folder = RunFolder(self.runs_dir, self.run_id)
+        self.runs_dir = folder.base
+        self.folder = folder
         #: every script that ran, by name, stored as it finishes
         self.results: dict[str, ScriptResult] = {}
         self.logs: dict[str, str] = {}
         self.cancel_events: list[threading.Event] = []
-        self.interrupted = False
-        stream = options.stream if options.stream is not None else sys.stderr
-        self.progress = ProgressPrinter(len(plan.scripts), stream, enabled=not options.quiet)
         self.cwd = str(options.cwd) if options.cwd is not None else None
         self.env = {
-            "ORCHESTRATE_RUN_ID": self.run_id,
-            "ORCHESTRATE_RUN_DIR": str(self.folder.path.absolute()),
+            "ORCHESTRATE_RUN_ID": folder.run_id,
+            "ORCHESTRATE_RUN_DIR": str(folder.path.absolute()),
             **(options.env or {}),
         }
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -128,7 +133,6 @@ class _ScriptsRun:
                 tags=(spec.settings["stage"],) if spec.settings.get("stage") else (),
                 metadata=metadata,
             )
-        wf.add_listener(self._on_event)
         return wf
 
     def _action(self, spec: ScriptSpec) -> Callable[[], Any]:
@@ -172,90 +176,52 @@ class _ScriptsRun:
             pass
         return result
 
-    # -- live progress ---------------------------------------------------------------------------------------
-    def _on_event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TaskStarted):
-            self.progress.started(event.task)
-        elif isinstance(event, ev.TaskCancelled):
-            self.progress.finished(event.task, "cancelled", detail=self._cancel_reason(event.reason))
-        elif isinstance(event, ev.TaskFinished | ev.TaskSkipped):
-            result = self.results.get(event.task)
-            if result is not None:
-                detail = result.skip_reason if result.status == "skipped" else result.error
-                if result.attempts > 1:
-                    detail = f"{result.attempts} attempts" + (f", {detail}" if detail else "")
-                self.progress.finished(event.task, result.status, duration=result.execution_time, detail=detail)
-            elif isinstance(event, ev.TaskSkipped):  # by configuration, or because of a dependency
-                self.progress.finished(event.task, "skipped", detail=event.reason or "skipped")
-            else:
-                self.progress.finished(event.task, "error", detail=event.result.error)
-
-    def _cancel_reason(self, reason: str | None) -> str:
-        return "interrupted" if self.interrupted or reason == "workflow run was cancelled" else reason or "cancelled"
-
-    # -- the run ---------------------------------------------------------------------------------------------
-    def run(self) -> RunReport:
-        wf = self.build_workflow()
-        self.folder.create()
-        started = time.time()
-        t0 = time.perf_counter()
+    # -- the worker threads ----------------------------------------------------------------------------------
+    def open(self) -> None:
         self.pool = concurrent.futures.ThreadPoolExecutor(self.jobs, thread_name_prefix="orchestrate-script")
-        try:
-            asyncio.run(self._main(wf))
-        except TaskFailedError:
-            pass  # reported per script
-        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (see _main)
-            self.interrupted = True
-        finally:
-            for event in self.cancel_events:  # after a second Ctrl-C some scripts may still run
-                if self.interrupted:
-                    event.set()
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        report = self.report(wf, started, time.perf_counter() - t0)
-        try:
-            self.folder.write_summary(report)
-        except OSError:
-            report.run_folder = None
-        return report
 
-    async def _main(self, wf: Workflow) -> None:
-        """Run the workflow; SIGTERM is treated like Ctrl-C (running scripts are killed, the summary written)."""
-        loop = asyncio.get_running_loop()
-        main_task = asyncio.current_task()
-        assert main_task is not None
-        try:
-            if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-                raise ValueError("someone else handles SIGTERM")
-            loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
-        except (AttributeError, NotImplementedError, RuntimeError, ValueError):  # not the main thread, not POSIX
-            await wf.run()
-            return
-        try:
-            await wf.run()
-        finally:
-            loop.remove_signal_handler(signal.SIGTERM)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def close(self, interrupted: bool) -> None:
+        for event in self.cancel_events:  # after a second Ctrl-C some scripts may still run
+            if interrupted:
+                event.set()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- live progress ---------------------------------------------------------------------------------------
+    def progress(self, event: ev.TaskFinished | ev.TaskSkipped | ev.TaskCancelled, run: RunDriver) -> ItemProgress:
+        if isinstance(event, ev.TaskCancelled):
+            return ItemProgress("cancelled", detail=run.cancel_reason(event.reason))
+        result = self.results.get(event.task)
+        if result is not None:
+            detail = result.skip_reason if result.status == "skipped" else result.error
+            if result.attempts > 1:
+                detail = f"{result.attempts} attempts" + (f", {detail}" if detail else "")
+            return ItemProgress(result.status, result.execution_time, detail)
+        if isinstance(event, ev.TaskSkipped):  # by configuration, or because of a dependency
+            return ItemProgress("skipped", detail=event.reason or "skipped")
+        return ItemProgress("error", detail=event.result.error)
 
     # -- the report ------------------------------------------------------------------------------------------
-    def report(self, wf: Workflow, started: float, elapsed: float) -> RunReport:
+    def report(self, run: RunDriver) -> RunReport:
         report = RunReport(
-            run_id=self.run_id,
+            run_id=run.run_id,
             root=str(self.plan.root),
             jobs=self.jobs,
             fail_fast=self.options.fail_fast,
-            started_at=started,
-            elapsed=elapsed,
-            interrupted=self.interrupted,
+            started_at=run.started_at,
+            elapsed=run.elapsed,
+            interrupted=run.interrupted,
             run_folder=display_path(self.folder.path.absolute()),
         )
-        report.scripts = [self._outcome(name, wf.tasks[name]) for name in topological_order(self.plan.graph)]
+        tasks = run.workflow.tasks
+        report.scripts = [self._outcome(name, tasks[name], run) for name in topological_order(self.plan.graph)]
         ran = {s.name: s.duration for s in report.scripts if s.attempts}
         if ran:  # the longest chain of scripts that ran, by their durations
             graph = {name: [d for d in deps if d in ran] for name, deps in self.plan.graph.items() if name in ran}
             report.critical_path = critical_path(graph, ran)
         return report
 
-    def _outcome(self, name: str, task: Task) -> ScriptOutcome:
+    def _outcome(self, name: str, task: Task, run: RunDriver) -> ScriptOutcome:
         """One script's line of the report: from its ``ScriptResult`` if it ran, else from its engine task."""
         outcome = script_outcome(self.plan.scripts[name], self.options)
         reason = task.result.reason if task.result is not None else None
@@ -266,9 +232,9 @@ class _ScriptsRun:
                 if task.result is not None:
                     outcome.started_at, outcome.finished_at = task.result.started_at, task.result.finished_at
             elif task.status is TaskStatus.CANCELLED:
-                outcome.status, outcome.reason = "cancelled", self._cancel_reason(reason)
+                outcome.status, outcome.reason = "cancelled", run.cancel_reason(reason)
             else:
-                outcome.status, outcome.reason = "not_run", "interrupted" if self.interrupted else "not run"
+                outcome.status, outcome.reason = "not_run", "interrupted" if run.interrupted else "not run"
             return outcome
         outcome.status = result.status
         outcome.exit_code = result.exit_code
@@ -280,7 +246,7 @@ class _ScriptsRun:
         outcome.attempt_errors = list(result.attempt_errors)
         outcome.log = self.logs.get(name)
         if result.status == "skipped" and result.error == "cancelled":  # killed by --fail-fast / Ctrl-C
-            outcome.status, outcome.reason = "cancelled", self._cancel_reason(reason)
+            outcome.status, outcome.reason = "cancelled", run.cancel_reason(reason)
         elif result.status == "skipped":
             outcome.reason = result.skip_reason
         elif result.status != "passed":

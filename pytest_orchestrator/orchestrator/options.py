@@ -1,18 +1,21 @@
-"""How to run a plan (``RunOptions``) and what that makes of each script's settings.
+"""How to run (``RunOptions`` and the ``orchestrate run`` flags) and what that makes of each script's settings.
 
-A script's own timeout and retry win; ``--timeout`` and ``--retries`` fill in for scripts that set none.
-``plan_outcomes`` (``orchestrate list``) and ``plan_levels`` (``--dry-run``) show the effective settings without
-running anything.
+``add_run_arguments`` declares the ``run`` flags once: the ``orchestrate`` command's ``run`` and
+``run_orchestrator()`` (scripts and pipelines alike) parse with them. A script's own timeout and retry win;
+``--timeout`` and ``--retries`` fill in for scripts that set none. ``plan_outcomes`` (``orchestrate list``) and
+``plan_levels`` (``--dry-run``) show the effective settings without running anything.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 import dataclasses
 import os
 from pathlib import Path
 from typing import TextIO
 
+from pytest_orchestrator.argtypes import number
 from pytest_orchestrator.core.graph import generations
 from pytest_orchestrator.core.graph import topological_order
 from pytest_orchestrator.core.retry import RetryPolicy
@@ -26,10 +29,14 @@ __all__ = [
     "CONFIG_SKIP_REASON",
     "DEFAULT_RETRY_DELAY",
     "DEFAULT_TIMEOUT",
+    "RUN_HELP",
     "RunOptions",
+    "add_path_argument",
+    "add_run_arguments",
     "effective_limits",
     "plan_levels",
     "plan_outcomes",
+    "run_parser",
     "script_outcome",
 ]
 
@@ -66,6 +73,59 @@ class RunOptions:
     @property
     def effective_jobs(self) -> int:
         return self.jobs if self.jobs else os.cpu_count() or 1
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunOptions:
+        """The options that parsed ``run`` flags (see :func:`add_run_arguments`) ask for."""
+        return cls(
+            jobs=args.jobs,
+            timeout=args.timeout,
+            retries=args.retries,
+            fail_fast=args.fail_fast,
+            quiet=args.quiet,
+            runs_dir=args.run_dir,
+        )
+
+
+# -- the ``orchestrate run`` flags, declared once ---------------------------------------------------------------
+_positive_int = number(int, minimum=1, what="a whole number")
+_count = number(int, minimum=0, what="a whole number")
+_seconds = number(float, minimum=0, what="a number of seconds")
+
+
+def add_path_argument(parser: argparse.ArgumentParser) -> None:
+    """The optional ``PATH`` of every ``orchestrate`` command (default ``scripts``)."""
+    parser.add_argument(
+        "path", nargs="?", default="scripts", metavar="PATH", help="folder of scripts (default: scripts)"
+    )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``orchestrate run`` flags (without ``PATH``): the one declaration, for scripts and pipelines."""
+    parser.add_argument("-j", "--jobs", type=_positive_int, help="scripts at once (default: number of CPUs)")
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="S",
+        help="per-attempt timeout of scripts that set none (default 60, 0: none)",
+    )
+    parser.add_argument("--retries", type=_count, metavar="N", help="extra attempts for scripts that set no retry")
+    parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure (default: run on)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no live progress lines")
+    parser.add_argument("--run-dir", type=Path, metavar="DIR", help="where run folders go (default: .orchestrate/runs)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+
+
+#: what ``orchestrate run`` does, in its help
+RUN_HELP = "run the scripts in dependency order, in parallel"
+
+
+def run_parser(prog: str = "orchestrate run") -> argparse.ArgumentParser:
+    """A parser of ``orchestrate run``'s arguments alone: ``[PATH]`` and the run flags."""
+    parser = argparse.ArgumentParser(prog=prog, description=RUN_HELP)
+    add_path_argument(parser)
+    add_run_arguments(parser)
+    return parser
 
 
 def effective_limits(spec: ScriptSpec, options: RunOptions) -> tuple[float | None, RetryPolicy | None]:

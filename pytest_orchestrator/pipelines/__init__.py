@@ -3,8 +3,10 @@
 - ``config.py``: ``StageConfig`` and ``PipelineConfig`` (validated dataclasses) and the dependency rules.
 - ``loader.py``: ``load_pipeline(path)`` with ``file:line`` errors.
 - ``stages.py``: running one stage (``run_ci_stage``, ``execute_stage``) into a ``StageResult``.
-- ``run.py``: ``create_pipeline_workflow`` and ``run_pipeline_file`` (what ``orchestrate run X.yaml`` calls).
-- ``report.py``: the run folder, progress and summary of ``orchestrate run X.yaml`` (imported when run).
+- ``run.py``: ``PipelineWorkflow`` and ``create_pipeline_workflow``.
+
+``orchestrate run X.yaml`` (run folder, progress, summary) is ``pytest_orchestrator.orchestrator.run_pipeline_file``:
+the one run driver runs pipelines and scripts alike. Nothing here knows which CI hosts a run.
 
 Usage::
 
@@ -22,7 +24,6 @@ from pytest_orchestrator.pipelines.config import StageConfig
 from pytest_orchestrator.pipelines.loader import load_pipeline
 from pytest_orchestrator.pipelines.run import PipelineWorkflow
 from pytest_orchestrator.pipelines.run import create_pipeline_workflow
-from pytest_orchestrator.pipelines.run import run_pipeline_file
 from pytest_orchestrator.pipelines.stages import CommandResult
 from pytest_orchestrator.pipelines.stages import StageResult
 from pytest_orchestrator.pipelines.stages import execute_stage
@@ -41,5 +42,4 @@ __all__ = [
     "execute_stage",
     "load_pipeline",
     "run_ci_stage",
-    "run_pipeline_file",
 ]

@@ -30,13 +30,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
-import math
 from pathlib import Path
 import shlex
 from typing import Any
 
 from pytest_orchestrator.core.graph import close_matches
 from pytest_orchestrator.core.graph import find_cycle
+from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.scripts.errors import ConfigError
 
 
@@ -78,10 +78,9 @@ def _error(message: str, *, stage: str | None = None, key: str | None = None, **
     return ConfigError(where + message, stage=stage, key=key, **context)
 
 
-def _seconds(value: Any, what: str, stage: str | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value <= 0:
-        raise _error(f"{what} must be a positive number of seconds, got {value!r}", stage=stage, key=what)
-    return float(value)
+def _seconds(value: Any, what: str, stage: str | None, *, zero: bool = False) -> float:
+    """``check_seconds``, failing with a ``ConfigError`` that names the stage and key (the loader adds file:line)."""
+    return check_seconds(value, what, zero=zero, error=lambda message: _error(message, stage=stage, key=what))
 
 
 def _flag(value: Any, what: str, stage: str | None) -> bool:
@@ -185,9 +184,7 @@ class StageConfig:
             raise _error(
                 f"retry is a number of extra attempts (0 or more), got {self.retry!r}", stage=name, key="retry"
             )
-        delay = self.retry_delay
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or math.isnan(delay) or delay < 0:
-            raise _error(f"retry_delay must be a number of seconds >= 0, got {delay!r}", stage=name, key="retry_delay")
+        _seconds(self.retry_delay, "retry_delay", name, zero=True)
         self.environment = _env(self.environment, "environment", name)
 
     @property

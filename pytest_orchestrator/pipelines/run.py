@@ -1,14 +1,16 @@
-"""Pipelines as workflows: ``create_pipeline_workflow`` and ``run_pipeline_file`` (``orchestrate run X.yaml``).
+"""Pipelines as workflows: :class:`PipelineWorkflow` and ``create_pipeline_workflow``.
 
 Each stage is one task of a :class:`PipelineWorkflow`; its ``when`` is the task's trigger rule, its ``retry`` a
 ``RetryPolicy`` (``retry_delay`` seconds, doubling, at most 10 s), and a failing stage raises so that fail_fast,
 retries and dependent skips work as for any task. A stage with ``allow_failure`` completes on its last failed
 attempt: its :class:`StageResult` has ``allowed_failure=True`` and the summary lists it under ``warnings``.
+
+Running a pipeline file with a run folder, progress and a summary (``orchestrate run X.yaml``) is
+:func:`pytest_orchestrator.orchestrator.run_pipeline_file`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -16,10 +18,7 @@ from collections.abc import Sequence
 import logging
 import os
 from pathlib import Path
-import sys
-import time
 from typing import Any
-from typing import TextIO
 
 from pytest_orchestrator.core import events as ev
 from pytest_orchestrator.core.retry import RetryPolicy
@@ -33,7 +32,7 @@ from pytest_orchestrator.pipelines.stages import execute_stage
 from pytest_orchestrator.pipelines.stages import safe_filename
 
 
-__all__ = ["PipelineWorkflow", "StageCallback", "create_pipeline_workflow", "run_pipeline_file"]
+__all__ = ["PipelineWorkflow", "StageCallback", "create_pipeline_workflow"]
 
 log = logging.getLogger("pytest_orchestrator")
 
@@ -239,76 +238,3 @@ def create_pipeline_workflow(
     """
     config = _as_config(config_or_stage_dicts, name)
     return PipelineWorkflow(config, name=name, fail_fast=fail_fast, run_dir=run_dir, cwd=cwd, env=env)
-
-
-# -- orchestrate run pipeline.yaml ------------------------------------------------------------------------------
-def _parse_argv(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="orchestrate run PIPELINE.yaml", add_help=False)
-    parser.add_argument("-q", "--quiet", action="store_true")
-    parser.add_argument("--fail-fast", action="store_true")
-    parser.add_argument("--run-dir", type=Path)
-    parser.add_argument("-j", "--jobs", type=int)
-    parser.add_argument("--dry-run", action="store_true")
-    return parser.parse_args(list(argv))
-
-
-def run_pipeline_file(
-    path: str | os.PathLike[str],
-    args: argparse.Namespace | Sequence[str] | None = None,
-    *,
-    run_dir: str | os.PathLike[str] | None = None,
-    quiet: bool = False,
-    fail_fast: bool | None = None,
-    stream: TextIO | None = None,
-    out: TextIO | None = None,
-) -> int:
-    """Run a pipeline file as ``orchestrate run PIPELINE.yaml`` does; return the exit status.
-
-    Live progress goes to ``stream`` (stderr), the summary to ``out`` (stdout); the run folder
-    ``<run_dir>/<run_id>/`` (``run_dir`` defaults to ``.orchestrate/runs``, like a scripts run) holds
-    ``logs/<stage>.log``, ``<stage>.xml`` for pytest stages and ``summary.json``. ``fail_fast=None`` keeps the
-    pipeline's setting. ``args`` (the CLI's parsed arguments, or a list such as ``["-q", "--fail-fast"]``) fills
-    ``quiet``, ``fail_fast``, ``run_dir``, ``jobs`` and ``dry_run``. Relative paths in the pipeline are relative
-    to the current directory.
-
-    Returns 0 when every stage passed (allowed failures and skips included), 1 when one failed or the pipeline
-    timed out, 2 for an invalid pipeline file (its ``file:line: message`` is printed), 130 after Ctrl-C. On
-    GitHub Actions it also prints log groups and error annotations and writes the job summary.
-    """
-    from pytest_orchestrator.pipelines.loader import load_pipeline
-    from pytest_orchestrator.pipelines.report import PipelineRun
-    from pytest_orchestrator.scripts.errors import ConfigError
-
-    jobs: int | None = None
-    dry_run = False
-    if args is not None:
-        ns = args if isinstance(args, argparse.Namespace) else _parse_argv(args)
-        quiet = quiet or bool(getattr(ns, "quiet", False))
-        if getattr(ns, "fail_fast", False):
-            fail_fast = True
-        run_dir = run_dir if run_dir is not None else getattr(ns, "run_dir", None)
-        jobs = getattr(ns, "jobs", None)
-        dry_run = bool(getattr(ns, "dry_run", False))
-    err = stream if stream is not None else sys.stderr
-    try:
-        config = load_pipeline(path)
-    except ConfigError as exc:
-        print(f"orchestrate: error: {exc.message}", file=err)
-        return 2
-    except OSError as exc:
-        print(f"orchestrate: error: cannot read {os.fspath(path)!r}: {exc.strerror or exc}", file=err)
-        return 2
-    started = time.time()
-    runner = PipelineRun(config, runs_dir=run_dir, quiet=quiet, fail_fast=fail_fast, jobs=jobs, stream=err, out=out)
-    if dry_run:
-        (out or sys.stdout).write(runner.plan_text())
-        return 0
-    try:
-        report = runner.run(started)
-    except OSError as exc:
-        print(f"orchestrate: error: cannot create the run folder: {exc}", file=err)
-        return 2
-    target = out if out is not None else sys.stdout
-    target.write(runner.summary_text(report))
-    target.flush()
-    return report.exit_code

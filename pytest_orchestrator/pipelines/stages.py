@@ -1,8 +1,9 @@
 """Running one stage: ``run_ci_stage`` (command lines), and ``execute_stage`` for any ``StageConfig``.
 
 Every process goes through ``execution/process.py`` (own process group; the stage's timeout kills the group). A
-stage never raises for a failing command: the outcome is a :class:`StageResult` with one :class:`CommandResult`
-per command that was started.
+stage never raises for a failing command: the outcome is a :class:`StageResult` with one ``CommandResult`` (the
+package's one result shape of a command that ran, from ``execution/process.py``, importable from here too) per
+command that was started.
 """
 
 from __future__ import annotations
@@ -19,38 +20,14 @@ import threading
 import time
 from typing import Any
 
+from pytest_orchestrator.execution.process import CommandResult
 from pytest_orchestrator.execution.process import ProcessResult
+from pytest_orchestrator.execution.process import describe_exit
 from pytest_orchestrator.execution.process import run_process_async
 from pytest_orchestrator.pipelines.config import StageConfig
 
 
 __all__ = ["CommandResult", "StageResult", "execute_stage", "pytest_command", "run_ci_stage", "safe_filename"]
-
-
-@dataclasses.dataclass
-class CommandResult:
-    """One command line of a stage: its exit status, output, and why it failed if it did.
-
-    ``returncode`` is ``None`` when the command could not be started (``error`` says why) or was killed before
-    its status was known; ``-N`` means it was ended by signal ``N``.
-    """
-
-    command: str
-    returncode: int | None
-    stdout: str = ""
-    stderr: str = ""
-    error: str | None = None
-    execution_time: float = 0.0
-    timed_out: bool = False
-
-    @property
-    def success(self) -> bool:
-        return self.returncode == 0 and self.error is None and not self.timed_out
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["success"] = self.success
-        return data
 
 
 @dataclasses.dataclass
@@ -114,10 +91,8 @@ def _describe(command: str, proc: ProcessResult) -> str | None:
         return proc.error
     if proc.returncode is None:
         return f"command {command!r} ended without an exit status"
-    if proc.returncode < 0:
-        return f"command {command!r} was killed by signal {-proc.returncode}"
     if proc.returncode != 0:
-        return f"command {command!r} exited with status {proc.returncode}"
+        return f"command {command!r} {describe_exit(proc.returncode)}"
     return None
 
 
@@ -274,7 +249,7 @@ async def execute_stage(
         result.junit_xml = _existing(junit_xml)
         last = result.results[-1] if result.results else None
         if last is not None and not result.success and not result.timed_out and last.returncode is not None:
-            what = _PYTEST_EXIT.get(last.returncode, f"exited with status {last.returncode}")
+            what = _PYTEST_EXIT.get(last.returncode) or describe_exit(last.returncode)
             lines = [line.strip(" =") for line in last.stdout.splitlines() if line.strip(" =")]
             result.error = f"pytest: {what}" + (f" ({lines[-1]})" if lines else "")
         return result

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pytest_orchestrator.integration.github import _relative
 from pytest_orchestrator.integration.github import github_error
 from pytest_orchestrator.integration.github import markdown_table
+from pytest_orchestrator.integration.github import relative_path
 from pytest_orchestrator.integration.github import write_step_summary
 
 
@@ -33,7 +33,7 @@ def failure_location(report: pytest.TestReport) -> tuple[str, int | None, str]:
     if not message:
         text = report.longreprtext.strip().splitlines()
         message = text[-1] if text else f"{report.when} failed"
-    return _relative(path), line, message
+    return relative_path(path), line, message
 
 
 class GitHubPlugin:

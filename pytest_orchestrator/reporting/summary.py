@@ -2,7 +2,8 @@
 
 ``RunReport`` is built by :mod:`pytest_orchestrator.orchestrator` once a run has settled (or was interrupted);
 ``format_summary`` is the text printed at the end of ``orchestrate run``, ``format_plan`` the ``--dry-run`` and
-``orchestrate list`` text, and ``ProgressPrinter`` writes the live ``[ 3/12] PASS transform (0.21s)`` lines.
+``orchestrate list`` text, and ``ProgressPrinter`` writes the live ``[ 3/12] PASS transform (0.21s)`` lines (and
+a ``RETRY`` line when the engine retries an item, as it does pipeline stages).
 
 Status words of a script: ``passed``, ``failed``, ``timeout``, ``error`` (could not be run), ``skipped`` (exit
 status 77, skipped by configuration, or a dependency did not pass), ``cancelled`` (killed or never started because
@@ -177,11 +178,14 @@ class ProgressPrinter:
         self._lock = threading.Lock()
 
     def _write(self, count: int | None, text: str) -> None:
+        shown = "" if count is None else str(count)
+        self._write_line(f"[{shown:>{self._width}}/{self.total}] {text}")
+
+    def _write_line(self, line: str) -> None:
         if not self.enabled or self.stream is None:
             return
-        shown = "" if count is None else str(count)
         try:
-            self.stream.write(f"[{shown:>{self._width}}/{self.total}] {text}\n")
+            self.stream.write(line + "\n")
             self.stream.flush()
         except (OSError, ValueError):  # a closed or broken stream must not break the run
             self.enabled = False
@@ -190,6 +194,13 @@ class ProgressPrinter:
         with self._lock:
             self.started_count += 1
             self._write(None, f"START {name}")
+
+    def retrying(self, name: str, attempt: int, error: str, delay: float) -> None:
+        """Attempt ``attempt`` of ``name`` failed with ``error``; the next starts in ``delay`` seconds."""
+        with self._lock:
+            self._write_line(
+                f"{'':{self._width * 2 + 4}} RETRY {name} (attempt {attempt}: {error}; next in {delay:.2g}s)"
+            )
 
     def finished(self, name: str, status: str, *, duration: float | None = None, detail: str | None = None) -> None:
         """A script reached a final ``status`` (one of ``STATUSES``); ``detail`` is shown in the parentheses."""

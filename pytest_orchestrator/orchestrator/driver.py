@@ -1,0 +1,180 @@
+"""The one run driver of ``orchestrate run``: a built workflow in, a run folder, live progress and a report out.
+
+A scripts run (:mod:`.execute`) and a pipeline run (:mod:`.pipeline`) are two ways of building the workflow; the
+:class:`RunDriver` drives either the same way:
+
+1. tells each :class:`RunListener` the run is starting (``run_started(workflow)``: a listener attaches what it
+   needs, e.g. the GitHub Actions output of a pipeline run);
+2. creates the run folder (``.orchestrate/runs/<run_id>/``), starts the :class:`RunKind`'s resources;
+3. runs the workflow, printing ``[ 2/5] PASS lint (0.12s)`` lines as its events arrive; Ctrl-C and SIGTERM end the
+   run as *interrupted* (running items are cancelled, their processes killed), a workflow timeout is kept as the
+   report's ``timeout_error``, failing items are reported per item;
+4. asks the kind for the report, writes ``summary.json`` (even after Ctrl-C) and hands the report to every
+   listener (``run_finished(report)``).
+
+The kind says what only it knows: how a finished, skipped or cancelled item is described in the progress line
+(:meth:`RunKind.progress`) and how the report is built (:meth:`RunKind.report`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+import dataclasses
+import signal
+import time
+from typing import TYPE_CHECKING
+from typing import Protocol
+from typing import TextIO
+
+from pytest_orchestrator.core import events as ev
+from pytest_orchestrator.errors import OrchestratorTimeoutError
+from pytest_orchestrator.errors import TaskFailedError
+from pytest_orchestrator.reporting.summary import ProgressPrinter
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.workflow import Workflow
+    from pytest_orchestrator.reporting.runfolder import RunFolder
+    from pytest_orchestrator.reporting.summary import RunReport
+
+__all__ = ["ItemProgress", "RunDriver", "RunKind", "RunListener"]
+
+#: the engine's reason for tasks cancelled because the run itself was cancelled (Ctrl-C, SIGTERM)
+RUN_CANCELLED_REASON = "workflow run was cancelled"
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemProgress:
+    """How one item's final progress line reads: ``[ 3/5] <STATUS> <name> (<duration>, <detail>)``."""
+
+    status: str
+    duration: float | None = None
+    detail: str | None = None
+
+
+class RunListener(Protocol):
+    """Something a run reports to besides the terminal (e.g. GitHub Actions): told when a run starts and ends."""
+
+    def run_started(self, workflow: Workflow) -> None:
+        """Before the workflow runs: attach callbacks or event listeners to it."""
+
+    def run_finished(self, report: RunReport) -> None:
+        """After ``summary.json`` was written."""
+
+
+class RunKind:
+    """What a kind of run (scripts, pipeline) tells the driver. Subclasses implement :meth:`progress` and
+    :meth:`report`; :meth:`open` and :meth:`close` bracket the workflow's run (default: nothing to do)."""
+
+    def open(self) -> None:
+        """Before the workflow runs (e.g. start a thread pool)."""
+
+    def close(self, interrupted: bool) -> None:
+        """After it ran, even when interrupted (e.g. kill what still runs, stop the pool)."""
+
+    def progress(self, event: ev.TaskFinished | ev.TaskSkipped | ev.TaskCancelled, run: RunDriver) -> ItemProgress:
+        """The final progress line of the item of ``event``."""
+        raise NotImplementedError
+
+    def report(self, run: RunDriver) -> RunReport:
+        """The report of the settled (or interrupted) run."""
+        raise NotImplementedError
+
+
+class RunDriver:
+    """Runs ``workflow`` once for ``kind``, with progress lines on ``stream`` and the run folder ``folder``.
+
+    After :meth:`run`: ``interrupted`` (Ctrl-C or SIGTERM), ``timeout_error`` (the workflow's own timeout expired),
+    ``started_at`` (wall clock) and ``elapsed`` (seconds).
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        kind: RunKind,
+        *,
+        folder: RunFolder,
+        stream: TextIO | None,
+        quiet: bool = False,
+        listeners: Sequence[RunListener] = (),
+    ) -> None:
+        self.workflow = workflow
+        self.kind = kind
+        self.folder = folder
+        self.listeners = list(listeners)
+        self.progress = ProgressPrinter(len(workflow.tasks), stream, enabled=not quiet)
+        self.interrupted = False
+        self.timeout_error: str | None = None
+        self.started_at = 0.0
+        self.elapsed = 0.0
+        workflow.add_listener(self._on_event)
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.run_id
+
+    def cancel_reason(self, reason: str | None) -> str:
+        """Why an item was cancelled, in report words: ``interrupted`` when the run itself was."""
+        return "interrupted" if self.interrupted or reason == RUN_CANCELLED_REASON else reason or "cancelled"
+
+    # -- live progress ---------------------------------------------------------------------------------------
+    def _on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.TaskStarted):
+            if event.attempt == 1:
+                self.progress.started(event.task)
+        elif isinstance(event, ev.TaskRetrying):
+            self.progress.retrying(event.task, event.attempt, event.error, event.delay)
+        elif isinstance(event, ev.TaskFinished | ev.TaskSkipped | ev.TaskCancelled):
+            line = self.kind.progress(event, self)
+            self.progress.finished(event.task, line.status, duration=line.duration, detail=line.detail)
+
+    # -- the run ---------------------------------------------------------------------------------------------
+    def run(self, started: float | None = None) -> RunReport:
+        """Run the workflow and write ``summary.json``; Ctrl-C ends it with ``report.interrupted`` set.
+
+        ``started`` (wall clock) defaults to now. Raises ``OSError`` if the run folder cannot be created.
+        """
+        for listener in self.listeners:
+            listener.run_started(self.workflow)
+        self.folder.create()
+        self.started_at = time.time() if started is None else started
+        t0 = time.perf_counter()
+        self.kind.open()
+        try:
+            asyncio.run(self._main())
+        except TaskFailedError:
+            pass  # reported per item
+        except OrchestratorTimeoutError as exc:
+            self.timeout_error = exc.message
+        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (see _main)
+            self.interrupted = True
+        finally:
+            self.kind.close(self.interrupted)
+        self.elapsed = time.perf_counter() - t0
+        report = self.kind.report(self)
+        try:
+            self.folder.write_summary(report)
+        except OSError:
+            report.run_folder = None
+        for listener in self.listeners:
+            listener.run_finished(report)
+        return report
+
+    async def _main(self) -> None:
+        """Run the workflow; SIGTERM is treated like Ctrl-C (running items are killed, the summary written)."""
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        try:
+            if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+                raise ValueError("someone else handles SIGTERM")
+            loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+        except (AttributeError, NotImplementedError, RuntimeError, ValueError):  # not the main thread, not POSIX
+            await self.workflow.run()
+            return
+        try:
+            await self.workflow.run()
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
