@@ -8,6 +8,8 @@ Commands::
     orchestrate list [PATH]
     orchestrate graph [PATH] [--format mermaid|dot]
     orchestrate validate [PATH]
+    orchestrate runs [--limit N] [--json]
+    orchestrate show RUN_ID [--json]
 
 ``PATH`` is a folder of scripts (default ``scripts``); ``run`` also takes a pipeline file (``*.yaml``). On GitHub
 Actions (``GITHUB_ACTIONS=true``) a run also writes log groups, annotations and the job summary: the command
@@ -19,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import json
 from pathlib import Path
 import sys
 
 from pytest_orchestrator import __version__
+from pytest_orchestrator.argtypes import number
+from pytest_orchestrator.errors import StateError
 from pytest_orchestrator.integration.ci import ci_listeners
 from pytest_orchestrator.orchestrator.entry import INTERRUPTED
 from pytest_orchestrator.orchestrator.entry import PROG
@@ -30,11 +35,17 @@ from pytest_orchestrator.orchestrator.entry import USAGE_ERROR
 from pytest_orchestrator.orchestrator.entry import open_plan
 from pytest_orchestrator.orchestrator.entry import print_problems
 from pytest_orchestrator.orchestrator.entry import run_orchestrator
+from pytest_orchestrator.orchestrator.entry import usage_error
 from pytest_orchestrator.orchestrator.options import RUN_HELP
 from pytest_orchestrator.orchestrator.options import add_path_argument
 from pytest_orchestrator.orchestrator.options import add_run_arguments
 from pytest_orchestrator.orchestrator.options import plan_outcomes
+from pytest_orchestrator.orchestrator.state import DEFAULT_STATE_PATH
+from pytest_orchestrator.orchestrator.state import format_run
+from pytest_orchestrator.orchestrator.state import format_runs
+from pytest_orchestrator.orchestrator.state import run_details
 from pytest_orchestrator.reporting.summary import format_scripts
+from pytest_orchestrator.state import StateStore
 
 
 __all__ = ["build_parser", "main"]
@@ -58,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     graph = add("graph", "print the dependency graph")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
     add("validate", "check metadata, config, dependencies and cycles")
+    runs = commands.add_parser("runs", help="list recent runs recorded in .orchestrate/state.db")
+    runs.add_argument("--limit", type=number(int, minimum=1, what="a whole number"), default=20, metavar="N")
+    runs.add_argument("--json", action="store_true", help="print the runs as JSON")
+    show = commands.add_parser("show", help="print one recorded run")
+    show.add_argument("run_id", metavar="RUN_ID")
+    show.add_argument("--json", action="store_true", help="print the run as JSON")
     return parser
 
 
@@ -73,11 +90,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     if args.command == "run":
         return run_orchestrator(args, listeners=ci_listeners())
+    if args.command in ("runs", "show"):
+        return _history(args)
     try:
         return _inspect(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+def _history(args: argparse.Namespace) -> int:
+    """``runs`` and ``show``: read the state store, print what was asked."""
+    if not DEFAULT_STATE_PATH.exists():
+        return usage_error(f"no state recorded here ({DEFAULT_STATE_PATH} does not exist)")
+    store = StateStore(DEFAULT_STATE_PATH)
+    try:
+        if args.command == "runs":
+            runs = store.list_runs(limit=args.limit)
+            if args.json:
+                print(json.dumps([r.to_dict() for r in runs], indent=2))
+            else:
+                sys.stdout.write(format_runs(runs))
+            return 0
+        details = run_details(store, args.run_id)
+    except StateError as exc:
+        return usage_error(exc.message)
+    finally:
+        store.close()
+    sys.stdout.write(json.dumps(details, indent=2) + "\n" if args.json else format_run(details))
+    return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -203,7 +203,7 @@ class Engine:
         self._fill_scheduled = False
 
     # -- the run ---------------------------------------------------------------------------------------------
-    async def run(self, resume: bool | str = False) -> dict[str, Any]:
+    async def run(self, resume: bool | str = False, run_id: str | None = None) -> dict[str, Any]:
         wf = self.wf
         graph = wf.graph()
         check_known(graph)  # unknown dependencies; the scheduler below raises CycleError
@@ -226,9 +226,11 @@ class Engine:
         if wf.state is not None:
             # before anything runs: a state file that cannot be used, or a run of this name in progress elsewhere,
             # stops the run here with a clear error
-            self.recorder = wf.state.open_run(wf, resume)
+            self.recorder = wf.state.open_run(wf, resume, run_id=run_id)
             self.run_id = self.recorder.run_id
             self._carried = self.recorder.carried
+        elif run_id is not None:
+            self.run_id = run_id
         started = self._now()
         if self.listeners:
             ev.emit(self.listeners, ev.WorkflowStarted(wf.name, self.clock.time(), len(self.tasks), self.run_id))

@@ -71,8 +71,9 @@ class RunRecorder(Protocol):
 class RunState(Protocol):
     """Durable state a ``Workflow(state=...)`` records its runs in (``pytest_orchestrator.StateStore``)."""
 
-    def open_run(self, workflow: Workflow, resume: bool | str) -> RunRecorder:
-        """Begin a recorded run of ``workflow``; with ``resume``, carry over what the resumed run completed."""
+    def open_run(self, workflow: Workflow, resume: bool | str, *, run_id: str | None = None) -> RunRecorder:
+        """Begin a recorded run of ``workflow`` (under ``run_id``, or a new id); with ``resume``, carry over what
+        the resumed run completed."""
 
 
 def fingerprint(*parts: Any) -> str:
@@ -81,7 +82,8 @@ def fingerprint(*parts: Any) -> str:
 
 
 def task_fingerprint(task: Task) -> str:
-    """What identifies a task's definition: its action (qualified name or command), args, kwargs, dependencies."""
+    """What identifies a task's definition: its action (qualified name or command), args, kwargs, dependencies,
+    and ``metadata["fingerprint"]`` when the task's maker knows more (a script's content and settings)."""
     action = task.action
     if isinstance(action, str):
         what = f"command {action!r} shell={task.shell}"
@@ -89,7 +91,7 @@ def task_fingerprint(task: Task) -> str:
         qualname = getattr(action, "__qualname__", None) or type(action).__qualname__
         what = f"callable {getattr(action, '__module__', None)}.{qualname}"
     kwargs = sorted(task.kwargs.items()) if task.kwargs else ()
-    text = f"{what}|{task.args!r}|{kwargs!r}|{sorted(task.dependencies)!r}"
+    text = f"{what}|{task.args!r}|{kwargs!r}|{sorted(task.dependencies)!r}|{task.metadata.get('fingerprint')!r}"
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
@@ -99,13 +101,15 @@ def carry_over(
     fingerprints: Mapping[str, str | None],
     stored: Mapping[str, StoredUnit],
     *,
-    need_values: bool = True,
+    need_values: bool | Mapping[str, bool] = True,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Which units a resumed run carries over, and why each of the others runs again.
 
     ``order`` is a topological order of the units (dependencies first). Returns ``(carried, reasons)``:
     ``carried`` maps each carried-over unit to its stored value; ``reasons`` maps each unit that the earlier run
-    knew and that runs again to why. Units the earlier run never recorded simply run.
+    knew and that runs again to why. Units the earlier run never recorded simply run. ``need_values`` (for all,
+    or per unit) says whether a unit's value must have been stored for it to be carried over (it must when its
+    dependents receive it; scripts and stages hand nothing on).
     """
     carried: dict[str, Any] = {}
     reasons: dict[str, str] = {}
@@ -117,7 +121,7 @@ def carry_over(
             reasons[name] = f"it did not complete ({unit.status})"
         elif unit.fingerprint != fingerprints.get(name):
             reasons[name] = "its definition changed"
-        elif need_values and not unit.value_stored:
+        elif (need_values if isinstance(need_values, bool) else need_values.get(name, True)) and not unit.value_stored:
             reasons[name] = "its value was not stored (not JSON-serialisable)"
         else:
             rerun = [d for d in dependencies.get(name, ()) if d not in carried]

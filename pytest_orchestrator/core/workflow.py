@@ -364,7 +364,7 @@ class Workflow:
         return out
 
     # -- running -------------------------------------------------------------------------------------------
-    async def run(self, resume: bool | str = False) -> dict[str, Any]:
+    async def run(self, resume: bool | str = False, *, run_id: str | None = None) -> dict[str, Any]:
         """Validate, then run every task; return ``{task_name: value}`` (``None`` where it did not complete).
 
         Raises ``TaskFailedError`` once the run has settled if any task failed, and
@@ -373,7 +373,7 @@ class Workflow:
         With a ``state`` store, ``resume=True`` resumes the last unfinished run of this workflow's name (or runs
         from the start when there is none, and says so in ``get_summary()["resume"]``), ``resume="RUN_ID"`` a given
         run: tasks that completed there with the same definition are not run again, their stored values are handed
-        to dependents and returned as if they had just run.
+        to dependents and returned as if they had just run. ``run_id`` names the new run (default: a new id).
         """
         if resume and self.state is None:
             raise WorkflowError(
@@ -389,7 +389,7 @@ class Workflow:
         engine = Engine(self)
         self._engine = engine
         try:
-            return await engine.run(resume)
+            return await engine.run(resume, run_id)
         finally:
             self._engine = None
 

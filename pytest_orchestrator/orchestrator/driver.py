@@ -30,11 +30,13 @@ from typing import TextIO
 from pytest_orchestrator.core import events as ev
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import TaskFailedError
+from pytest_orchestrator.reporting.runfolder import new_run_id
 from pytest_orchestrator.reporting.summary import ProgressPrinter
 
 
 if TYPE_CHECKING:
     from pytest_orchestrator.core.workflow import Workflow
+    from pytest_orchestrator.orchestrator.state import RunState
     from pytest_orchestrator.reporting.runfolder import RunFolder
     from pytest_orchestrator.reporting.summary import RunReport
 
@@ -98,8 +100,12 @@ class RunDriver:
         stream: TextIO | None,
         quiet: bool = False,
         listeners: Sequence[RunListener] = (),
+        state: RunState | None = None,
     ) -> None:
         self.workflow = workflow
+        #: the run's durable state (``orchestrate run`` records by default), and its id there
+        self.state = state
+        self.state_run_id: str | None = None
         self.kind = kind
         self.folder = folder
         self.listeners = list(listeners)
@@ -125,6 +131,9 @@ class RunDriver:
                 self.progress.started(event.task)
         elif isinstance(event, ev.TaskRetrying):
             self.progress.retrying(event.task, event.attempt, event.error, event.delay)
+        elif isinstance(event, ev.TaskFinished) and event.result.carried_over:
+            assert self.state is not None
+            self.progress.finished(event.task, "passed", detail=f"carried over from run {self.state.resumed}")
         elif isinstance(event, ev.TaskFinished | ev.TaskSkipped | ev.TaskCancelled):
             line = self.kind.progress(event, self)
             self.progress.finished(event.task, line.status, duration=line.duration, detail=line.detail)
@@ -153,6 +162,7 @@ class RunDriver:
             self.kind.close(self.interrupted)
         self.elapsed = time.perf_counter() - t0
         report = self.kind.report(self)
+        self._state_report(report)
         try:
             self.folder.write_summary(report)
         except OSError:
@@ -160,6 +170,31 @@ class RunDriver:
         for listener in self.listeners:
             listener.run_finished(report)
         return report
+
+    def _state_report(self, report: RunReport) -> None:
+        """What state adds to the report: the run's id in the store, and which items were carried over."""
+        if self.state is None:
+            return
+        report.state_run_id = self.state_run_id
+        report.resumed_from = self.state.resumed
+        tasks = self.workflow.tasks
+        for outcome in report.scripts:
+            task = tasks.get(outcome.name)
+            if task is not None and task.result is not None and task.result.carried_over:
+                outcome.carried_over = True
+                outcome.status, outcome.reason = "passed", f"carried over from run {self.state.resumed}"
+
+    async def _run_workflow(self) -> None:
+        state = self.state
+        if state is None:
+            await self.workflow.run()
+            return
+        # items of a scripts or pipeline run hand no values on: a completed one is carried over without its value
+        for task in self.workflow.tasks.values():
+            task.metadata.setdefault("state_value", False)
+        self.workflow.state = state.store
+        self.state_run_id = self.run_id if state.resumed is None else new_run_id()
+        await self.workflow.run(resume=state.resumed or False, run_id=self.state_run_id)
 
     async def _main(self) -> None:
         """Run the workflow; SIGTERM is treated like Ctrl-C (running items are killed, the summary written)."""
@@ -171,10 +206,10 @@ class RunDriver:
                 raise ValueError("someone else handles SIGTERM")
             loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
         except (AttributeError, NotImplementedError, RuntimeError, ValueError):  # not the main thread, not POSIX
-            await self.workflow.run()
+            await self._run_workflow()
             return
         try:
-            await self.workflow.run()
+            await self._run_workflow()
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)

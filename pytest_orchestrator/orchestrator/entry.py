@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 import sys
 
+from pytest_orchestrator.errors import StateError
 from pytest_orchestrator.orchestrator.driver import RunListener
 from pytest_orchestrator.orchestrator.execute import run_plan
 from pytest_orchestrator.orchestrator.options import RunOptions
@@ -107,6 +108,8 @@ def _run(args: argparse.Namespace, listeners: Sequence[RunListener]) -> int:
         return 0
     try:
         report = run_plan(plan, options, listeners=listeners)
+    except StateError as exc:
+        return usage_error(exc.message)
     except OSError as exc:
         return usage_error(f"cannot create the run folder: {exc}")
     sys.stdout.write(format_summary(report))

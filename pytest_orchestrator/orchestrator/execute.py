@@ -24,6 +24,7 @@ import asyncio
 from collections.abc import Callable
 from collections.abc import Sequence
 import concurrent.futures
+import hashlib
 import sys
 import threading
 from typing import Any
@@ -35,6 +36,7 @@ from pytest_orchestrator.core.workflow import SkipTask
 from pytest_orchestrator.core.workflow import Task
 from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.core.workflow import Workflow
+from pytest_orchestrator.errors import StateError
 from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.orchestrator.driver import ItemProgress
 from pytest_orchestrator.orchestrator.driver import RunDriver
@@ -47,6 +49,7 @@ from pytest_orchestrator.orchestrator.options import script_outcome
 from pytest_orchestrator.orchestrator.plan import Plan
 from pytest_orchestrator.orchestrator.plan import ScriptSpec
 from pytest_orchestrator.orchestrator.plan import display_path
+from pytest_orchestrator.orchestrator.state import open_state
 from pytest_orchestrator.reporting.runfolder import DEFAULT_RUNS_DIR
 from pytest_orchestrator.reporting.runfolder import RunFolder
 from pytest_orchestrator.reporting.runfolder import new_run_id
@@ -74,13 +77,37 @@ def run_plan(plan: Plan, options: RunOptions | None = None, *, listeners: Sequen
     if plan.problems:
         raise ValueError("the plan has problems:\n" + "\n".join(plan.problems))
     options = options or RunOptions()
-    folder = RunFolder(options.runs_dir if options.runs_dir is not None else DEFAULT_RUNS_DIR, new_run_id())
-    kind = ScriptsRun(plan, options, folder)
     stream = options.stream if options.stream is not None else sys.stderr
+    state = open_state(workflow_name(plan), enabled=options.state, resume=options.resume, err=stream)
+    if isinstance(state, str):
+        raise StateError(state)
+    folder_id = (state.folder_id() if state is not None else None) or new_run_id()
+    folder = RunFolder(options.runs_dir if options.runs_dir is not None else DEFAULT_RUNS_DIR, folder_id)
+    kind = ScriptsRun(plan, options, folder)
     driver = RunDriver(
-        kind.build_workflow(), kind, folder=folder, stream=stream, quiet=options.quiet, listeners=listeners
+        kind.build_workflow(),
+        kind,
+        folder=folder,
+        stream=stream,
+        quiet=options.quiet,
+        listeners=listeners,
+        state=state,
     )
     return driver.run()
+
+
+def workflow_name(plan: Plan) -> str:
+    """The name a scripts folder's runs go by in the state store (one per folder: resume finds its own runs)."""
+    return f"scripts:{plan.root.resolve()}"
+
+
+def _script_fingerprint(spec: ScriptSpec) -> str:
+    """A script's identity for resume: its content and its settings (a changed script runs again)."""
+    try:
+        content = hashlib.blake2b(spec.path.read_bytes(), digest_size=8).hexdigest()
+    except OSError:
+        content = "unreadable"
+    return f"{content}|{sorted(spec.settings.items(), key=lambda kv: kv[0])!r}"
 
 
 async def _wait_through_cancellation(future: asyncio.Future[Any]) -> None:
@@ -120,10 +147,10 @@ class ScriptsRun(RunKind):
 
     # -- the workflow ----------------------------------------------------------------------------------------
     def build_workflow(self) -> Workflow:
-        wf = Workflow("orchestrate", fail_fast=self.options.fail_fast, max_concurrency=self.jobs)
+        wf = Workflow(workflow_name(self.plan), fail_fast=self.options.fail_fast, max_concurrency=self.jobs)
         remembered = previous_durations(self.runs_dir, list(self.plan.scripts))
         for name, spec in self.plan.scripts.items():
-            metadata: dict[str, Any] = {"path": str(spec.path)}
+            metadata: dict[str, Any] = {"path": str(spec.path), "fingerprint": _script_fingerprint(spec)}
             if name in remembered:
                 metadata["estimated_duration"] = remembered[name]
             wf.add_task(

@@ -69,6 +69,10 @@ class RunOptions:
     env: Mapping[str, str] | None = None
     #: the scripts' working folder (default: the current one)
     cwd: Path | None = None
+    #: record the run in ``.orchestrate/state.db`` (the command does unless ``--no-state``; the library when asked)
+    state: bool = False
+    #: ``--resume``: ``True`` for the last unfinished run, a run id, or ``False``
+    resume: bool | str = False
 
     @property
     def effective_jobs(self) -> int:
@@ -84,6 +88,8 @@ class RunOptions:
             fail_fast=args.fail_fast,
             quiet=args.quiet,
             runs_dir=args.run_dir,
+            state=not getattr(args, "no_state", False),
+            resume=getattr(args, "resume", False) or False,
         )
 
 
@@ -114,6 +120,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no live progress lines")
     parser.add_argument("--run-dir", type=Path, metavar="DIR", help="where run folders go (default: .orchestrate/runs)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="RUN_ID",
+        help="rerun only what did not complete in the last unfinished run (or in RUN_ID)",
+    )
+    parser.add_argument(
+        "--no-state", action="store_true", help="do not record the run in .orchestrate/state.db (no --resume later)"
+    )
 
 
 #: what ``orchestrate run`` does, in its help

@@ -29,6 +29,7 @@ from pytest_orchestrator.orchestrator.driver import RunDriver
 from pytest_orchestrator.orchestrator.driver import RunKind
 from pytest_orchestrator.orchestrator.driver import RunListener
 from pytest_orchestrator.orchestrator.options import run_parser
+from pytest_orchestrator.orchestrator.state import open_state
 from pytest_orchestrator.pipelines.config import PipelineConfig
 from pytest_orchestrator.pipelines.config import StageConfig
 from pytest_orchestrator.pipelines.loader import load_pipeline
@@ -108,6 +109,8 @@ class PipelineRun(RunKind):
             env={"ORCHESTRATE_RUN_ID": folder.run_id},
             max_concurrency=jobs,
         )
+        for stage in config.stage_list:  # a stage's identity for resume: its whole configuration
+            self.workflow.tasks[stage.name].metadata["fingerprint"] = repr(stage)
         self.jobs = jobs or len(config.stage_list)
 
     # -- live progress ---------------------------------------------------------------------------------------
@@ -240,20 +243,34 @@ def run_pipeline(
     stream: TextIO | None = None,
     out: TextIO | None = None,
     listeners: Sequence[RunListener] = (),
+    state: bool = False,
+    resume: bool | str = False,
 ) -> int:
     """Run a loaded pipeline as ``orchestrate run PIPELINE.yaml`` does; return the exit status.
 
     Live progress goes to ``stream`` (default stderr), the summary (or, with ``dry_run``, the plan) to ``out``
     (default stdout). ``listeners`` hear the run start and end (e.g. ``integration.ci.GitHubReporter``).
+    ``state`` records the run in ``.orchestrate/state.db``; ``resume`` (``True`` or a run id) reruns only the
+    stages that did not complete there.
     """
     err = stream if stream is not None else sys.stderr
     target = out if out is not None else sys.stdout
-    folder = RunFolder(run_dir if run_dir is not None else DEFAULT_RUNS_DIR, new_run_id())
+    run_state = None
+    if not dry_run:
+        opened = open_state(workflow_name(config), enabled=state, resume=resume, err=err)
+        if isinstance(opened, str):
+            print(f"orchestrate: error: {opened}", file=err)
+            return 2
+        run_state = opened
+    folder_id = (run_state.folder_id() if run_state is not None else None) or new_run_id()
+    folder = RunFolder(run_dir if run_dir is not None else DEFAULT_RUNS_DIR, folder_id)
     kind = PipelineRun(config, folder, fail_fast=fail_fast, jobs=jobs)
     if dry_run:
         target.write(kind.plan_text())
         return 0
-    driver = RunDriver(kind.workflow, kind, folder=folder, stream=err, quiet=quiet, listeners=listeners)
+    driver = RunDriver(
+        kind.workflow, kind, folder=folder, stream=err, quiet=quiet, listeners=listeners, state=run_state
+    )
     try:
         report = driver.run()
     except OSError as exc:
@@ -263,6 +280,11 @@ def run_pipeline(
     target.write(kind.summary_text(report))
     target.flush()
     return report.exit_code
+
+
+def workflow_name(config: PipelineConfig) -> str:
+    """The name a pipeline's runs go by in the state store: its file (or its name, for one built in Python)."""
+    return f"pipeline:{config.path.resolve() if config.path is not None else config.name}"
 
 
 def run_pipeline_file(
@@ -292,6 +314,8 @@ def run_pipeline_file(
     """
     jobs: int | None = None
     dry_run = False
+    state = False
+    resume: bool | str = False
     if args is not None:
         ns = args if isinstance(args, argparse.Namespace) else run_parser().parse_args(list(args))
         quiet = quiet or bool(getattr(ns, "quiet", False))
@@ -300,6 +324,8 @@ def run_pipeline_file(
         run_dir = run_dir if run_dir is not None else getattr(ns, "run_dir", None)
         jobs = getattr(ns, "jobs", None)
         dry_run = bool(getattr(ns, "dry_run", False))
+        state = not getattr(ns, "no_state", True)
+        resume = getattr(ns, "resume", False) or False
     err = stream if stream is not None else sys.stderr
     try:
         config = load_pipeline(path)
@@ -319,4 +345,6 @@ def run_pipeline_file(
         stream=err,
         out=out,
         listeners=listeners,
+        state=state,
+        resume=resume,
     )

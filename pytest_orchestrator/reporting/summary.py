@@ -75,6 +75,8 @@ class ScriptOutcome:
     command: list[str] = dataclasses.field(default_factory=list)
     #: the log file, relative to the run folder
     log: str | None = None
+    #: it completed in the resumed run and did not run again
+    carried_over: bool = False
 
     @property
     def failed(self) -> bool:
@@ -99,6 +101,9 @@ class RunReport:
     critical_path: list[str] = dataclasses.field(default_factory=list)
     #: the run folder (logs and summary.json), or None if it could not be written
     run_folder: str | None = None
+    #: the id of this run in the state store, and the run it resumed (``orchestrate run --resume``)
+    state_run_id: str | None = None
+    resumed_from: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -120,6 +125,11 @@ class RunReport:
         return 0 if self.success else 1
 
     @property
+    def carried_over(self) -> list[str]:
+        """The items that completed in the resumed run and did not run again."""
+        return [s.name for s in self.scripts if s.carried_over]
+
+    @property
     def total_script_time(self) -> float:
         return sum(s.duration for s in self.scripts)
 
@@ -133,6 +143,9 @@ class RunReport:
             "started": _iso(self.started_at),
             "elapsed": self.elapsed,
             "total_script_time": self.total_script_time,
+            "state_run_id": self.state_run_id,
+            "resumed_from": self.resumed_from,
+            "carried_over": self.carried_over,
             "interrupted": self.interrupted,
             "success": self.success,
             "exit_code": self.exit_code,
@@ -285,6 +298,11 @@ def format_summary(report: RunReport, *, slowest: int = SLOWEST) -> str:
         by_name = {s.name: s for s in report.scripts}
         length = sum(by_name[n].duration for n in report.critical_path if n in by_name)
         lines.append(f"critical path: {' -> '.join(report.critical_path)} ({_seconds(length)})")
+    if report.resumed_from:
+        carried = report.carried_over
+        lines.append(
+            f"resumed run {report.resumed_from}: {len(carried)} carried over, {total - len(carried)} run again"
+        )
     if report.run_folder:
         lines.append(f"run folder: {report.run_folder}")
     return "\n".join(lines) + "\n"

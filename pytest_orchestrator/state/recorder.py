@@ -27,7 +27,15 @@ class StoreRecorder:
     any dependent starts.
     """
 
-    def __init__(self, store: StateStore, workflow: Workflow, resume: bool | str, *, kind: str = "workflow") -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        workflow: Workflow,
+        resume: bool | str,
+        *,
+        kind: str = "workflow",
+        run_id: str | None = None,
+    ) -> None:
         self.store = store
         self.fingerprints = {name: task_fingerprint(task) for name, task in workflow.tasks.items()}
         self.resumed_from: str | None = None
@@ -40,8 +48,9 @@ class StoreRecorder:
             if self.resumed_from is not None:
                 graph = workflow.graph()
                 stored = store.tasks(self.resumed_from)
+                need = {n: t.metadata.get("state_value", True) is not False for n, t in workflow.tasks.items()}
                 self.carried, self.rerun_reasons = carry_over(
-                    topological_order(graph), graph, self.fingerprints, stored
+                    topological_order(graph), graph, self.fingerprints, stored, need_values=need
                 )
                 self.message = (
                     f"resuming run {self.resumed_from} of {workflow.name!r}: {len(self.carried)} of "
@@ -51,6 +60,7 @@ class StoreRecorder:
             workflow.name,
             kind=kind,
             resumed_from=self.resumed_from,
+            run_id=run_id,
             carried={name: stored[name] for name in self.carried},
         )
         self._buffered: set[str] = set()

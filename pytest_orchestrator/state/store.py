@@ -302,12 +302,25 @@ class StateStore:
         return self.failure is None
 
     # -- runs ---------------------------------------------------------------------------------------------------
-    def open_run(self, workflow: Workflow, resume: bool | str = False, *, kind: str = "workflow") -> StoreRecorder:
-        """Begin a recorded run of ``workflow`` (the engine's ``RunRecorder``); ``resume`` carries over what the
-        resumed run completed (``True``: the last unfinished run of its name; a string: that run id)."""
+    def open_run(
+        self, workflow: Workflow, resume: bool | str = False, *, run_id: str | None = None, kind: str = "workflow"
+    ) -> StoreRecorder:
+        """Begin a recorded run of ``workflow`` (the engine's ``RunRecorder``) under ``run_id`` (default: a new
+        id); ``resume`` carries over what the resumed run completed (``True``: the last unfinished run of its name;
+        a string: that run id)."""
         from pytest_orchestrator.state.recorder import StoreRecorder
 
-        return StoreRecorder(self, workflow, resume, kind=kind)
+        return StoreRecorder(self, workflow, resume, kind=kind, run_id=run_id)
+
+    def first_run(self, run_id: str) -> str:
+        """The run that ``run_id`` resumed, and that one resumed, ...: the first run of the chain."""
+        seen = {run_id}
+        while True:
+            row = self.connect().execute("SELECT resumed_from FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None or row[0] is None or row[0] in seen:
+                return run_id
+            run_id = row[0]
+            seen.add(run_id)
 
     def begin_run(
         self,
