@@ -104,6 +104,7 @@ class PipelineRun(RunKind):
         self.folder = folder
         self.workflow = PipelineWorkflow(
             config,
+            name=workflow_name(config),
             fail_fast=fail_fast,
             run_dir=folder.path,
             env={"ORCHESTRATE_RUN_ID": folder.run_id},
