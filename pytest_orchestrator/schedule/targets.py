@@ -90,7 +90,8 @@ def make_runner(target: Any) -> Runner:
             return functools.partial(_run_pipeline, path)
         if not path.exists():
             raise ValueError(
-                f"target {os.fspath(target)!r} does not exist: a path target is a pipeline YAML file or a scripts folder"
+                f"target {os.fspath(target)!r} does not exist "
+                "(a path target is a pipeline YAML file or a scripts folder)"
             )
         raise ValueError(f"target {os.fspath(target)!r} is neither a pipeline YAML file (.yaml, .yml) nor a folder")
     if callable(target):
