@@ -295,3 +295,19 @@ def test_real_time_every_runs_about_five_times_a_second() -> None:
         time.sleep(1.1)
     assert 4 <= count <= 6
     assert s.get_job("job-1").failures == 0
+
+
+def test_imports_stay_cheap_and_the_original_name_works() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest_orchestrator, pytest_orchestrator.scheduler, pytest_orchestrator.triggers, "
+        "pytest_orchestrator.monitors, pytest_orchestrator.templates;"
+        "print(sorted(m for m in ('croniter', 'watchfiles', 'prometheus_client', 'yaml') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    import pytest_orchestrator.scheduler as original
+
+    assert original.Scheduler is Scheduler

@@ -65,7 +65,9 @@ def test_cron_semantics() -> None:
     either = cron("0 0 13 * FRI")
     assert either.next_fire_time(dt.datetime(2024, 3, 9, tzinfo=UTC)) == dt.datetime(2024, 3, 13, tzinfo=UTC)  # 13th
     assert either.next_fire_time(dt.datetime(2024, 3, 13, 1, tzinfo=UTC)) == dt.datetime(2024, 3, 15, tzinfo=UTC)  # Fri
-    assert cron("@hourly").next_fire_time(dt.datetime(2024, 1, 1, 0, 30, tzinfo=UTC)) == dt.datetime(2024, 1, 1, 1, tzinfo=UTC)
+    assert cron("@hourly").next_fire_time(dt.datetime(2024, 1, 1, 0, 30, tzinfo=UTC)) == dt.datetime(
+        2024, 1, 1, 1, tzinfo=UTC
+    )
 
 
 def test_cron_without_tz_uses_the_zone_of_after() -> None:

@@ -73,7 +73,8 @@ def _local_zone() -> dt.tzinfo:
         zone = dt.datetime.now().astimezone().tzinfo
         assert zone is not None
         return zone
-    return tzlocal()
+    local: dt.tzinfo = tzlocal()
+    return local
 
 
 class _Entry:
@@ -477,7 +478,7 @@ class Scheduler:
         value = entry.trigger.next_fire_time(after.astimezone(self.tz))
         if value is not None and (not isinstance(value, dt.datetime) or value.tzinfo is None):
             raise TypeError(f"{entry.trigger!r}.next_fire_time() must return an aware datetime or None, got {value!r}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _fire_due(self, now: dt.datetime) -> float | None:
         """Fire every due job; return the seconds until the earliest next fire time (None: nothing timed)."""

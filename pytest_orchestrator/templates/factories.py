@@ -39,7 +39,8 @@ def _unknown(kind: str, given: Iterable[str], allowed: Sequence[str]) -> None:
 def _callable(value: Any, what: str) -> Callable[..., Any]:
     if not callable(value):
         raise TypeError(f"{what} must be callable, got {type(value).__name__}")
-    return value
+    fn: Callable[..., Any] = value
+    return fn
 
 
 def ci_pipeline(*, name: str = "ci", fail_fast: bool = True, **stages: Any) -> Workflow:
