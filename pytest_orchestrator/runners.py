@@ -31,6 +31,7 @@ from typing import Literal
 
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.core.retry import run_attempts
+from pytest_orchestrator.core.values import jsonable
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.execution.process import ProcessResult
@@ -117,19 +118,9 @@ class FunctionResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["value"] = self.value if _jsonable(self.value) else repr(self.value)
+        data["value"] = jsonable(self.value)
         data["success"] = self.success
         return data
-
-
-def _jsonable(value: Any) -> bool:
-    import json
-
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 @dataclasses.dataclass

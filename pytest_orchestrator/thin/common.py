@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-import json
 import re
 from typing import Any
 from typing import TypeVar
@@ -19,7 +18,6 @@ __all__ = [
     "Action",
     "Condition",
     "F",
-    "jsonable",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,12 +35,3 @@ PREV_RESULT_LIMIT = 64 * 1024
 
 #: a string that names a script rather than a command: no blanks or shell syntax, ending in .py or .sh
 SCRIPT_LIKE = re.compile(r"[^\s;|&<>()$`'\"*?]+\.(?:py|sh)")
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` itself if it serialises to JSON, else its ``repr``."""
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value

@@ -13,6 +13,7 @@ from pytest_orchestrator.core import graph as _graph
 from pytest_orchestrator.core.limits import check_attempts
 from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.core.values import jsonable
 from pytest_orchestrator.core.workflow import TaskResult
 from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.core.workflow import Workflow
@@ -24,7 +25,6 @@ from pytest_orchestrator.thin.common import STEP_RETRY_DELAY
 from pytest_orchestrator.thin.common import Action
 from pytest_orchestrator.thin.common import Condition
 from pytest_orchestrator.thin.common import F
-from pytest_orchestrator.thin.common import jsonable
 
 
 __all__ = ["StepOptions", "StepResult", "Steps", "condition", "step", "workflow"]
