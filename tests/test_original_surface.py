@@ -206,11 +206,11 @@ def test_scripts_config_json_and_its_errors_name_the_line(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as info, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         load_config(tmp_path)
-    assert info.value.line == 3 and "did you mean 'timeout'" in info.value.message
+    assert info.value.context["line"] == 3 and "did you mean 'timeout'" in info.value.message
     write(tmp_path / "scripts_config.json", '{\n  "skip": [\n}\n')
     with pytest.raises(ConfigError, match="invalid JSON") as info:
         load_config(tmp_path)
-    assert info.value.line == 3
+    assert info.value.context["line"] == 3
 
 
 def test_a_timeout_override_error_points_at_its_line_in_the_original_file(tmp_path: Path) -> None:
@@ -218,7 +218,7 @@ def test_a_timeout_override_error_points_at_its_line_in_the_original_file(tmp_pa
     write(tmp_path / "config.yml", "skip: []\ntimeout_override:\n  a.py: -1\n")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
-    assert str(info.value.path) == str(tmp_path / "config.yml") and info.value.line == 3
+    assert str(info.value.context["path"]) == str(tmp_path / "config.yml") and info.value.context["line"] == 3
 
 
 def test_orchestrate_yaml_wins_and_an_unrelated_config_yaml_is_ignored(tmp_path: Path) -> None:

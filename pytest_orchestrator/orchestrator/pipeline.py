@@ -222,8 +222,13 @@ class PipelineRun(RunKind):
 
     # -- text ------------------------------------------------------------------------------------------------
     def summary_text(self, report: PipelineReport) -> str:
-        """``format_summary`` of a scripts run, headed by the pipeline, with allowed failures as warnings."""
-        lines = [f"pipeline {report.pipeline!r}" + (f" ({report.file})" if report.file else "")]
+        """``format_summary`` of a scripts run, headed by the pipeline (``passed with warnings`` when a stage failed
+        with ``allow_failure``), with the allowed failures listed as warnings."""
+        head = f"pipeline {report.pipeline!r}" + (f" ({report.file})" if report.file else "")
+        if report.success and report.warnings:  # GitLab's "passed with warnings"
+            count = len(report.warnings)
+            head += f": passed with warnings ({count} stage{'s' if count != 1 else ''} failed, allowed)"
+        lines = [head]
         text = format_summary(report)
         extra: list[str] = []
         if report.warnings:
