@@ -47,7 +47,15 @@ from pytest_orchestrator.reporting.summary import format_summary
 from pytest_orchestrator.scripts.errors import ConfigError
 
 
-__all__ = ["PipelineReport", "PipelineRun", "run_pipeline", "run_pipeline_file", "stage_command"]
+__all__ = [
+    "PipelineReport",
+    "PipelineRun",
+    "open_pipeline",
+    "pipeline_outcomes",
+    "run_pipeline",
+    "run_pipeline_file",
+    "stage_command",
+]
 
 
 @dataclasses.dataclass
@@ -215,8 +223,13 @@ class PipelineRun(RunKind):
 
     # -- text ------------------------------------------------------------------------------------------------
     def summary_text(self, report: PipelineReport) -> str:
-        """``format_summary`` of a scripts run, headed by the pipeline, with allowed failures as warnings."""
-        lines = [f"pipeline {report.pipeline!r}" + (f" ({report.file})" if report.file else "")]
+        """``format_summary`` of a scripts run, headed by the pipeline (``passed with warnings`` when a stage failed
+        with ``allow_failure``), with the allowed failures listed as warnings."""
+        head = f"pipeline {report.pipeline!r}" + (f" ({report.file})" if report.file else "")
+        if report.success and report.warnings:  # GitLab's "passed with warnings"
+            count = len(report.warnings)
+            head += f": passed with warnings ({count} stage{'s' if count != 1 else ''} failed, allowed)"
+        lines = [head]
         text = format_summary(report)
         extra: list[str] = []
         if report.warnings:
@@ -298,6 +311,42 @@ def workflow_name(config: PipelineConfig) -> str:
     return f"pipeline:{config.path.resolve() if config.path is not None else config.name}"
 
 
+def open_pipeline(path: str | os.PathLike[str], err: TextIO | None = None) -> PipelineConfig | int:
+    """The pipeline of the file ``path``, or the usage-error status (2) after printing why it cannot be used
+    (``file:line: message`` for an invalid one) on ``err`` (default stderr)."""
+    stream = err if err is not None else sys.stderr
+    try:
+        return load_pipeline(path)
+    except ConfigError as exc:
+        print(f"orchestrate: error: {exc.message}", file=stream)
+    except OSError as exc:
+        print(f"orchestrate: error: cannot read {os.fspath(path)!r}: {exc.strerror or exc}", file=stream)
+    return 2
+
+
+def pipeline_outcomes(config: PipelineConfig) -> list[ScriptOutcome]:
+    """Every stage with its settings, in dependency order, nothing run (``orchestrate list PIPELINE.yaml``).
+
+    The ``stage`` column holds what the stage runs (``commands``, ``pytest`` or ``script``); ``path`` the file.
+    """
+    graph = config.dependencies()
+    by_name = {s.name: s for s in config.stage_list}
+    file = _display(config.path) if config.path is not None else "<pipeline>"
+    return [
+        ScriptOutcome(
+            name=name,
+            path=file,
+            depends=graph[name],
+            stage=by_name[name].kind,
+            timeout=by_name[name].timeout,
+            max_attempts=by_name[name].retry + 1,
+            retry_delay=by_name[name].retry_delay if by_name[name].retry else 0.0,
+        )
+        for level in generations(graph)
+        for name in level
+    ]
+
+
 def run_pipeline_file(
     path: str | os.PathLike[str],
     args: argparse.Namespace | Sequence[str] | None = None,
@@ -321,7 +370,8 @@ def run_pipeline_file(
     (the ``orchestrate`` command does so there).
 
     Returns 0 when every stage passed (allowed failures and skips included), 1 when one failed or the pipeline
-    timed out, 2 for an invalid pipeline file (its ``file:line: message`` is printed), 130 after Ctrl-C.
+    timed out, 2 for an invalid pipeline file (its ``file:line: message`` is printed), 130 after Ctrl-C, 143 after
+    SIGTERM.
     """
     jobs: int | None = None
     dry_run = False
@@ -342,14 +392,9 @@ def run_pipeline_file(
         report_path = getattr(ns, "report", None)
         as_json = bool(getattr(ns, "json", False))
     err = stream if stream is not None else sys.stderr
-    try:
-        config = load_pipeline(path)
-    except ConfigError as exc:
-        print(f"orchestrate: error: {exc.message}", file=err)
-        return 2
-    except OSError as exc:
-        print(f"orchestrate: error: cannot read {os.fspath(path)!r}: {exc.strerror or exc}", file=err)
-        return 2
+    config = open_pipeline(path, err)
+    if isinstance(config, int):
+        return config
     return run_pipeline(
         config,
         run_dir=run_dir,
