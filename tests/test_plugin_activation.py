@@ -68,8 +68,20 @@ def test_inactive_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
                 "yaml",
                 "networkx",
                 "pytest_orchestrator.core.engine",
+                "pytest_orchestrator.core.workflow",
                 "pytest_orchestrator.plugin.session",
+                "pytest_orchestrator.plugin.collect",
+                "pytest_orchestrator.plugin.lastfailed",
+                "pytest_orchestrator.plugin.arrange",
+                "pytest_orchestrator.plugin.graph_output",
+                "pytest_orchestrator.plugin.durations",
+                "pytest_orchestrator.plugin.item_hooks",
                 "pytest_orchestrator.plugin.dag",
+                "pytest_orchestrator.plugin.targets",
+                "pytest_orchestrator.plugin.outcomes",
+                "pytest_orchestrator.plugin.attempts",
+                "pytest_orchestrator.plugin.runtest",
+                "pytest_orchestrator.plugin.summary",
                 "pytest_orchestrator.plugin.items",
                 "pytest_orchestrator.scripts.config",
             ]
@@ -84,6 +96,37 @@ def test_inactive_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-s", "-p", "no:hypothesispytest", "-p", "no:benchmark")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*IMPORT-CHECK-OK*"])
+
+
+def test_active_imports_no_networkx_yaml_or_engine(pytester: pytest.Pytester) -> None:
+    """Under --orchestrate, a run of Python tests with dependencies, retries and timeouts (every per-item hook)
+    loads no networkx, no yaml and not the engine: the plugin works on the hand-written graph core."""
+    project(pytester)
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            heavy = ["yaml", "networkx", "pytest_orchestrator.core.engine"]
+            loaded = [name for name in heavy if name in sys.modules]
+            assert not loaded, f"imported while active: {loaded}"
+            print("ACTIVE-IMPORT-CHECK-OK")
+        """
+    )
+    pytester.makepyfile(
+        test_order=ORDER_SUITE
+        + """
+    @pytest.mark.retry(max_attempts=2, initial_delay=0)
+    @pytest.mark.timeout(5)
+    def test_third():
+        pass
+    """
+    )
+    result = pytester.runpytest_subprocess(
+        "-s", "--orchestrate", "-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:timeout"
+    )
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*ACTIVE-IMPORT-CHECK-OK*"])
 
 
 def test_markers_listed_with_signatures(pytester: pytest.Pytester) -> None:

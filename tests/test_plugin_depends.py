@@ -464,3 +464,27 @@ def test_graph_json_round_trip_and_scheduler() -> None:
     assert sched.done("t.py::b", COMPLETED) == []
     with pytest.raises(ValueError, match="unknown dependency policy"):
         graph.select([], "later")
+
+
+def test_item_graph_to_networkx() -> None:
+    """Node ids are the nodes (collection order, with their data); edges go from a dependency to its dependent."""
+    nx = pytest.importorskip("networkx")
+    graph = ItemGraph(
+        [
+            Node("t.py::a", parent="t.py", estimated_duration=1.5),
+            Node("t.py::b", deps=["t.py::a"], stage="etl", aliases=("bee",)),
+            Node("s/x.py::x", kind="script"),
+            Node("t.py::c", deps=["t.py::b", "s/x.py::x"]),
+        ]
+    )
+    g = graph.to_networkx()
+    assert isinstance(g, nx.DiGraph)
+    assert list(g.nodes) == ["t.py::a", "t.py::b", "s/x.py::x", "t.py::c"]
+    assert sorted(g.edges) == [("s/x.py::x", "t.py::c"), ("t.py::a", "t.py::b"), ("t.py::b", "t.py::c")]
+    assert g.nodes["t.py::a"]["estimated_duration"] == 1.5 and g.nodes["t.py::a"]["parent"] == "t.py"
+    assert g.nodes["t.py::b"]["stage"] == "etl" and g.nodes["t.py::b"]["aliases"] == ("bee",)
+    assert g.nodes["s/x.py::x"]["kind"] == "script"
+    # what users ask of it agrees with the plugin's own order
+    assert set(nx.ancestors(g, "t.py::c")) == {"t.py::a", "t.py::b", "s/x.py::x"}
+    order = graph.order()
+    assert all(order.index(u) < order.index(v) for u, v in g.edges)

@@ -110,6 +110,48 @@ def test_setup_failures_are_not_retried(pytester: pytest.Pytester) -> None:
     assert "setup 2" not in result.stdout.str()
 
 
+def test_skips_teardown_errors_and_exit_are_not_retried(pytester: pytest.Pytester) -> None:
+    """Only a failed call is retried: a skip, a failing teardown and pytest.exit (which ends the run) are not."""
+    project(pytester)
+    pytester.makepyfile(
+        test_final="""
+        import pytest
+
+        CALLS = {"skip": 0, "teardown": 0, "exit": 0}
+
+        @pytest.fixture
+        def broken_teardown():
+            yield
+            raise RuntimeError("teardown broke")
+
+        @pytest.mark.retry(max_attempts=3, initial_delay=0)
+        def test_skip():
+            CALLS["skip"] += 1
+            pytest.skip(f"skip {CALLS['skip']}")
+
+        @pytest.mark.retry(max_attempts=3, initial_delay=0)
+        def test_teardown(broken_teardown):
+            CALLS["teardown"] += 1
+            assert False, f"teardown test {CALLS['teardown']}"
+
+        @pytest.mark.retry(max_attempts=3, initial_delay=0)
+        def test_exit():
+            CALLS["exit"] += 1
+            pytest.exit(f"exit {CALLS['exit']}")
+
+        def test_after_exit():
+            pass
+        """
+    )
+    result = pytester.runpytest("--orchestrate")
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED, out
+    assert "skip 2" not in out and "teardown test 2" not in out
+    result.stdout.fnmatch_lines(["*Exit: exit 1*"])
+    assert "exit 2" not in out
+    result.assert_outcomes(skipped=1, failed=1, errors=1)
+
+
 def test_backoff_delays_are_honoured(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(

@@ -1,45 +1,37 @@
-"""The item graph: which collected item waits for which, built once from the collected items.
+"""The item graph: which collected item waits for which (the target-resolution rules are :mod:`.targets`).
 
-:func:`build_graph` resolves every item's dependency targets (see :class:`TargetResolver` for the forms a target
-may take) into node ids and returns an :class:`ItemGraph` over *all* collected items. :meth:`ItemGraph.select`
-then cuts it down to what runs, applying ``--orchestrate-deps`` to dependencies that pytest deselected, and
-:meth:`ItemGraph.make_scheduler` hands the outcome rules to :class:`~pytest_orchestrator.core.scheduler.DagScheduler`
-(the one place they live), so serial runs and the xdist controller skip dependents the same way. The graph
-round-trips through JSON (:meth:`ItemGraph.to_json` / :meth:`ItemGraph.from_json`) so an xdist worker can hand it
-to the controller.
+:func:`~pytest_orchestrator.plugin.targets.build_graph` returns an :class:`ItemGraph` over *all* collected items.
+:meth:`ItemGraph.select` then cuts it down to what runs, applying ``--orchestrate-deps`` to dependencies that pytest
+deselected, and :meth:`ItemGraph.make_scheduler` hands the outcome rules to
+:class:`~pytest_orchestrator.core.scheduler.DagScheduler` (the one place they live), so serial runs and the xdist
+controller skip dependents the same way. The graph round-trips through JSON (:meth:`ItemGraph.to_json` /
+:meth:`ItemGraph.from_json`) so an xdist worker can hand it to the controller, and :meth:`ItemGraph.to_networkx`
+gives it to users who analyse their suite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
 import json
-import os
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 
-from pytest_orchestrator.core.graph import close_matches
 from pytest_orchestrator.core.graph import critical_path
-from pytest_orchestrator.core.graph import dependents_of
 from pytest_orchestrator.core.graph import topological_order
 from pytest_orchestrator.core.graph import validate_graph
 from pytest_orchestrator.core.scheduler import SKIPPED
 from pytest_orchestrator.core.scheduler import DagScheduler
 
 
-__all__ = [
-    "DEPS_POLICIES",
-    "Blocker",
-    "ItemGraph",
-    "ItemRef",
-    "Node",
-    "TargetResolver",
-    "UnknownTarget",
-]
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["DEPS_POLICIES", "Blocker", "ItemGraph", "Kind", "Node"]
 
 Kind = Literal["test", "script"]
 DEPS_POLICIES = ("run", "skip", "ignore")
@@ -259,6 +251,30 @@ class ItemGraph:
                 sched.done(nodeid, SKIPPED, first.reason)
         return sched
 
+    # -- analysis --------------------------------------------------------------------------------------------
+    def to_networkx(self) -> nx.DiGraph:
+        """The graph as a ``networkx.DiGraph``, for users who analyse their suite (networkx is imported here).
+
+        Node ids are the nodes, in collection order; edges go from a dependency to its dependent. Each node carries
+        ``kind`` (``"test"`` or ``"script"``), ``stage``, ``parent``, ``aliases`` and ``estimated_duration``. The
+        plugin itself never calls it: ordering and skipping run on the hand-written core (``core/graph.py``).
+        """
+        import networkx as nx
+
+        g = nx.DiGraph()
+        for nodeid, node in self.nodes.items():
+            g.add_node(
+                nodeid,
+                kind=node.kind,
+                stage=node.stage,
+                parent=node.parent,
+                aliases=node.aliases,
+                estimated_duration=node.estimated_duration,
+            )
+        for nodeid, node in self.nodes.items():
+            g.add_edges_from((dep, nodeid) for dep in node.deps)
+        return g
+
     # -- transport ---------------------------------------------------------------------------------------------
     def to_json(self) -> str:
         """``{"version": 1, "nodes": {node id: {deps, kind, stage, parent, location, ...}}}`` as text."""
@@ -271,204 +287,3 @@ class ItemGraph:
         if not isinstance(data, dict) or data.get("version") != _JSON_VERSION:
             raise ValueError(f"not an item graph of version {_JSON_VERSION}")
         return cls(Node.from_dict(n, d) for n, d in data["nodes"].items())
-
-
-# --------------------------------------------------------------------------------------------------------------
-# target resolution
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class ItemRef:
-    """What resolution needs to know about one collected item (see ``session.item_ref``)."""
-
-    nodeid: str
-    #: absolute, normalised path of the item's file
-    path: str
-    #: node id of the item's file collector (module or script file)
-    module: str
-    #: node id of the closest parent collector (class or module)
-    parent: str
-    #: the node id without parametrisation (``t.py::test_x`` for ``t.py::test_x[1]``)
-    base: str
-    kind: Kind = "test"
-    targets: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
-    stage: str | None = None
-    location: tuple[str, int | None, str] = ("", None, "")
-
-
-@dataclasses.dataclass(frozen=True)
-class UnknownTarget:
-    """A target that names nothing collected and nothing on disk."""
-
-    nodeid: str
-    target: str
-    suggestions: tuple[str, ...]
-
-    @property
-    def message(self) -> str:
-        text = f"{self.nodeid}: dependency {self.target!r} matches no collected test, script, file or alias"
-        if self.suggestions:
-            text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
-        return text
-
-
-class TargetResolver:
-    """Turns dependency targets into node ids.
-
-    A target, for an item I, is tried as (first match wins):
-
-    1. a node id (``tests/test_a.py::test_x``, ``scripts/load.py::load``);
-    2. an alias set with ``depends(name=...)`` (every item that carries it);
-    3. a name in I's class, then in I's module (``test_a``, ``TestX::test_b``);
-    4. a node id without its ``[...]`` (every case of a parametrised test);
-    5. a path, relative to the rootdir or to I's folder, optionally followed by ``::name``: a file or folder means
-       every item under it;
-    6. a script's stem (``load`` for ``scripts/load.py``).
-
-    Group targets (a file, a folder, an alias, a parametrised name) never include I itself. A target that names a
-    file on disk that was not collected is *missing* (its dependents are skipped, saying how to include it);
-    anything else is *unknown* (a usage error with close matches).
-    """
-
-    def __init__(
-        self,
-        refs: Sequence[ItemRef],
-        rootdir: str | os.PathLike[str],
-        *,
-        find_script: Callable[[str], str | None] | None = None,
-        lf_active: bool = False,
-    ) -> None:
-        self.rootdir = os.path.normpath(os.fspath(rootdir))
-        self.refs = list(refs)
-        self._find_script = find_script
-        self._lf_active = lf_active
-        self.by_id: dict[str, ItemRef] = {}
-        self.by_base: dict[str, list[str]] = {}
-        self.by_path: dict[str, list[str]] = {}
-        self.by_alias: dict[str, list[str]] = {}
-        self.by_stem: dict[str, list[str]] = {}
-        for ref in self.refs:
-            self.by_id.setdefault(ref.nodeid, ref)
-            self.by_base.setdefault(ref.base, []).append(ref.nodeid)
-            self.by_path.setdefault(ref.path, []).append(ref.nodeid)
-            for alias in ref.aliases:
-                self.by_alias.setdefault(alias, []).append(ref.nodeid)
-            if ref.kind == "script":
-                stem = os.path.splitext(os.path.basename(ref.path))[0]
-                self.by_stem.setdefault(stem, []).append(ref.nodeid)
-        self._dir_cache: dict[str, list[str]] = {}
-
-    def _under(self, folder: str) -> list[str]:
-        found = self._dir_cache.get(folder)
-        if found is None:
-            prefix = folder.rstrip(os.sep) + os.sep
-            found = [r.nodeid for r in self.refs if r.path.startswith(prefix)]
-            self._dir_cache[folder] = found
-        return found
-
-    def _hint(self, path: str) -> str:
-        rel = os.path.relpath(path, self.rootdir).replace(os.sep, "/")
-        if self._lf_active:
-            return f"--lf collects only files with failures; add {rel} to the command line or run without --lf"
-        return f"add {rel} to the command line"
-
-    def resolve(self, ref: ItemRef, target: str) -> list[str] | tuple[str, str] | UnknownTarget:
-        """Node ids, or ``(target, hint)`` for a missing one, or :class:`UnknownTarget`."""
-        others: Callable[[Iterable[str]], list[str]] = lambda ids: [n for n in ids if n != ref.nodeid]  # noqa: E731
-        if target in self.by_id:
-            return [target]
-        if target in self.by_alias:
-            return others(self.by_alias[target])
-        for scope in dict.fromkeys((ref.parent, ref.module)):
-            candidate = f"{scope}::{target}"
-            if candidate in self.by_id:
-                return [candidate]
-            if candidate in self.by_base:
-                return others(self.by_base[candidate])
-        if target in self.by_base:
-            return others(self.by_base[target])
-        path_part, sep, rest = target.partition("::")
-        file_suggestions: list[str] = []
-        if path_part:
-            for base in dict.fromkeys((self.rootdir, os.path.dirname(ref.path))):
-                full = os.path.normpath(os.path.join(base, path_part))
-                in_file = self.by_path.get(full)
-                if in_file is not None:
-                    if not sep:
-                        return others(in_file)
-                    module = self.by_id[in_file[0]].module
-                    candidate = f"{module}::{rest}"
-                    if candidate in self.by_id:
-                        return [candidate]
-                    if candidate in self.by_base:
-                        return others(self.by_base[candidate])
-                    file_suggestions.extend(in_file)
-                    continue
-                if not sep and os.path.isdir(full):
-                    under = self._under(full)
-                    if under:
-                        return others(under)
-                if os.path.exists(full) and not file_suggestions:
-                    return (target, self._hint(full))
-        if target in self.by_stem:
-            return others(self.by_stem[target])
-        if not file_suggestions and self._find_script is not None and not sep:
-            script = self._find_script(target)
-            if script is not None:
-                return (target, self._hint(script))
-        return UnknownTarget(ref.nodeid, target, tuple(self._suggest(ref, target, file_suggestions)))
-
-    def _suggest(self, ref: ItemRef, target: str, in_file: list[str]) -> list[str]:
-        if in_file:
-            return close_matches(target, in_file) or close_matches(target.rpartition("::")[2], in_file)
-        local = [r.nodeid[len(ref.module) + 2 :] for r in self.refs if r.module == ref.module and r is not ref]
-        found = close_matches(target, local)
-        if found:
-            return found
-        names = [*self.by_alias, *self.by_stem, *(n for n in self.by_id if n != ref.nodeid)]
-        return close_matches(target, names)
-
-
-def build_graph(
-    resolver: TargetResolver, durations: Mapping[str, float] | None = None
-) -> tuple[ItemGraph, list[UnknownTarget]]:
-    """The graph over every item the resolver knows, and the targets that named nothing."""
-    nodes: list[Node] = []
-    unknown: list[UnknownTarget] = []
-    durations = durations or {}
-    seen: set[str] = set()
-    for ref in resolver.refs:
-        if ref.nodeid in seen:  # --keep-duplicates: one node per id
-            continue
-        seen.add(ref.nodeid)
-        deps: list[str] = []
-        missing: list[tuple[str, str]] = []
-        for target in ref.targets:
-            found = resolver.resolve(ref, target)
-            if isinstance(found, UnknownTarget):
-                unknown.append(found)
-            elif isinstance(found, tuple):
-                missing.append(found)
-            else:
-                deps.extend(found)
-        nodes.append(
-            Node(
-                nodeid=ref.nodeid,
-                deps=list(dict.fromkeys(deps)),
-                kind=ref.kind,
-                stage=ref.stage,
-                parent=ref.parent,
-                location=ref.location,
-                aliases=ref.aliases,
-                estimated_duration=durations.get(ref.nodeid),
-                missing=missing,
-            )
-        )
-    return ItemGraph(nodes), unknown
-
-
-def dependents_map(graph: ItemGraph) -> dict[str, list[str]]:
-    """``{node id: [nodes that wait for it]}``."""
-    return dependents_of(graph.deps_map())

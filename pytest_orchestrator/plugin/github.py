@@ -15,6 +15,7 @@ from pytest_orchestrator.integration.github import github_error
 from pytest_orchestrator.integration.github import markdown_table
 from pytest_orchestrator.integration.github import relative_path
 from pytest_orchestrator.integration.github import write_step_summary
+from pytest_orchestrator.plugin.outcomes import RERUN
 
 
 __all__ = ["PLUGIN_NAME", "GitHubPlugin", "failure_location", "register", "step_summary"]
@@ -45,7 +46,7 @@ class GitHubPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.outcome == "rerun":  # an attempt that will be retried is not the item's failure
+        if report.outcome == RERUN:  # an attempt that will be retried is not the item's failure
             return
         if report.failed:
             file, line, message = failure_location(report)

@@ -26,6 +26,7 @@ import pytest
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
+from pytest_orchestrator.plugin.attempts import run_judged_attempts
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import spec_key
 
@@ -358,13 +359,24 @@ class ScriptItem(pytest.Item):
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _script_error(result: ScriptResult) -> BaseException | None:
+    """What a retry policy judges of a script run: a timeout is a ``TimeoutError``, a failure a ``StepError``
+    (their message is the result's error); a pass, a skip or a script that could not run is never retried."""
+    if result.status == "timeout":
+        return OrchestratorTimeoutError(result.error or "timeout")
+    if result.status == "failed":
+        return StepError(result.error or "failed")
+    return None
+
+
 class ScriptRunner:
     """``run_script(path, *args, timeout=None, env=None) -> ScriptResult``: run a script like a script item.
 
     A relative ``path`` is taken relative to the rootdir. The script's settings (inline metadata, then
     ``orchestrate.yaml``) apply: their args come before ``args``, ``env`` is merged over theirs, ``timeout``
-    replaces theirs, and their retry policy retries a failed or timed-out run. It never raises for a failing
-    script: look at ``result.status`` / ``result.exit_code``.
+    replaces theirs, and their retry policy retries a failed or timed-out run (through the one attempt loop,
+    consulting its ``retry_on``). It never raises for a failing script: look at ``result.status`` /
+    ``result.exit_code``.
     """
 
     def __init__(self, config: pytest.Config) -> None:
@@ -390,13 +402,10 @@ class ScriptRunner:
             pytest.fail(f"run_script: {exc.message}", pytrace=False)
         if timeout is None:
             timeout = settings.timeout or self.config.getoption("orchestrate_timeout", None)
-        policy = settings.retry
-        errors: list[str] = []
         start = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            result = execute_script(
+
+        def attempt(number: int) -> ScriptResult:
+            return execute_script(
                 script,
                 args=[*settings.args, *map(str, args)],
                 env={**settings.env, **(env or {})},
@@ -404,18 +413,11 @@ class ScriptRunner:
                 allowed_exit_codes=settings.allowed_exit_codes,
                 cwd=self.config.rootpath,
             )
-            if policy is None or result.status not in ("failed", "timeout"):
-                break
-            error: BaseException = (
-                OrchestratorTimeoutError(result.error or "timeout")
-                if result.status == "timeout"
-                else StepError(result.error or "failed")
-            )
-            if not policy.should_retry(error, attempt):
-                break
-            errors.append(result.error or result.status)
-            time.sleep(policy.get_delay(attempt))
-        result.attempts = attempt
-        result.attempt_errors = errors
+
+        outcome = run_judged_attempts(attempt, settings.retry, judge=_script_error)
+        result = outcome.value
+        assert result is not None  # an attempt that returned no result raised instead
+        result.attempts = outcome.attempts
+        result.attempt_errors = [str(error) for error in outcome.errors]
         result.execution_time = time.monotonic() - start
         return result

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.core.retry import RetryPolicy
 
 
@@ -123,9 +124,12 @@ def parse_timeout(args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
             raise ValueError(f"seconds must be a number, got {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise ValueError(f"seconds must be a number, got {_type_name(value)} {value!r}")
-    if value < 0:
-        raise ValueError(f"seconds must be >= 0 (0 disables the timeout), got {value!r}")
-    return float(value)
+    return check_seconds(
+        value,
+        "seconds",
+        zero=True,
+        error=lambda _message: ValueError(f"seconds must be >= 0 (0 disables the timeout), got {value!r}"),
+    )
 
 
 def parse_stage(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 **Retry.** An item with a retry policy runs through :func:`run_with_retries` instead of pytest's own protocol:
 each attempt is a full setup / call / teardown (so function fixtures are fresh), and a failed *call* whose error
-matches the policy's ``retry_on`` is retried after ``policy.get_delay(attempt)`` seconds. Each retried attempt is
+matches the policy's ``retry_on`` is retried after ``policy.get_delay(attempt)`` seconds, by the one attempt loop
+(:func:`~pytest_orchestrator.core.retry.run_attempts`, through :mod:`.attempts`). Each retried attempt is
 logged as one call report with outcome ``"rerun"`` (letter ``R``, word ``RERUN``); only the last attempt is logged
 as the item's real outcome, so JUnit XML holds one testcase per item. Setup failures, skips and teardown errors are
 never retried. ``item.user_properties`` gets ``attempts`` and ``attempt_N_error`` *before* the final reports are
@@ -19,20 +20,21 @@ from collections.abc import Iterator
 import contextlib
 import signal
 import threading
-import time
 from types import FrameType
 
 import pytest
 
+from pytest_orchestrator.core.retry import Attempt
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.errors import OrchestratorTimeoutError
+from pytest_orchestrator.plugin.attempts import run_judged_attempts
 from pytest_orchestrator.plugin.compat import Failed
 from pytest_orchestrator.plugin.compat import runtestprotocol
 from pytest_orchestrator.plugin.items import ScriptFailure
+from pytest_orchestrator.plugin.outcomes import RERUN
 
 
 __all__ = [
-    "RERUN",
     "ItemTimeout",
     "alarm",
     "attempt_error_text",
@@ -41,9 +43,6 @@ __all__ = [
     "run_with_retries",
     "set_property",
 ]
-
-#: the outcome of a logged attempt that will be retried
-RERUN = "rerun"
 
 #: the exception raised by the item's last call phase (or None when it passed)
 error_key = pytest.StashKey["BaseException | None"]()
@@ -117,42 +116,50 @@ def set_property(item: pytest.Item, name: str, value: object) -> None:
     item.user_properties.append((name, value))
 
 
-def _will_retry(item: pytest.Item, policy: RetryPolicy, reports: list[pytest.TestReport], attempt: int) -> bool:
+def _attempt_error(item: pytest.Item, reports: list[pytest.TestReport]) -> BaseException | None:
+    """The error the retry policy judges for one attempt, or ``None`` when the attempt is final whatever the policy
+    says: it passed, its setup did not pass (a failure or a skip), its teardown failed, or the session is stopping."""
     if item.session.shouldfail or item.session.shouldstop:
-        return False
+        return None
     setup, call = reports[0], next((r for r in reports if r.when == "call"), None)
     teardown = reports[-1]
     if call is None or not setup.passed or not call.failed or teardown.failed:
-        return False
+        return None
     error = item.stash.get(error_key, None)
-    if error is None:
-        return False
-    return policy.should_retry(retry_error(error), attempt)
+    return None if error is None else retry_error(error)
+
+
+def _call_report(reports: list[pytest.TestReport]) -> pytest.TestReport | None:
+    return next((r for r in reports if r.when == "call"), None)
 
 
 def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, policy: RetryPolicy) -> None:
     """pytest's runtest protocol for one item, with retries per ``policy``."""
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    attempt = 0
-    while True:
-        attempt += 1
-        item.stash[attempt_key] = attempt
-        set_property(item, "attempts", attempt)
-        reports = runtestprotocol(item, nextitem=nextitem, log=False)
-        call = next((r for r in reports if r.when == "call"), None)
-        decisive = call if call is not None else reports[0]
-        if _will_retry(item, policy, reports, attempt):
-            assert call is not None
-            call.outcome = RERUN  # type: ignore[assignment]
-            ihook.pytest_runtest_logreport(report=call)
-            ihook.pytest_orchestrate_attempt(item=item, attempt=attempt, report=call, will_retry=True)
-            delay = policy.get_delay(attempt)
-            if delay > 0:
-                time.sleep(delay)
-            continue
-        for report in reports:
-            ihook.pytest_runtest_logreport(report=report)
-        ihook.pytest_orchestrate_attempt(item=item, attempt=attempt, report=decisive, will_retry=False)
-        break
+    latest: list[pytest.TestReport] = []
+
+    def attempt(number: int) -> list[pytest.TestReport]:
+        item.stash[attempt_key] = number
+        set_property(item, "attempts", number)
+        latest[:] = runtestprotocol(item, nextitem=nextitem, log=False)
+        return list(latest)
+
+    def rerun(attempt: Attempt) -> None:
+        # a failed attempt that will be retried is logged as one "rerun" call report; the last one is logged below
+        if not attempt.will_retry:
+            return
+        call = _call_report(latest)
+        assert call is not None  # only a failed call is retried
+        call.outcome = RERUN  # type: ignore[assignment]
+        ihook.pytest_runtest_logreport(report=call)
+        ihook.pytest_orchestrate_attempt(item=item, attempt=attempt.number, report=call, will_retry=True)
+
+    outcome = run_judged_attempts(attempt, policy, judge=lambda reports: _attempt_error(item, reports), listener=rerun)
+    reports = outcome.value
+    assert reports  # an attempt that returned no reports raised instead
+    for report in reports:
+        ihook.pytest_runtest_logreport(report=report)
+    decisive = _call_report(reports) or reports[0]
+    ihook.pytest_orchestrate_attempt(item=item, attempt=outcome.attempts, report=decisive, will_retry=False)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

@@ -15,17 +15,19 @@ from typing import Any
 import pytest
 
 from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR as DEPENDENCY_SKIP_ATTR
+from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
+from pytest_orchestrator.plugin.outcomes import OUTCOME_STATUS
+from pytest_orchestrator.plugin.outcomes import RERUN
+from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
+from pytest_orchestrator.plugin.outcomes import report_outcome
 
 
 __all__ = ["STATUSES", "ItemRecord", "Recorder", "build_summary", "format_summary"]
 
-#: item statuses, in the order counts are printed
-STATUSES = ("passed", "failed", "timeout", "error", "skipped", "xfailed", "xpassed")
-
-#: report attributes set by the session plugin (they travel with xdist's serialised reports)
-TIMEOUT_ATTR = "orchestrate_timeout"
-ERROR_ATTR = "orchestrate_error"
-DEPENDENCY_SKIP_ATTR = "orchestrate_dependency_skip"
+#: item statuses (the words of :data:`~pytest_orchestrator.plugin.outcomes.OUTCOME_STATUS`), in the order counts
+#: are printed
+STATUSES = tuple(outcome for outcome in OUTCOME_STATUS if outcome != RERUN)
 
 _CRITICAL_PATH_SHOWN = 12
 
@@ -78,29 +80,25 @@ class Recorder:
         if stop > record.stop:
             record.stop = stop
         error = getattr(report, ERROR_ATTR, None)
-        if report.outcome == "rerun":
+        outcome = report_outcome(report)
+        if outcome == RERUN:
             record.reruns += 1
             if error:
                 record.errors.append(str(error))
             return record
-        wasxfail = hasattr(report, "wasxfail")
         if report.when == "call":
-            if report.failed:
-                timeout = getattr(report, TIMEOUT_ATTR, None)
-                record.status = "timeout" if timeout else "failed"
-                record.reason = str(timeout or "")
+            record.status = outcome
+            if outcome in ("failed", "timeout"):
+                record.reason = str(getattr(report, TIMEOUT_ATTR, None) or "")
                 if error:
                     record.errors.append(str(error))
-            elif report.skipped:
-                record.status = "xfailed" if wasxfail else "skipped"
+            elif outcome in ("skipped", "xfailed"):
                 record.reason = _skip_reason(report)
-            else:
-                record.status = "xpassed" if wasxfail else "passed"
-        elif report.failed:
+        elif outcome == "error":
             if report.when == "setup" or record.status in ("passed", "xpassed"):
                 record.status = "error"
-        elif report.skipped and report.when == "setup":
-            record.status = "xfailed" if wasxfail else "skipped"
+        elif outcome in ("skipped", "xfailed") and report.when == "setup":
+            record.status = outcome
             record.reason = _skip_reason(report)
             record.dependency_skip = bool(getattr(report, DEPENDENCY_SKIP_ATTR, False))
         return record

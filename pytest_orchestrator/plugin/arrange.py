@@ -1,0 +1,136 @@
+"""Graph arrangement: from the collected items to the item graph of what runs, and the items in its order.
+
+Two steps, run by the session plugin's ``pytest_collection_modifyitems`` wrapper:
+
+1. :func:`build_item_graph`, over the snapshot taken *before* ``-k``, ``-m``, ``--deselect`` and ``--lf`` acted:
+   every item's markers (:mod:`.markers`) become an :class:`~.markers.ItemSpec`, its targets are resolved
+   (:mod:`.targets`), ``pytest_orchestrate_modify_graph`` may edit the graph, and the graph is checked. Malformed
+   markers, unknown targets, cycles: a usage error.
+2. :func:`select_items`, over what pytest kept: applies ``--stage``, brings back needed dependencies or blocks
+   their dependents (``--orchestrate-deps``), and puts ``items`` in the graph's order. Deselected items are
+   reported through ``pytest_deselected``; brought-back ones are taken out of the terminal's "deselected" count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import os
+
+import pytest
+
+from pytest_orchestrator.errors import CycleError
+from pytest_orchestrator.errors import DependencyResolutionError
+from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.items import ScriptItem
+from pytest_orchestrator.plugin.markers import ItemSpec
+from pytest_orchestrator.plugin.markers import MarkerError
+from pytest_orchestrator.plugin.markers import evaluate_marks
+from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.targets import ItemRef
+from pytest_orchestrator.plugin.targets import TargetResolver
+from pytest_orchestrator.plugin.targets import build_graph
+
+
+__all__ = ["build_item_graph", "item_ref", "item_spec", "select_items"]
+
+
+def item_spec(item: pytest.Item, *, own_timeout: bool) -> ItemSpec:
+    """The item's :class:`ItemSpec`, parsed once (a script item's comes from its settings)."""
+    spec = item.stash.get(spec_key, None)
+    if spec is None:
+        spec = item.stash[spec_key] = evaluate_marks(item, own_timeout=own_timeout)
+    return spec
+
+
+def item_ref(item: pytest.Item, spec: ItemSpec) -> ItemRef:
+    """What target resolution needs to know about ``item``."""
+    file = item.getparent(pytest.File)  # type: ignore[type-abstract]
+    module = file.nodeid if file is not None else item.nodeid.partition("::")[0]
+    parent = item.parent.nodeid if item.parent is not None else module
+    base = item.nodeid
+    original = getattr(item, "originalname", None)
+    if isinstance(item, pytest.Function) and original and original != item.name:
+        base = f"{parent}::{original}"
+    return ItemRef(
+        nodeid=item.nodeid,
+        path=os.path.normpath(str(item.path)),
+        module=module,
+        parent=parent,
+        base=base,
+        kind="script" if isinstance(item, ScriptItem) else "test",
+        targets=spec.targets,
+        aliases=spec.aliases,
+        stage=spec.stage,
+        location=item.location,
+    )
+
+
+def build_item_graph(
+    config: pytest.Config,
+    snapshot: Sequence[pytest.Item],
+    *,
+    own_timeout: bool,
+    find_script: Callable[[str], str | None] | None,
+    lf_active: bool,
+    durations: Mapping[str, float],
+) -> ItemGraph:
+    """The checked graph over every item of ``snapshot``; raises ``pytest.UsageError`` for what cannot run."""
+    problems: list[str] = []
+    specs: dict[str, ItemSpec] = {}
+    for item in snapshot:
+        try:
+            specs[item.nodeid] = item_spec(item, own_timeout=own_timeout)
+        except MarkerError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise pytest.UsageError("orchestrate: malformed markers:\n" + "\n".join(problems))
+    refs = [item_ref(item, specs[item.nodeid]) for item in snapshot]
+    resolver = TargetResolver(refs, config.rootpath, find_script=find_script, lf_active=lf_active)
+    full, unknown = build_graph(resolver, durations)
+    if unknown:
+        raise pytest.UsageError("orchestrate: unknown dependencies:\n" + "\n".join(u.message for u in unknown))
+    config.hook.pytest_orchestrate_modify_graph(config=config, graph=full)
+    try:
+        full.validate()
+    except CycleError as exc:
+        raise pytest.UsageError(f"orchestrate: {exc.message}") from None
+    except DependencyResolutionError as exc:
+        raise pytest.UsageError(f"orchestrate: {exc.message} (edge added by pytest_orchestrate_modify_graph?)")
+    return full
+
+
+def select_items(
+    config: pytest.Config,
+    items: list[pytest.Item],
+    snapshot: Sequence[pytest.Item],
+    full: ItemGraph,
+    *,
+    stages: Sequence[str],
+    deps_policy: str,
+) -> ItemGraph:
+    """Cut ``full`` down to what runs, put ``items`` (in place) in its order, and return the graph of what runs."""
+    selected = list(dict.fromkeys(item.nodeid for item in items))
+    if stages:
+        wanted = set(stages)
+        selected = [n for n in selected if full.nodes[n].stage in wanted]
+    run = full.select(selected, deps_policy)
+
+    by_id: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_id.setdefault(item.nodeid, []).append(item)
+    for item in snapshot:
+        if item.nodeid not in by_id and item.nodeid in run:
+            by_id[item.nodeid] = [item]
+    dropped = [item for item in items if item.nodeid not in run]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    brought = set(run.brought_back())
+    if brought:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        stats = getattr(reporter, "stats", None)
+        if stats is not None and stats.get("deselected"):
+            stats["deselected"] = [i for i in stats["deselected"] if getattr(i, "nodeid", None) not in brought]
+    items[:] = [item for nodeid in run.order() for item in by_id.get(nodeid, ())]
+    return run
