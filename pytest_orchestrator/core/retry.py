@@ -1,7 +1,7 @@
 """Retries, in one place: ``RetryPolicy`` decides, ``run_attempts`` / ``run_attempts_async`` loop.
 
 The policy is pure: it computes delays and answers questions, it never sleeps. The attempt loop (a sync and an
-async face over one decision, :func:`_decide`) calls the work, asks the policy, tells a listener about each
+async face over one loop, :class:`_Loop`) calls the work, asks the policy, tells a listener about each
 attempt and sleeps through an injectable ``sleep``. The engine, the runners, the thin decorators, the CI stages,
 the agents and the pytest plugin all retry through it.
 """
@@ -150,28 +150,71 @@ class Attempts(Generic[T]):
         return self.error is None
 
 
-def _decide(
-    policy: RetryPolicy | None,
-    number: int,
-    error: BaseException | None,
-    listener: AttemptListener | None,
-    stop: Callable[[], bool] | None,
-) -> float | None:
-    """The delay before the next attempt, or ``None`` when the loop ends; tells ``listener`` either way."""
-    retry = (
-        error is not None
-        and policy is not None
-        and policy.should_retry(error, number)
-        and not (stop is not None and stop())
-    )
-    delay = policy.get_delay(number) if retry and policy is not None else 0.0
-    if listener is not None:
-        listener(Attempt(number, error, retry, delay))
-    return delay if retry else None
+class _Loop(Generic[T]):
+    """The attempt loop's state and decisions, written once; ``run_attempts`` and ``run_attempts_async`` only
+    call and sleep. ``next()`` gives the next attempt's number (``None`` when the loop is over), ``settle()``
+    takes an attempt's outcome and sets ``delay`` (the wait before the next attempt)."""
+
+    __slots__ = ("delay", "errors", "judge", "listener", "number", "policy", "result", "result_value", "stop")
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None,
+        judge: Callable[[T], BaseException | None] | None,
+        listener: AttemptListener | None,
+        stop: Callable[[], bool] | None,
+    ) -> None:
+        self.policy, self.judge, self.listener, self.stop = policy, judge, listener, stop
+        self.number = 0
+        self.delay: float | None = 0.0
+        self.errors: list[BaseException] = []
+        self.result: Attempts[T] | None = None
+        #: the value of the last attempt that will be retried (a judged failure can return one)
+        self.result_value: T | None = None
+
+    def next(self) -> int | None:
+        if self.result is not None:
+            return None
+        if self.number and self.stop is not None and self.stop():  # cancelled while waiting to retry
+            self.result = Attempts(self.result_value, self.errors[-1], self.number, self.errors[:-1])
+            return None
+        self.number += 1
+        return self.number
+
+    def settle(self, value: T | None, error: BaseException | None) -> None:
+        """Attempt ``number`` returned ``value`` or raised ``error``; decide whether another follows."""
+        number, policy, listener = self.number, self.policy, self.listener
+        if error is None and self.judge is not None:
+            error = self.judge(value)  # type: ignore[arg-type]  # value is a T when the call returned
+        retry = (
+            error is not None
+            and policy is not None
+            and policy.should_retry(error, number)
+            and not (self.stop is not None and self.stop())
+        )
+        self.delay = policy.get_delay(number) if retry and policy is not None else 0.0
+        if listener is not None:
+            listener(Attempt(number, error, retry, self.delay))
+        if retry:
+            assert error is not None
+            self.errors.append(error)
+            self.result_value = value
+        else:
+            self.result = Attempts(value, error, number, self.errors)
 
 
-def _judged(judge: Callable[[T], BaseException | None] | None, value: T) -> BaseException | None:
-    return judge(value) if judge is not None else None
+def _call(call: Callable[[int], T], number: int) -> tuple[T | None, BaseException | None]:
+    try:
+        return call(number), None
+    except Exception as exc:
+        return None, exc
+
+
+async def _call_async(call: Callable[[int], Awaitable[T]], number: int) -> tuple[T | None, BaseException | None]:
+    try:
+        return await call(number), None
+    except Exception as exc:
+        return None, exc
 
 
 def run_attempts(
@@ -190,26 +233,13 @@ def run_attempts(
     slept with ``sleep``. ``stop()`` returning true ends the loop before another attempt (cancellation).
     ``BaseException`` s that are not ``Exception`` s (KeyboardInterrupt, cancellation) propagate at once.
     """
-    errors: list[BaseException] = []
-    number = 0
-    while True:
-        number += 1
-        value: T | None = None
-        try:
-            value = call(number)
-        except Exception as exc:
-            error: BaseException | None = exc
-        else:
-            error = _judged(judge, value)
-        delay = _decide(policy, number, error, listener, stop)
-        if delay is None:
-            return Attempts(value, error, number, errors)
-        assert error is not None
-        errors.append(error)
-        if delay:
-            sleep(delay)
-        if stop is not None and stop():
-            return Attempts(value, error, number, errors[:-1])
+    loop: _Loop[T] = _Loop(policy, judge, listener, stop)
+    while (number := loop.next()) is not None:
+        loop.settle(*_call(call, number))
+        if loop.result is None and loop.delay:
+            sleep(loop.delay)
+    assert loop.result is not None
+    return loop.result
 
 
 async def run_attempts_async(
@@ -222,26 +252,10 @@ async def run_attempts_async(
     stop: Callable[[], bool] | None = None,
 ) -> Attempts[T]:
     """The async face of :func:`run_attempts`: same decisions, ``await call(n)`` and ``await sleep(delay)``."""
-    errors: list[BaseException] = []
-    number = 0
-    while True:
-        number += 1
-        value: T | None = None
-        try:
-            value = await call(number)
-        except Exception as exc:
-            error: BaseException | None = exc
-        else:
-            if judge is None and listener is None:
-                # a success nobody judges or listens to ends the loop: the engine's common case, kept lean
-                return Attempts(value, None, number, errors)
-            error = _judged(judge, value)
-        delay = _decide(policy, number, error, listener, stop)
-        if delay is None:
-            return Attempts(value, error, number, errors)
-        assert error is not None
-        errors.append(error)
-        if delay:
-            await sleep(delay)
-        if stop is not None and stop():
-            return Attempts(value, error, number, errors[:-1])
+    loop: _Loop[T] = _Loop(policy, judge, listener, stop)
+    while (number := loop.next()) is not None:
+        loop.settle(*await _call_async(call, number))
+        if loop.result is None and loop.delay:
+            await sleep(loop.delay)
+    assert loop.result is not None
+    return loop.result
