@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from collections.abc import Callable
+from collections.abc import Iterator
 import datetime as dt
 import importlib
 from pathlib import Path
@@ -25,7 +26,6 @@ from pytest_orchestrator.core.clock import Clock as CoreClock
 from pytest_orchestrator.core.clock import VirtualClock
 from pytest_orchestrator.schedule import Clock
 from pytest_orchestrator.schedule import FakeClock
-from pytest_orchestrator.schedule import JobStatus
 from pytest_orchestrator.schedule import Scheduler
 from pytest_orchestrator.schedule import SystemClock
 from pytest_orchestrator.schedule import cron
@@ -42,7 +42,7 @@ T0 = dt.datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def jobs_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+def jobs_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """An importable module of job functions (a fresh name per test)."""
     name = f"sched_jobs_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(
@@ -104,9 +104,7 @@ def test_a_version_1_file_is_migrated_in_place_and_keeps_its_runs(tmp_path: Path
 
 
 # -- restart ------------------------------------------------------------------------------------------------------
-def test_jobs_come_back_after_a_restart_and_missed_runs_follow_misfire(
-    tmp_path: Path, jobs_module: ModuleType
-) -> None:
+def test_jobs_come_back_after_a_restart_and_missed_runs_follow_misfire(tmp_path: Path, jobs_module: ModuleType) -> None:
     path = tmp_path / "state.db"
     clock = FakeClock(T0)
     first = Scheduler(state=StateStore(path), clock=clock, tz="UTC")
