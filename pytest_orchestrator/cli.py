@@ -45,6 +45,7 @@ from pytest_orchestrator.orchestrator.state import format_run
 from pytest_orchestrator.orchestrator.state import format_runs
 from pytest_orchestrator.orchestrator.state import run_details
 from pytest_orchestrator.reporting.summary import format_scripts
+from pytest_orchestrator.schedule import command as schedule_command
 from pytest_orchestrator.state import StateStore
 
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="print one recorded run")
     show.add_argument("run_id", metavar="RUN_ID")
     show.add_argument("--json", action="store_true", help="print the run as JSON")
+    schedule_command.add_commands(commands)
     return parser
 
 
@@ -92,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_orchestrator(args, listeners=ci_listeners())
     if args.command in ("runs", "show"):
         return _history(args)
+    if args.command in schedule_command.COMMANDS:
+        return schedule_command.run_command(args)
     try:
         return _inspect(args)
     except KeyboardInterrupt:
