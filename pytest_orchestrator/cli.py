@@ -44,6 +44,8 @@ from pytest_orchestrator.orchestrator.state import DEFAULT_STATE_PATH
 from pytest_orchestrator.orchestrator.state import format_run
 from pytest_orchestrator.orchestrator.state import format_runs
 from pytest_orchestrator.orchestrator.state import run_details
+from pytest_orchestrator.reporting.report import write_report
+from pytest_orchestrator.reporting.runs import report_from_state
 from pytest_orchestrator.reporting.summary import format_scripts
 from pytest_orchestrator.schedule import command as schedule_command
 from pytest_orchestrator.state import StateStore
@@ -76,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="print one recorded run")
     show.add_argument("run_id", metavar="RUN_ID")
     show.add_argument("--json", action="store_true", help="print the run as JSON")
+    report = commands.add_parser(
+        "report", help="the report of a recorded run: JSON on stdout, or a self-contained HTML page with --html"
+    )
+    report.add_argument("run_id", metavar="RUN_ID")
+    report.add_argument("--html", type=Path, metavar="PATH", help="write the HTML page to PATH")
     schedule_command.add_commands(commands)
     return parser
 
@@ -92,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     if args.command == "run":
         return run_orchestrator(args, listeners=ci_listeners())
-    if args.command in ("runs", "show"):
+    if args.command in ("runs", "show", "report"):
         return _history(args)
     if args.command in schedule_command.COMMANDS:
         return schedule_command.run_command(args)
@@ -115,6 +122,13 @@ def _history(args: argparse.Namespace) -> int:
                 print(json.dumps([r.to_dict() for r in runs], indent=2))
             else:
                 sys.stdout.write(format_runs(runs))
+            return 0
+        if args.command == "report":
+            report = report_from_state(store, args.run_id)
+            if args.html is not None:
+                print(f"wrote {write_report(report, args.html)}")
+            else:
+                print(json.dumps(report, indent=2, default=str))
             return 0
         details = run_details(store, args.run_id)
     except StateError as exc:

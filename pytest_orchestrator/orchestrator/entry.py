@@ -21,6 +21,7 @@ from pytest_orchestrator.orchestrator.options import run_parser
 from pytest_orchestrator.orchestrator.pipeline import run_pipeline_file
 from pytest_orchestrator.orchestrator.plan import Plan
 from pytest_orchestrator.orchestrator.plan import build_plan
+from pytest_orchestrator.reporting.runs import finish_run_output
 from pytest_orchestrator.reporting.summary import format_plan
 from pytest_orchestrator.reporting.summary import format_summary
 
@@ -112,6 +113,11 @@ def _run(args: argparse.Namespace, listeners: Sequence[RunListener]) -> int:
         return usage_error(exc.message)
     except OSError as exc:
         return usage_error(f"cannot create the run folder: {exc}")
-    sys.stdout.write(format_summary(report))
-    sys.stdout.flush()
+    finish_run_output(
+        report,
+        format_summary(report),
+        sys.stdout,
+        report_path=getattr(args, "report", None),
+        as_json=getattr(args, "json", False),
+    )
     return report.exit_code

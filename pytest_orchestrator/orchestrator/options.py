@@ -131,6 +131,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-state", action="store_true", help="do not record the run in .orchestrate/state.db (no --resume later)"
     )
+    parser.add_argument(
+        "--report", type=Path, metavar="PATH", help="also write the run report to PATH (.json or .html)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the run report as JSON on stdout instead of the summary"
+    )
 
 
 #: what ``orchestrate run`` does, in its help

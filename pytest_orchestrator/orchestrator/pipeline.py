@@ -38,6 +38,7 @@ from pytest_orchestrator.pipelines.stages import pytest_command
 from pytest_orchestrator.reporting.runfolder import DEFAULT_RUNS_DIR
 from pytest_orchestrator.reporting.runfolder import RunFolder
 from pytest_orchestrator.reporting.runfolder import new_run_id
+from pytest_orchestrator.reporting.runs import finish_run_output
 from pytest_orchestrator.reporting.summary import STDERR_TAIL_LINES
 from pytest_orchestrator.reporting.summary import RunReport
 from pytest_orchestrator.reporting.summary import ScriptOutcome
@@ -246,6 +247,8 @@ def run_pipeline(
     listeners: Sequence[RunListener] = (),
     state: bool = False,
     resume: bool | str = False,
+    report_path: str | os.PathLike[str] | None = None,
+    as_json: bool = False,
 ) -> int:
     """Run a loaded pipeline as ``orchestrate run PIPELINE.yaml`` does; return the exit status.
 
@@ -278,8 +281,15 @@ def run_pipeline(
         print(f"orchestrate: error: cannot create the run folder: {exc}", file=err)
         return 2
     assert isinstance(report, PipelineReport)
-    target.write(kind.summary_text(report))
-    target.flush()
+    finish_run_output(
+        report,
+        kind.summary_text(report),
+        target,
+        kind="pipeline",
+        name=config.name,
+        report_path=report_path,
+        as_json=as_json,
+    )
     return report.exit_code
 
 
@@ -317,6 +327,8 @@ def run_pipeline_file(
     dry_run = False
     state = False
     resume: bool | str = False
+    report_path = None
+    as_json = False
     if args is not None:
         ns = args if isinstance(args, argparse.Namespace) else run_parser().parse_args(list(args))
         quiet = quiet or bool(getattr(ns, "quiet", False))
@@ -327,6 +339,8 @@ def run_pipeline_file(
         dry_run = bool(getattr(ns, "dry_run", False))
         state = not getattr(ns, "no_state", True)
         resume = getattr(ns, "resume", False) or False
+        report_path = getattr(ns, "report", None)
+        as_json = bool(getattr(ns, "json", False))
     err = stream if stream is not None else sys.stderr
     try:
         config = load_pipeline(path)
@@ -348,4 +362,6 @@ def run_pipeline_file(
         listeners=listeners,
         state=state,
         resume=resume,
+        report_path=report_path,
+        as_json=as_json,
     )
