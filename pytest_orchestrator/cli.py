@@ -54,6 +54,7 @@ from pytest_orchestrator.orchestrator.state import run_details
 from pytest_orchestrator.reporting.report import write_report
 from pytest_orchestrator.reporting.runs import report_from_state
 from pytest_orchestrator.reporting.summary import format_scripts
+from pytest_orchestrator.schedule import command as schedule_command
 from pytest_orchestrator.state import StateStore
 
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_id", metavar="RUN_ID")
     report.add_argument("--html", type=Path, metavar="PATH", help="write the HTML page to PATH")
+    schedule_command.add_commands(commands)
     return parser
 
 
@@ -140,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_orchestrator(args, listeners=ci_listeners())
     if args.command in ("runs", "show", "report"):
         return _history(args)
+    if args.command in schedule_command.COMMANDS:
+        return schedule_command.run_command(args)
     try:
         return _inspect(args)
     except KeyboardInterrupt:

@@ -92,7 +92,7 @@ def test_scheduler_metrics_are_live_and_follow_the_last_started() -> None:
         metrics = get_scheduler_metrics()  # the one started most recently
         assert metrics["runs"] == 5
         assert metrics["failures"] == 1
-        assert metrics["jobs"] == {"scheduled": 1, "running": 0, "finished": 1, "cancelled": 0}
+        assert metrics["jobs"] == {"scheduled": 1, "running": 0, "finished": 1, "cancelled": 0, "broken": 0}
         assert set(metrics["next_fire_times"]) == {"fine"}
         assert metrics["lag"]["max"] == 0.0
         scheduler.stop()

@@ -126,3 +126,11 @@ def test_event_trigger_on_a_fake_clock() -> None:
 
     asyncio.run(main())
     assert got == [1]  # the second emit came while the first run was going: overlap="skip"
+
+
+def test_an_ignored_folder_is_ignored_itself_not_only_its_files(tmp_path: Path) -> None:
+    trigger = FileTrigger(tmp_path)
+    assert not trigger.matches(tmp_path / ".orchestrate")  # watchfiles reports the folder's creation
+    assert not trigger.matches(tmp_path / ".orchestrate" / "state.db")
+    assert not trigger.matches(tmp_path / "sub" / "__pycache__")
+    assert trigger.matches(tmp_path / "sub")

@@ -1,6 +1,8 @@
-"""The engine's sense of time: a ``Clock`` gives wall time, a monotonic time and an async ``sleep``.
+"""The package's one sense of time: a ``Clock`` gives wall time (``time()`` in seconds, ``now()`` as an aware
+datetime), a monotonic time and an async ``sleep``.
 
-The engine takes every timestamp, duration and retry delay from the workflow's clock (``Workflow(clock=...)``).
+The engine takes every timestamp, duration and retry delay from the workflow's clock (``Workflow(clock=...)``); the
+scheduler (``schedule/``) reads the same protocol, and ``schedule.FakeClock`` is one more implementation of it.
 ``SYSTEM_CLOCK`` is the real one. ``VirtualClock`` is for tests: its ``sleep`` advances virtual time at once, so a
 retry with a 10 s backoff takes no real time, and the delays it was asked for can be read back.
 
@@ -10,6 +12,7 @@ Timeouts are not the clock's business: they are scopes on the event loop (``core
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from typing import Protocol
 from typing import runtime_checkable
@@ -26,6 +29,10 @@ class Clock(Protocol):
         """Wall-clock seconds since the epoch (for ``started_at`` / ``finished_at`` and event times)."""
         ...
 
+    def now(self) -> dt.datetime:
+        """The wall-clock time as an aware datetime (the scheduler's fire times)."""
+        ...
+
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back (for durations); only differences mean anything."""
         ...
@@ -40,14 +47,17 @@ _perf_counter = time.perf_counter
 
 
 class SystemClock:
-    """The real clock: ``time.time``, ``time.perf_counter`` and ``asyncio.sleep``."""
+    """The real clock: ``time.time``, ``datetime.now(UTC)``, ``time.perf_counter`` and ``asyncio.sleep``."""
 
     # the built-ins themselves, not wrappers: the engine reads the clock twice per task
     time = staticmethod(_wall_time)
     monotonic = staticmethod(_perf_counter)
 
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(max(0.0, seconds))
 
     def __repr__(self) -> str:
         return "SystemClock()"
@@ -79,6 +89,9 @@ class VirtualClock:
 
     def time(self) -> float:
         return self._wall_offset + self._now
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.time(), dt.UTC)
 
     def monotonic(self) -> float:
         return self._now

@@ -1,8 +1,8 @@
-"""The clock the scheduler and the triggers read: wall time, monotonic time and an async sleep.
+"""The clock the scheduler and the triggers read: the package's one ``Clock`` protocol (``core/clock.py``).
 
-``SystemClock`` is the real one. ``FakeClock`` is for tests: time stands still until ``await clock.advance(s)``
-moves it, waking the sleepers whose deadlines pass, in order, so time-based tests never sleep for real.
-The interface is deliberately small (three methods) so that it can merge with the engine's clock later.
+``Clock`` and ``SystemClock`` are the engine's own, re-exported here. ``FakeClock`` is for tests: time stands still
+until ``await clock.advance(s)`` moves it, waking the sleepers whose deadlines pass, in order, so time-based tests
+never sleep for real. It implements the whole protocol, so a workflow can run on it too.
 """
 
 from __future__ import annotations
@@ -11,45 +11,12 @@ import asyncio
 import datetime as dt
 import heapq
 import itertools
-import time
-from typing import Protocol
-from typing import runtime_checkable
+
+from pytest_orchestrator.core.clock import Clock
+from pytest_orchestrator.core.clock import SystemClock
 
 
 __all__ = ["Clock", "FakeClock", "SystemClock"]
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """What the scheduler needs of time."""
-
-    def now(self) -> dt.datetime:
-        """The wall-clock time, an aware datetime."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back (for durations)."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` of this clock's time."""
-        ...
-
-
-class SystemClock:
-    """The real clock: ``datetime.now(UTC)``, ``time.monotonic()`` and ``asyncio.sleep``."""
-
-    def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
-    def __repr__(self) -> str:
-        return "SystemClock()"
 
 
 class FakeClock:
@@ -73,6 +40,9 @@ class FakeClock:
 
     def now(self) -> dt.datetime:
         return self._start + dt.timedelta(seconds=self._elapsed)
+
+    def time(self) -> float:
+        return self.now().timestamp()
 
     def monotonic(self) -> float:
         return self._elapsed

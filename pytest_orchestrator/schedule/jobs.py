@@ -35,12 +35,15 @@ HISTORY = 100
 
 
 class JobStatus(enum.StrEnum):
-    """Where a job is: waiting for its next fire time, running, done for good (``finished``) or cancelled."""
+    """Where a job is: waiting for its next fire time, running, done for good (``finished``), cancelled, or
+    ``broken``: restored from the state file, its target no longer imports (``last_error`` says why); it never runs.
+    """
 
     SCHEDULED = "scheduled"
     RUNNING = "running"
     FINISHED = "finished"
     CANCELLED = "cancelled"
+    BROKEN = "broken"
 
     def __str__(self) -> str:
         return self.value

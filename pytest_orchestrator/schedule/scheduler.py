@@ -9,9 +9,17 @@ The loop, in outline::
     _run()      waits for a worker slot (``max_workers``), runs the target, records the run (a raised exception
                 fails that run and is kept as ``last_error``), then starts a queued run if any
 
-A fire time seen more than ``misfire_grace`` seconds late (the machine slept, the loop was blocked) is a misfire:
-``misfire="run_once"`` runs the job once for every fire time missed, ``"skip"`` drops them. Either way the job then
-waits for its next fire time after now. Public methods are safe to call from any thread.
+A fire time seen more than ``misfire_grace`` seconds late (the machine slept, the loop was blocked, the scheduler
+was stopped) is a misfire: ``misfire="run_once"`` runs the job once to catch up, ``"skip"`` drops the missed fire
+times. Either way the job then waits for its next fire time after now. Public methods are safe to call from any
+thread.
+
+With a state store (``Scheduler(state=StateStore(...))``) every job is written to the state file when it is
+scheduled and whenever its status, counters or fire times change, and each run is recorded. A new scheduler on the
+same file restores the jobs (``schedule/persist.py`` says how targets and triggers are stored): one whose target no
+longer imports is listed as ``broken`` with the reason in ``last_error`` (and a warning), never dropped silently. A
+job scheduled again under the name of a restored job takes its place (same id, counters and, for the same trigger,
+the same next fire time), so a program that schedules its jobs at each start does not duplicate them.
 """
 
 from __future__ import annotations
@@ -19,19 +27,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import itertools
 import logging
+import os
 import threading
 from types import TracebackType
 from typing import Any
+import warnings
 import weakref
 
 from pytest_orchestrator.core.graph import close_matches
 from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.core.workflow import Workflow
 from pytest_orchestrator.errors import ConcurrencyError
-from pytest_orchestrator.errors import StateError
 from pytest_orchestrator.schedule.clock import Clock
 from pytest_orchestrator.schedule.clock import SystemClock
 from pytest_orchestrator.schedule.jobs import MISFIRE_POLICIES
@@ -42,6 +52,13 @@ from pytest_orchestrator.schedule.jobs import JobSkipped
 from pytest_orchestrator.schedule.jobs import JobStarted
 from pytest_orchestrator.schedule.jobs import JobStatus
 from pytest_orchestrator.schedule.jobs import RunRecord
+from pytest_orchestrator.schedule.persist import check_json
+from pytest_orchestrator.schedule.persist import from_iso
+from pytest_orchestrator.schedule.persist import import_target
+from pytest_orchestrator.schedule.persist import iso
+from pytest_orchestrator.schedule.persist import target_ref
+from pytest_orchestrator.schedule.persist import trigger_from_spec
+from pytest_orchestrator.schedule.persist import trigger_spec
 from pytest_orchestrator.schedule.targets import NO_PAYLOAD
 from pytest_orchestrator.schedule.targets import RunContext
 from pytest_orchestrator.schedule.targets import Runner
@@ -50,6 +67,10 @@ from pytest_orchestrator.schedule.targets import make_runner
 from pytest_orchestrator.schedule.triggers import EventSource
 from pytest_orchestrator.schedule.triggers import IntervalTrigger
 from pytest_orchestrator.schedule.triggers import resolve_zone
+from pytest_orchestrator.state.jobs import JobTable
+from pytest_orchestrator.state.jobs import StoredJob
+from pytest_orchestrator.state.jobs import StoredJobRun
+from pytest_orchestrator.state.store import StateStore
 
 
 __all__ = ["Scheduler", "last_started"]
@@ -80,9 +101,22 @@ def _local_zone() -> dt.tzinfo:
 class _Entry:
     """A job and the scheduler's private bookkeeping for it."""
 
-    __slots__ = ("fires", "job", "listener", "queued", "run_now", "runner", "tasks", "trigger")
+    __slots__ = (
+        "fires",
+        "job",
+        "listener",
+        "queued",
+        "ref",
+        "restored",
+        "restored_next",
+        "run_now",
+        "runner",
+        "stored",
+        "tasks",
+        "trigger",
+    )
 
-    def __init__(self, job: Job, runner: Runner) -> None:
+    def __init__(self, job: Job, runner: Runner | None, ref: tuple[str, str] | None = None) -> None:
         self.job = job
         self.runner = runner
         self.trigger: Any = job.trigger
@@ -91,6 +125,14 @@ class _Entry:
         self.tasks: set[asyncio.Task[None]] = set()
         self.listener: asyncio.Task[None] | None = None
         self.run_now = False
+        #: (kind, reference) the target is stored under (a scheduler with state)
+        self.ref = ref
+        #: restored from the state file and not scheduled again (yet) in this process
+        self.restored = False
+        #: the next fire time read from the state file, used when the scheduler starts
+        self.restored_next: dt.datetime | None = None
+        #: the row of a broken job, written back as it was (only its status changes)
+        self.stored: StoredJob | None = None
 
 
 class Scheduler:
@@ -105,13 +147,14 @@ class Scheduler:
         # or, in asyncio: task = asyncio.create_task(scheduler.serve()); ...; scheduler.stop()
 
     ``tz`` is the zone in which triggers without their own zone are read (default: the local zone). ``clock`` is
-    injectable (``schedule.clock``). ``state`` (a state store, for jobs that survive a restart) is not available yet.
+    injectable (``schedule.clock``). ``state`` (a ``StateStore``, or the path of its file) keeps the jobs across
+    restarts: see the module's docstring.
     """
 
     def __init__(
         self,
         max_workers: int = 4,
-        state: Any = None,
+        state: StateStore | str | os.PathLike[str] | None = None,
         tz: dt.tzinfo | str | None = None,
         clock: Clock | None = None,
         *,
@@ -119,10 +162,10 @@ class Scheduler:
     ) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ConcurrencyError(f"max_workers must be a positive integer, got {max_workers!r}")
-        if state is not None:
-            raise StateError(
-                "Scheduler(state=...): persistent jobs need the state store (not available yet)", state=state
-            )
+        if isinstance(state, str | os.PathLike):
+            state = StateStore(state)
+        if state is not None and not isinstance(state, StateStore):
+            raise TypeError(f"state must be a StateStore, a path or None, got {type(state).__name__}")
         if isinstance(misfire_grace, bool) or not isinstance(misfire_grace, int | float) or not misfire_grace >= 0:
             raise ValueError(f"misfire_grace must be a non-negative number of seconds, got {misfire_grace!r}")
         self.max_workers = max_workers
@@ -144,12 +187,18 @@ class Scheduler:
         self._done.set()
         self._stopping = False
         self._stop_wait = True
+        self._stop_grace: float | None = None
         self._running = False
         self.started_at: dt.datetime | None = None
         self.total_runs = 0
         self.total_failures = 0
         self.total_skipped = 0
         self._lags: list[float] = []
+        #: the state store's job table, when the scheduler has one
+        self.state = state
+        self._table = JobTable(state) if state is not None else None
+        if self._table is not None:
+            self._restore(self._table)
 
     # -- jobs -------------------------------------------------------------------------------------------------
     def schedule(
@@ -177,11 +226,19 @@ class Scheduler:
             raise ValueError(f"max_runs must be a positive integer or None, got {max_runs!r}")
         if kwargs is not None and not isinstance(kwargs, dict):
             raise TypeError(f"kwargs must be a dict, got {type(kwargs).__name__}")
+        ref: tuple[str, str] | None = None
+        if self._table is not None:  # everything the state file needs is checked now, not at the first save
+            ref = target_ref(target)
+            spec = trigger_spec(trigger)
+            check_json(list(args), "args")
+            check_json(dict(kwargs or {}), "kwargs")
         with self._lock:
-            job_id = f"job-{next(self._ids)}"
+            name = name or describe(target)
+            previous = self._adoptable(name) if self._table is not None else None
+            job_id = previous.job.id if previous is not None else self._new_id()
             job = Job(
                 id=job_id,
-                name=name or describe(target),
+                name=name,
                 trigger=trigger,
                 target=describe(target),
                 args=tuple(args),
@@ -190,13 +247,43 @@ class Scheduler:
                 misfire=misfire,
                 overlap=overlap,
             )
-            entry = _Entry(job, runner)
+            entry = _Entry(job, runner, ref)
+            if previous is not None:
+                self._take_over(entry, previous, spec)
             self._entries[job_id] = entry
             if self._running:
                 self._call_in_loop(self._activate, entry, self.clock.now())
             else:
                 self._arm(entry, self.clock.now())
+            self._persist(entry)
         return job_id
+
+    def _new_id(self) -> str:
+        while True:
+            job_id = f"job-{next(self._ids)}"
+            if job_id not in self._entries:
+                return job_id
+
+    def _adoptable(self, name: str) -> _Entry | None:
+        """The restored job of that name not scheduled again yet, if any."""
+        for entry in self._entries.values():
+            if entry.restored and entry.job.name == name:
+                return entry
+        return None
+
+    def _take_over(self, entry: _Entry, previous: _Entry, spec: dict[str, Any]) -> None:
+        """``entry`` replaces the restored job ``previous``: its id, counters, history and (same trigger) timing."""
+        old, job = previous.job, entry.job
+        for field in ("runs", "failures", "skipped", "last_error", "last_fire_time"):
+            setattr(job, field, getattr(old, field))
+        job.history.extend(old.history)
+        entry.fires = previous.fires
+        if previous.stored is not None and _same_trigger(spec, previous.stored.trigger):
+            entry.trigger = previous.trigger  # an interval keeps its anchor: the cadence goes on
+            entry.restored_next = previous.restored_next
+            if old.status is JobStatus.FINISHED:
+                job.status = JobStatus.FINISHED
+        previous.restored = False
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job: no more fires; its running runs are cancelled (a sync function's thread is abandoned).
@@ -209,17 +296,27 @@ class Scheduler:
                 return False
             entry.job.status = JobStatus.CANCELLED
             entry.job.next_fire_time = None
+            entry.restored = False
             entry.queued.clear()
             if self._running:
                 self._call_in_loop(self._stop_entry, entry)
+            self._persist(entry)
         return True
+
+    def remove(self, job_id: str) -> None:
+        """Cancel a job and forget it (and, with a state store, delete it and its runs from the file)."""
+        self.cancel(job_id)
+        with self._lock:
+            del self._entries[job_id]
+            if self._table is not None:
+                self._table.delete(job_id)
 
     def run_now(self, job_id: str) -> None:
         """Fire the job now (its overlap policy applies); its schedule is unchanged."""
         with self._lock:
             entry = self._entry(job_id)
-            if entry.job.status is JobStatus.CANCELLED:
-                raise ValueError(f"job {job_id!r} is cancelled")
+            if entry.job.status in (JobStatus.CANCELLED, JobStatus.BROKEN):
+                raise ValueError(f"job {job_id!r} is {entry.job.status}" + _why(entry.job))
             if not self._running:  # fires as soon as the scheduler starts
                 entry.run_now = True
                 entry.job.next_fire_time = self.clock.now()
@@ -237,6 +334,129 @@ class Scheduler:
             status = JobStatus(_choice(str(status), tuple(JobStatus), "status"))
         with self._lock:
             return [e.job for e in self._entries.values() if status is None or e.job.status is status]
+
+    # -- state -------------------------------------------------------------------------------------------------------
+    def _restore(self, table: JobTable) -> None:
+        """Bring back the jobs of the state file (a target that no longer imports: a ``broken`` job, and a warning)."""
+        highest = 0
+        for row in table.load():
+            number = row.job_id.removeprefix("job-")
+            highest = max(highest, int(number) if number.isdigit() else 0)
+            entry = self._restored_entry(row)
+            entry.restored = True
+            entry.stored = row
+            for run in table.runs(row.job_id, limit=entry.job.history.maxlen or 100):
+                entry.job.history.append(
+                    RunRecord(
+                        run.job_id,
+                        from_iso(run.due) or dt.datetime.min.replace(tzinfo=dt.UTC),
+                        TaskStatus(run.status),
+                        from_iso(run.started),
+                        from_iso(run.finished),
+                        run.duration,
+                        run.lag,
+                        run.error,
+                        run.reason,
+                    )
+                )
+            self._entries[row.job_id] = entry
+            if entry.job.status is JobStatus.BROKEN:
+                warnings.warn(
+                    f"scheduled job {row.name!r} ({row.job_id}) in {str(table.store.path)!r} cannot run: "
+                    f"{entry.job.last_error}; it is listed with status 'broken' until it is scheduled again or "
+                    "removed (Scheduler.remove)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        self._ids = itertools.count(highest + 1)
+
+    def _restored_entry(self, row: StoredJob) -> _Entry:
+        options = row.options
+        status = JobStatus.SCHEDULED if row.status in ("running", "broken") else JobStatus(row.status)
+        error = row.last_error
+        runner: Runner | None = None
+        trigger: Any = None
+        try:
+            trigger = trigger_from_spec(row.trigger)
+            target = import_target(row.target) if row.target_kind == "import" else row.target
+            runner = make_runner(target)
+        except Exception as exc:
+            what = f"target {row.target!r}" if trigger is not None else "trigger"
+            error = f"cannot restore the {what}: {type(exc).__name__}: {exc}"
+            status = JobStatus.BROKEN
+        job = Job(
+            id=row.job_id,
+            name=row.name,
+            trigger=trigger,
+            target=row.target,
+            args=tuple(options.get("args", ())),
+            kwargs=dict(options.get("kwargs", {})),
+            max_runs=options.get("max_runs"),
+            misfire=options.get("misfire", "run_once"),
+            overlap=options.get("overlap", "skip"),
+            status=status,
+            runs=row.runs,
+            failures=row.failures,
+            skipped=row.skipped,
+            last_error=error,
+            last_fire_time=from_iso(row.last_fire_time),
+            next_fire_time=from_iso(row.next_fire_time) if status is JobStatus.SCHEDULED else None,
+        )
+        entry = _Entry(job, runner, (row.target_kind, row.target))
+        entry.fires = row.runs
+        entry.restored_next = job.next_fire_time
+        return entry
+
+    def _persist(self, entry: _Entry, record: RunRecord | None = None) -> None:
+        """Write the job (and one of its runs) to the state file, if the scheduler has one."""
+        table = self._table
+        if table is None or entry.ref is None:
+            return
+        job = entry.job
+        if entry.runner is None and entry.stored is not None:  # broken: its row is kept as it was, but its status
+            status = entry.stored.status if job.status is JobStatus.BROKEN else job.status.value
+            table.save(dataclasses.replace(entry.stored, status=status))
+        else:
+            table.save(self._row(entry))
+        if record is not None:
+            table.add_run(
+                StoredJobRun(
+                    job.id,
+                    iso(record.due) or "",
+                    record.status.value,
+                    iso(record.started),
+                    iso(record.finished),
+                    record.duration,
+                    record.lag,
+                    record.error,
+                    record.reason,
+                )
+            )
+
+    def _row(self, entry: _Entry) -> StoredJob:
+        job = entry.job
+        assert entry.ref is not None
+        return StoredJob(
+            job_id=job.id,
+            name=job.name,
+            target=entry.ref[1],
+            target_kind=entry.ref[0],
+            trigger=trigger_spec(entry.trigger),
+            options={
+                "args": list(job.args),
+                "kwargs": job.kwargs,
+                "max_runs": job.max_runs,
+                "misfire": job.misfire,
+                "overlap": job.overlap,
+            },
+            status=job.status.value,
+            runs=job.runs,
+            failures=job.failures,
+            skipped=job.skipped,
+            last_error=job.last_error,
+            last_fire_time=iso(job.last_fire_time),
+            next_fire_time=iso(job.next_fire_time if job.next_fire_time is not None else entry.restored_next),
+        )
 
     def _entry(self, job_id: str) -> _Entry:
         entry = self._entries.get(job_id)
@@ -308,16 +528,20 @@ class Scheduler:
             self._done.clear()
         await self._main(lambda: None)
 
-    def stop(self, wait: bool = True) -> None:
-        """Stop firing. ``wait=True``: let running runs finish first; ``wait=False``: cancel them.
+    def stop(self, wait: bool = True, *, grace: float | None = None) -> None:
+        """Stop firing. ``wait=True``: let running runs finish first (with ``grace``: for at most that many
+        seconds, then cancel them); ``wait=False``: cancel them.
 
         From another thread than the scheduler's, with ``wait=True`` this returns once the scheduler has stopped.
         """
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float) or not grace >= 0):
+            raise ValueError(f"grace must be a non-negative number of seconds, got {grace!r}")
         with self._lock:
             if not self._running:
                 return
             self._stopping = True
             self._stop_wait = wait
+            self._stop_grace = grace
             wake = self._wake
             if wake is not None:
                 self._call_in_loop(wake.set)
@@ -404,7 +628,12 @@ class Scheduler:
         for task in listeners:
             task.cancel()
         runs = [t for e in entries for t in e.tasks]
-        if not self._stop_wait:
+        abandon = not self._stop_wait
+        if self._stop_wait and self._stop_grace is not None and runs:
+            _, late = await asyncio.wait(runs, timeout=self._stop_grace)
+            abandon = bool(late) or any(e.tasks for e in entries)
+            runs = [t for e in entries for t in e.tasks]
+        if abandon:
             for e in entries:
                 e.queued.clear()
             for task in runs:
@@ -416,19 +645,26 @@ class Scheduler:
             await asyncio.gather(*pending, return_exceptions=True)
         for entry in entries:
             entry.listener = None
+            if entry.job.status is JobStatus.RUNNING:
+                entry.job.status = JobStatus.SCHEDULED
+            self._persist(entry)
+        if self._table is not None:
+            self._table.close()
         if self._executor is not None:
-            self._executor.shutdown(wait=self._stop_wait, cancel_futures=True)
+            self._executor.shutdown(wait=not abandon, cancel_futures=True)
         self._executor = None
         self._loop = None
         self._loop_thread = None
         self._wake = None
+        self._stop_grace = None
         self._done.set()
 
     # -- firing ---------------------------------------------------------------------------------------------------
     def _arm(self, entry: _Entry, now: dt.datetime) -> None:
         """A stopped scheduler's provisional next fire time (intervals are anchored when it starts)."""
         if entry.job.status is JobStatus.SCHEDULED and not entry.run_now:
-            entry.job.next_fire_time = self._next(entry, now)
+            restored = entry.restored_next
+            entry.job.next_fire_time = restored if restored is not None else self._next(entry, now)
 
     def _activate(self, entry: _Entry, now: dt.datetime) -> list[asyncio.Event]:
         """Arm a job on the running scheduler; start its listener if its trigger is an event source."""
@@ -436,9 +672,17 @@ class Scheduler:
         if job.status is not JobStatus.SCHEDULED:
             return []
         trigger = job.trigger
-        entry.trigger = trigger.anchored(now) if isinstance(trigger, IntervalTrigger) else trigger
-        job.next_fire_time = now if entry.run_now else self._next(entry, now)
+        if entry.trigger is trigger or not isinstance(entry.trigger, IntervalTrigger):  # a restored anchor is kept
+            entry.trigger = trigger.anchored(now) if isinstance(trigger, IntervalTrigger) else trigger
+        if entry.run_now:
+            job.next_fire_time = now
+        elif entry.restored_next is not None:  # the fire time saved before a restart: a missed one is a misfire
+            job.next_fire_time = entry.restored_next
+        else:
+            job.next_fire_time = self._next(entry, now)
         entry.run_now = False
+        entry.restored_next = None
+        self._persist(entry)
         if isinstance(trigger, EventSource) and entry.listener is None:
             listening = asyncio.Event()
             entry.listener = asyncio.ensure_future(self._listen(entry, listening))
@@ -488,7 +732,7 @@ class Scheduler:
         for entry in entries:
             job = entry.job
             due = job.next_fire_time
-            if job.status in (JobStatus.CANCELLED, JobStatus.FINISHED) or due is None:
+            if job.status in _IDLE or due is None:
                 continue
             if due <= now:
                 late = (now - due).total_seconds()
@@ -499,6 +743,8 @@ class Scheduler:
                 job.next_fire_time = due = self._next(entry, max(now, due))
                 if due is None:
                     self._maybe_finished(entry)
+                self._persist(entry)
+                if due is None:
                     continue
             earliest = due if earliest is None or due < earliest else earliest
         if earliest is None:
@@ -507,7 +753,7 @@ class Scheduler:
 
     def _fire(self, entry: _Entry, due: dt.datetime, payload: Any) -> None:
         job = entry.job
-        if job.status in (JobStatus.CANCELLED, JobStatus.FINISHED) or self._stopping:
+        if job.status in _IDLE or self._stopping:
             return
         job.last_fire_time = due
         if job.running:
@@ -532,6 +778,7 @@ class Scheduler:
         self.total_skipped += 1
         record = RunRecord(entry.job.id, due, TaskStatus.SKIPPED, reason=reason)
         entry.job.history.append(record)
+        self._persist(entry, record)
         self._emit(JobSkipped(entry.job.id, entry.job.name, self.clock.now().timestamp(), record))
 
     async def _run(self, entry: _Entry, due: dt.datetime, payload: Any) -> None:
@@ -550,6 +797,7 @@ class Scheduler:
                 self._emit(JobStarted(job.id, job.name, started.timestamp(), due, lag))
                 t0 = self.clock.monotonic()
                 ctx = RunContext(job.args, job.kwargs, self._executor, payload, self._on_workflow)
+                assert entry.runner is not None  # a broken job never fires
                 try:
                     job.last_result = await entry.runner(ctx)
                     status = TaskStatus.COMPLETED
@@ -587,10 +835,12 @@ class Scheduler:
         if entry.queued and job.status is not JobStatus.CANCELLED and not (self._stopping and not self._stop_wait):
             next_due, payload = entry.queued.pop(0)
             self._start_run(entry, next_due, payload)
+            self._persist(entry, record)
             return
         if job.status is JobStatus.RUNNING and not job.running:
             job.status = JobStatus.SCHEDULED
         self._maybe_finished(entry)
+        self._persist(entry, record)
 
     def _maybe_finished(self, entry: _Entry) -> None:
         job = entry.job
@@ -632,6 +882,22 @@ class Scheduler:
 
     def __repr__(self) -> str:
         return f"Scheduler(jobs={len(self._entries)}, running={self._running})"
+
+
+#: statuses in which a job does not fire
+_IDLE = (JobStatus.CANCELLED, JobStatus.FINISHED, JobStatus.BROKEN)
+
+
+def _why(job: Job) -> str:
+    return f": {job.last_error}" if job.status is JobStatus.BROKEN and job.last_error else ""
+
+
+def _same_trigger(new: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Whether a trigger scheduled again is the stored one (an interval without its own start matches the stored
+    interval of the same period, which was anchored when it first started)."""
+    if new.get("kind") == "interval" == stored.get("kind") and new.get("start_at") is None:
+        return bool(new.get("seconds") == stored.get("seconds"))
+    return new == stored
 
 
 def _dupes(jobs: list[Job]) -> set[str]:

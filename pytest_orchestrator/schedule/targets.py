@@ -10,7 +10,8 @@ that does one run and returns its value (or raises, which fails the run).
 - a ``.yaml``/``.yml`` file is loaded with ``load_pipeline`` and run with ``create_pipeline_workflow``; a payload is
   passed in the environment of its stages (``ORCHESTRATE_PAYLOAD``, JSON; a file change set adds
   ``ORCHESTRATE_CHANGED_FILES``);
-- a folder is ``orchestrate run FOLDER -q`` (``run_orchestrator``); a non-zero exit status fails the run.
+- a folder is ``orchestrate run FOLDER -q`` in a child process (a cancelled run kills its process tree); a
+  non-zero exit status fails the run, and the run's output is its value.
 """
 
 from __future__ import annotations
@@ -127,15 +128,24 @@ async def _run_pipeline(path: Path, ctx: RunContext) -> dict[str, Any]:
     return await _run_workflow(wf, ctx)
 
 
-async def _run_folder(folder: Path, ctx: RunContext) -> int:
-    import asyncio
+async def _run_folder(folder: Path, ctx: RunContext) -> str:
+    """``orchestrate run FOLDER -q`` in a child process (cancelling the run kills its process tree); its output
+    is the run's value."""
+    import sys
 
-    from pytest_orchestrator.orchestrator import run_orchestrator
+    from pytest_orchestrator.execution.process import describe_exit
+    from pytest_orchestrator.execution.process import run_process_async
 
-    loop = asyncio.get_running_loop()
-    status = await loop.run_in_executor(ctx.executor, run_orchestrator, [os.fspath(folder), "-q"])
-    if status != 0:
+    command = [sys.executable, "-m", "pytest_orchestrator.cli", "run", os.fspath(folder), "-q"]
+    result = await run_process_async(command, env={**os.environ, **payload_env(ctx.payload)})
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        status = result.returncode if result.returncode is not None else -1
+        what = describe_exit(status) if result.returncode is not None else (result.error or "did not start")
         raise StepError(
-            f"scripts in {os.fspath(folder)} failed: orchestrate run exited with status {status}", status=status
+            f"scripts in {os.fspath(folder)} failed: orchestrate run {what}"
+            + (f"\n{result.tail('stdout', 20)}" if result.stdout.strip() else ""),
+            status=status,
+            output=output,
         )
-    return status
+    return output

@@ -49,7 +49,7 @@ __all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "RunInfo", "StateStore", "StoredTas
 DEFAULT_PATH = ".orchestrate/state.db"
 
 #: the schema this code writes; older files are migrated forward, newer ones refused
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,8 +100,43 @@ CREATE TABLE IF NOT EXISTS locks (
 );
 """
 
+# version 2: the scheduler's jobs (``Scheduler(state=...)``, read and written by ``state/jobs.py``) and their runs.
+# A job's target is an import path ("package.module:function") or a file path; its trigger and options are JSON.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    target TEXT NOT NULL,
+    target_kind TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    options TEXT NOT NULL,
+    status TEXT NOT NULL,
+    runs INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    last_fire_time TEXT,
+    next_fire_time TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name);
+CREATE TABLE IF NOT EXISTS job_runs (
+    job_id TEXT NOT NULL,
+    due TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started TEXT,
+    finished TEXT,
+    duration REAL NOT NULL DEFAULT 0,
+    lag REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS job_runs_by_job ON job_runs (job_id, due);
+"""
+
 #: schema version -> the statements that bring a file of the previous version to it
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 _RUN_COLUMNS = "run_id, name, kind, status, started_at, finished_at, resumed_from, recording_failed, summary"
 

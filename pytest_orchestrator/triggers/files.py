@@ -131,10 +131,11 @@ class FileTrigger:
             except ValueError:
                 continue
 
-        def hit(globs: tuple[str, ...]) -> bool:
-            return any(fnmatch.fnmatch(r, g) for g in globs for r in rels)
+        def hit(globs: tuple[str, ...], names: list[str]) -> bool:
+            return any(fnmatch.fnmatch(r, g) for g in globs for r in names)
 
-        return hit(self.patterns) and not hit(self.ignore)
+        # a folder is ignored with what is in it: ".orchestrate" itself (watchfiles reports folders) as ".orchestrate/*"
+        return hit(self.patterns, rels) and not hit(self.ignore, rels + [f"{r}/" for r in rels])
 
     def _changes(self, raw: Iterable[tuple[str, str]]) -> ChangeSet:
         merged: dict[str, str] = {}
