@@ -27,6 +27,7 @@ from collections.abc import Mapping
 import concurrent.futures
 import itertools
 import threading
+import time
 from typing import TYPE_CHECKING
 from typing import Any
 import uuid
@@ -52,6 +53,8 @@ _INSTALL = "Dask is not installed: pip install 'pytest-orchestrator[dask]'"
 _CANCEL_POLL = 0.5
 #: how long a cancelled command's kill is awaited before the cancellation goes through (the process module's grace)
 _KILL_WAIT = 5.0
+#: how long closing a run's client may take (it is interrupted when the run is, e.g. by Ctrl-C)
+_CLOSE_WAIT = 2.0
 
 
 def _require_dask() -> None:
@@ -131,7 +134,7 @@ class DaskExecutor(ClusterExecutor):
                 return
             from distributed import LocalCluster
 
-            kwargs: dict[str, Any] = {"processes": True, "dashboard_address": None}
+            kwargs: dict[str, Any] = {"processes": True, "dashboard_address": ":0"}
             kwargs.update(self._cluster_kwargs)
             # a lost worker is a failed attempt for the task's retry policy, not a silent rerun
             scheduler_kwargs = {"allowed_failures": 0, **kwargs.pop("scheduler_kwargs", {})}
@@ -220,12 +223,13 @@ def _call_local(token: str) -> Any:
 def _run_command(command: str, shell: bool, timeout: float | None, cancel_name: str) -> ProcessResult:
     """On a worker: run the command; a watcher thread kills it when the driver sets the Dask event ``cancel_name``."""
     from distributed import Event
+    from distributed import get_client
 
     from pytest_orchestrator.execution.process import run_process
 
     cancelled = threading.Event()
     finished = threading.Event()
-    event = Event(cancel_name)
+    event = Event(cancel_name, client=get_client())  # made here: the watcher thread has no worker context
 
     def watch() -> None:
         while not finished.is_set():
@@ -367,26 +371,38 @@ class _DaskSession:
         cancel_name = f"pytest-orchestrator-cancel-{uuid.uuid4().hex}"
         future = self._submit(_run_command, (command, shell, timeout, cancel_name), name, resources)
         try:
-            result: ProcessResult = await asyncio.shield(asyncio.ensure_future(future))
+            result: ProcessResult = await future
             return result
         except asyncio.CancelledError:
-            from distributed import Event
-
-            # tell the worker to kill the command's tree, and let the cancellation through once it has (bounded)
-            await Event(cancel_name, client=self.client).set()
-            try:
-                await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(future)), _KILL_WAIT)
-            except BaseException:
-                pass
-            self._later(future.cancel())
+            # tell the worker to kill the command's tree, and let the cancellation through once it has (bounded);
+            # a second cancellation while doing so does not stop the kill
+            stopping = asyncio.ensure_future(self._stop_command(future, cancel_name))
+            while not stopping.done():
+                try:
+                    await asyncio.shield(stopping)
+                except asyncio.CancelledError:
+                    continue
+                except Exception:
+                    break
             raise
+
+    async def _stop_command(self, future: Future, cancel_name: str) -> None:
+        from distributed import Event
+
+        try:
+            await Event(cancel_name, client=self.client).set()
+            deadline = time.monotonic() + _KILL_WAIT
+            while not future.done() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            self._later(future.cancel())
 
     async def close(self) -> None:
         self._held.clear()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         try:
-            await self.client.close()
+            await self.client.close(timeout=_CLOSE_WAIT)
         except BaseException:
             # interrupted while closing (the loop is shutting down): do not let the client retry from __del__
             self.client.status = "closed"
