@@ -24,20 +24,20 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-import cloudpickle
-import dask
+import cloudpickle  # noqa: E402
+import dask  # noqa: E402
 
-from pytest_orchestrator import ConcurrencyError
-from pytest_orchestrator import RetryPolicy
-from pytest_orchestrator import TaskFailedError
-from pytest_orchestrator import Workflow
-from pytest_orchestrator import WorkflowError
-from pytest_orchestrator.execution import dask as dask_execution
-from pytest_orchestrator.execution.dask import DaskExecutor
-from pytest_orchestrator.execution.dask import scheduler_address
-from pytest_orchestrator.execution.executors import check_executor
-from pytest_orchestrator.execution.executors import open_executor
-from pytest_orchestrator.runners import run_function
+from pytest_orchestrator import ConcurrencyError  # noqa: E402
+from pytest_orchestrator import RetryPolicy  # noqa: E402
+from pytest_orchestrator import TaskFailedError  # noqa: E402
+from pytest_orchestrator import Workflow  # noqa: E402
+from pytest_orchestrator import WorkflowError  # noqa: E402
+from pytest_orchestrator.execution import dask as dask_execution  # noqa: E402
+from pytest_orchestrator.execution.dask import DaskExecutor  # noqa: E402
+from pytest_orchestrator.execution.dask import scheduler_address  # noqa: E402
+from pytest_orchestrator.execution.executors import check_executor  # noqa: E402
+from pytest_orchestrator.execution.executors import open_executor  # noqa: E402
+from pytest_orchestrator.runners import run_function  # noqa: E402
 
 
 # worker processes cannot import this test module: its functions travel by value
@@ -84,6 +84,11 @@ def read_pid(path: Path, limit: float = 10.0) -> int:
     raise AssertionError(f"{path} was not written")
 
 
+def nap_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
 @pytest.fixture(scope="module")
 def inproc() -> Iterator[DaskExecutor]:
     """An in-process cluster whose two workers each offer one GPU."""
@@ -115,7 +120,13 @@ def test_importing_and_running_never_imports_dask(tmp_path: Path, subprocess_env
         "assert not bad, bad\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], env=subprocess_env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        env=subprocess_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -295,7 +306,7 @@ def test_resources_no_worker_has_are_an_error_before_anything_runs(inproc: DaskE
     wf.add_task("needy", lambda: ran.append("needy"), resources=need)
     with pytest.raises(ConcurrencyError, match=r"task 'needy' needs resources .* no worker .* GPU=1") as info:
         run(wf, limit=30)
-    assert info.value.task_name == "needy"
+    assert info.value.context["task_name"] == "needy"
     assert ran == []
 
 
@@ -353,7 +364,7 @@ def test_a_scheduler_and_two_workers_by_address(tmp_path: Path, subprocess_env: 
         assert len(workers) == 2
         wf = Workflow("w", executor=f"dask://127.0.0.1:{port}")
         for i in range(4):
-            wf.add_task(f"t{i}", lambda: (time.sleep(0.2), os.getpid())[1])
+            wf.add_task(f"t{i}", functools.partial(nap_pid, 0.2))
         wf.add_task("cmd", "echo hello", dependencies=[f"t{i}" for i in range(4)])
         results = run(wf)
         assert {results[f"t{i}"] for i in range(4)} <= workers

@@ -17,10 +17,10 @@ import pytest
 pytest.importorskip("distributed")
 
 import dask
+import test_engine
 
 from pytest_orchestrator.core import workflow as workflow_module
 from pytest_orchestrator.execution.dask import DaskExecutor
-import test_engine
 
 
 #: tests about the thread and process executors themselves, not about the engine's contract
@@ -39,7 +39,10 @@ for _name in dir(test_engine):
 @pytest.fixture(scope="module")
 def dask_executor() -> Iterator[DaskExecutor]:
     # distributed's sampling profiler can race with short tasks in an in-process worker (a KeyError in its thread)
-    with dask.config.set({"distributed.worker.profile.enabled": False}), DaskExecutor(None, processes=False, n_workers=2, threads_per_worker=4) as executor:
+    with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
+        DaskExecutor(None, processes=False, n_workers=2, threads_per_worker=4) as executor,
+    ):
         yield executor
 
 

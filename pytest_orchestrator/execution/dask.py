@@ -25,6 +25,7 @@ import asyncio
 from collections.abc import Callable
 from collections.abc import Mapping
 import concurrent.futures
+import importlib
 import itertools
 import threading
 import time
@@ -38,9 +39,6 @@ from pytest_orchestrator.execution.executors import ClusterExecutor
 
 
 if TYPE_CHECKING:
-    from distributed import Client
-    from distributed import Future
-
     from pytest_orchestrator.execution.process import ProcessResult
 
 __all__ = ["LARGE_VALUE", "DaskExecutor", "scheduler_address"]
@@ -57,9 +55,10 @@ _KILL_WAIT = 5.0
 _CLOSE_WAIT = 2.0
 
 
-def _require_dask() -> None:
+def _distributed() -> Any:
+    """The ``distributed`` module (partly typed: used through ``Any``), or an ImportError saying what to install."""
     try:
-        import distributed  # noqa: F401
+        return importlib.import_module("distributed")
     except ImportError as exc:
         raise ImportError(_INSTALL) from exc
 
@@ -91,21 +90,19 @@ class DaskExecutor(ClusterExecutor):
 
     def __init__(
         self,
-        address: str | Client | Any | None = None,
+        address: str | Any | None = None,
         *,
         connect_timeout: float = 10.0,
         **cluster_kwargs: Any,
     ) -> None:
-        _require_dask()
-        from distributed import Client
-
-        self._given_client: Client | None = None
+        Client = _distributed().Client
+        self._given_client: Any = None
         self._cluster: Any = None
         self._owns_cluster = False
         self._security: Any = None
         self._connect_timeout = connect_timeout
         self._cluster_kwargs = cluster_kwargs
-        self._client: Client | None = None
+        self._client: Any = None
         self._lock = threading.Lock()
         if cluster_kwargs and address is not None:
             raise TypeError("cluster keyword arguments are for the LocalCluster that DaskExecutor() starts")
@@ -132,8 +129,7 @@ class DaskExecutor(ClusterExecutor):
         with self._lock:
             if self._cluster is not None or self._given_client is not None or "://" in self.address:
                 return
-            from distributed import LocalCluster
-
+            LocalCluster = _distributed().LocalCluster
             kwargs: dict[str, Any] = {"processes": True, "dashboard_address": ":0"}
             kwargs.update(self._cluster_kwargs)
             # a lost worker is a failed attempt for the task's retry policy, not a silent rerun
@@ -148,15 +144,14 @@ class DaskExecutor(ClusterExecutor):
             self._security = getattr(self._cluster, "security", None)
 
     @property
-    def client(self) -> Client:
+    def client(self) -> Any:
         """A synchronous ``Client`` of this cluster (the given one, or one made when first asked for)."""
         if self._given_client is not None:
             return self._given_client
         self._start_cluster()
         with self._lock:
             if self._client is None:
-                from distributed import Client
-
+                Client = _distributed().Client
                 target = self._cluster if self._cluster is not None else self.address
                 try:
                     self._client = Client(target, timeout=self._connect_timeout, security=self._security)
@@ -166,7 +161,8 @@ class DaskExecutor(ClusterExecutor):
 
     # -- concurrent.futures.Executor -----------------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
-        return self.client.get_executor(pure=False).submit(fn, *args, **kwargs)
+        future: concurrent.futures.Future[Any] = self.client.get_executor(pure=False).submit(fn, *args, **kwargs)
+        return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Close the client this executor made and the cluster it started (a given client or cluster stays open)."""
@@ -183,12 +179,11 @@ class DaskExecutor(ClusterExecutor):
 
     # -- the engine's side ---------------------------------------------------------------------------------------
     async def open_session(self, requirements: Mapping[str, Mapping[str, float]] | None = None) -> _DaskSession:
-        from distributed import Client
-
+        Client = _distributed().Client
         if self._cluster is None and self._given_client is None and "://" not in self.address:
             await asyncio.to_thread(self._start_cluster)
         try:
-            client = await Client(  # type: ignore[misc]
+            client = await Client(
                 self.address, asynchronous=True, timeout=self._connect_timeout, security=self._security
             )
         except (OSError, TimeoutError) as exc:
@@ -204,9 +199,7 @@ class DaskExecutor(ClusterExecutor):
 
 
 def _unreachable(address: str, exc: BaseException) -> WorkflowError:
-    return WorkflowError(
-        f"cannot reach the Dask scheduler at {address}: {type(exc).__name__}: {exc}", address=address
-    )
+    return WorkflowError(f"cannot reach the Dask scheduler at {address}: {type(exc).__name__}: {exc}", address=address)
 
 
 # -- one run ---------------------------------------------------------------------------------------------------------
@@ -222,14 +215,15 @@ def _call_local(token: str) -> Any:
 
 def _run_command(command: str, shell: bool, timeout: float | None, cancel_name: str) -> ProcessResult:
     """On a worker: run the command; a watcher thread kills it when the driver sets the Dask event ``cancel_name``."""
-    from distributed import Event
-    from distributed import get_client
-
     from pytest_orchestrator.execution.process import run_process
+
+    distributed = _distributed()
 
     cancelled = threading.Event()
     finished = threading.Event()
-    event = Event(cancel_name, client=get_client())  # made here: the watcher thread has no worker context
+    event = distributed.Event(
+        cancel_name, client=distributed.get_client()
+    )  # made here: the watcher thread has no worker context
 
     def watch() -> None:
         while not finished.is_set():
@@ -251,12 +245,13 @@ def _run_command(command: str, shell: bool, timeout: float | None, cancel_name: 
 class _DaskSession:
     """One run's asynchronous client; what the engine awaits."""
 
-    def __init__(self, client: Client, address: str) -> None:
-        self.client = client
+    def __init__(self, client: Any, address: str) -> None:
+        # distributed is partly typed: the asynchronous client is used through Any
+        self.client: Any = client
         self.address = address
         self.inproc = client.scheduler.address.startswith("inproc://")
         #: large values that came from the cluster: id(value) -> (value, its future), for dependents that run there
-        self._held: dict[int, tuple[Any, Future]] = {}
+        self._held: dict[int, tuple[Any, Any]] = {}
         self._workers: dict[str, Any] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -289,7 +284,7 @@ class _DaskSession:
     # -- calls ---------------------------------------------------------------------------------------------------
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], name: str, resources: Mapping[str, float] | None
-    ) -> Future:
+    ) -> Any:
         return self.client.submit(
             fn, *args, key=f"{name}-{uuid.uuid4().hex}", resources=dict(resources) if resources else None, pure=False
         )
@@ -330,7 +325,7 @@ class _DaskSession:
             self._hold(value, future)
         return value
 
-    def _hold(self, value: Any, future: Future) -> None:
+    def _hold(self, value: Any, future: Any) -> None:
         if value is None or isinstance(value, int | float | bool | str):
             return
         from dask.sizeof import sizeof
@@ -342,7 +337,7 @@ class _DaskSession:
         if size >= LARGE_VALUE:
             self._held[id(value)] = (value, future)
 
-    async def _result(self, future: Future) -> Any:
+    async def _result(self, future: Any) -> Any:
         try:
             return await future
         except asyncio.CancelledError:
@@ -386,11 +381,9 @@ class _DaskSession:
                     break
             raise
 
-    async def _stop_command(self, future: Future, cancel_name: str) -> None:
-        from distributed import Event
-
+    async def _stop_command(self, future: Any, cancel_name: str) -> None:
         try:
-            await Event(cancel_name, client=self.client).set()
+            await _distributed().Event(cancel_name, client=self.client).set()
             deadline = time.monotonic() + _KILL_WAIT
             while not future.done() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
