@@ -79,6 +79,24 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "run_agent_task",
     ),
     "state": ("StateStore",),
+    "schedule": (
+        "Scheduler",
+        "CronTrigger",
+        "IntervalTrigger",
+        "OnceTrigger",
+        "cron",
+        "every",
+        "at",
+        "Job",
+        "JobStatus",
+    ),
+    "triggers": ("FileTrigger", "EventTrigger", "emit"),
+    "monitors": ("MetricsCollector", "get_scheduler_metrics"),
+    "templates": ("ci_pipeline", "etl", "fan_out", "retry_until"),
+    "reporting.report": ("build_report", "report_from_workflow", "write_report"),
+    "reporting.recorder": ("ReportRecorder",),
+    "reporting.secrets": ("mask_secrets",),
+    "reporting.schema": ("validate_report",),
     "scripts": (
         "discover_scripts",
         "load_config",
@@ -126,12 +144,20 @@ if TYPE_CHECKING:
     from pytest_orchestrator.integration import CICDBridge as CICDBridge
     from pytest_orchestrator.integration import OrchestratorBridge as OrchestratorBridge
     from pytest_orchestrator.integration import run_agent_task as run_agent_task
+    from pytest_orchestrator.monitors import MetricsCollector as MetricsCollector
+    from pytest_orchestrator.monitors import get_scheduler_metrics as get_scheduler_metrics
     from pytest_orchestrator.orchestrator import run_orchestrator as run_orchestrator
     from pytest_orchestrator.pipelines import PipelineConfig as PipelineConfig
     from pytest_orchestrator.pipelines import StageConfig as StageConfig
     from pytest_orchestrator.pipelines import create_pipeline_workflow as create_pipeline_workflow
     from pytest_orchestrator.pipelines import load_pipeline as load_pipeline
     from pytest_orchestrator.pipelines import run_ci_stage as run_ci_stage
+    from pytest_orchestrator.reporting.recorder import ReportRecorder as ReportRecorder
+    from pytest_orchestrator.reporting.report import build_report as build_report
+    from pytest_orchestrator.reporting.report import report_from_workflow as report_from_workflow
+    from pytest_orchestrator.reporting.report import write_report as write_report
+    from pytest_orchestrator.reporting.schema import validate_report as validate_report
+    from pytest_orchestrator.reporting.secrets import mask_secrets as mask_secrets
     from pytest_orchestrator.runners import BatchRunner as BatchRunner
     from pytest_orchestrator.runners import ExecutionResult as ExecutionResult
     from pytest_orchestrator.runners import FunctionResult as FunctionResult
@@ -141,10 +167,23 @@ if TYPE_CHECKING:
     from pytest_orchestrator.runners import run_parallel as run_parallel
     from pytest_orchestrator.runners import run_parallel_async as run_parallel_async
     from pytest_orchestrator.runners import run_script as run_script
+    from pytest_orchestrator.schedule import CronTrigger as CronTrigger
+    from pytest_orchestrator.schedule import IntervalTrigger as IntervalTrigger
+    from pytest_orchestrator.schedule import Job as Job
+    from pytest_orchestrator.schedule import JobStatus as JobStatus
+    from pytest_orchestrator.schedule import OnceTrigger as OnceTrigger
+    from pytest_orchestrator.schedule import Scheduler as Scheduler
+    from pytest_orchestrator.schedule import at as at
+    from pytest_orchestrator.schedule import cron as cron
+    from pytest_orchestrator.schedule import every as every
     from pytest_orchestrator.scripts import discover_scripts as discover_scripts
-    from pytest_orchestrator.state import StateStore as StateStore
     from pytest_orchestrator.scripts import get_script_config as get_script_config
     from pytest_orchestrator.scripts import load_config as load_config
+    from pytest_orchestrator.state import StateStore as StateStore
+    from pytest_orchestrator.templates import ci_pipeline as ci_pipeline
+    from pytest_orchestrator.templates import etl as etl
+    from pytest_orchestrator.templates import fan_out as fan_out
+    from pytest_orchestrator.templates import retry_until as retry_until
     from pytest_orchestrator.thin import StepResult as StepResult
     from pytest_orchestrator.thin import Steps as Steps
     from pytest_orchestrator.thin import batch as batch
@@ -159,3 +198,6 @@ if TYPE_CHECKING:
     from pytest_orchestrator.thin import step as step
     from pytest_orchestrator.thin import timeout as timeout
     from pytest_orchestrator.thin import workflow as workflow
+    from pytest_orchestrator.triggers import EventTrigger as EventTrigger
+    from pytest_orchestrator.triggers import FileTrigger as FileTrigger
+    from pytest_orchestrator.triggers import emit as emit

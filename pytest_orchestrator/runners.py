@@ -30,7 +30,12 @@ from typing import Any
 from typing import Literal
 
 from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.core.retry import run_attempts
+from pytest_orchestrator.core.values import jsonable
+from pytest_orchestrator.errors import OrchestratorTimeoutError
+from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.execution.process import ProcessResult
+from pytest_orchestrator.execution.process import describe_exit
 from pytest_orchestrator.execution.process import kill_process_group
 from pytest_orchestrator.execution.process import run_process
 
@@ -84,7 +89,7 @@ class ScriptResult:
     def skip_reason(self) -> str:
         """For a skipped script: its last stderr line, else a generic reason."""
         lines = [line for line in self.stderr.splitlines() if line.strip()]
-        return lines[-1].strip() if lines else self.error or f"{self.name} exited with status {SKIP_EXIT_CODE}"
+        return lines[-1].strip() if lines else self.error or f"{self.name} {describe_exit(SKIP_EXIT_CODE)}"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -113,19 +118,9 @@ class FunctionResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["value"] = self.value if _jsonable(self.value) else repr(self.value)
+        data["value"] = jsonable(self.value)
         data["success"] = self.success
         return data
-
-
-def _jsonable(value: Any) -> bool:
-    import json
-
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 @dataclasses.dataclass
@@ -212,8 +207,10 @@ def run_script(
     """Run one script and report what happened; never raises for a failing script.
 
     ``config`` (a dict from ``get_script_config``) supplies args (before ``args``), env (under ``env``),
-    timeout, allowed exit codes and retry. A non-passing exit (failed or timed out) is retried per the policy;
-    a skip (exit 77) or an error (missing script) is not. ``cancel_event`` kills a running script.
+    timeout, allowed exit codes and retry. A failed exit (a ``StepError``) or a timeout (an
+    ``OrchestratorTimeoutError``, a ``TimeoutError``) is retried when the policy's ``retry_on`` takes it (the
+    default, ``Exception``, takes both); a skip (exit 77), an error (missing script) or a cancelled run is not.
+    ``cancel_event`` kills a running script and ends the retries.
     ``interpreter`` replaces this Python as the argv prefix of ``.py`` scripts (coverage, a virtualenv).
     """
     script = Path(path)
@@ -235,29 +232,42 @@ def run_script(
         return ScriptResult(str(script), name, "error", error=problem, start_time=now, end_time=now)
     # absolute: a bare name ("tool") would be looked up on PATH, and a relative one would resolve against ``cwd``
     command = script_command(script.absolute(), [str(a) for a in args], interpreter=interpreter)
-    max_attempts = policy.max_attempts if policy else 1
     start = time.time()
     t0 = time.monotonic()
-    errors: list[str] = []
-    attempt = 0
-    while True:
-        attempt += 1
+
+    def attempt(_number: int) -> ScriptResult:
         proc = run_process(command, timeout=timeout, env=env, cwd=cwd, cancel_event=cancel_event)
-        result = _script_result(script, proc, allowed, timeout)
-        if result.status in ("failed", "timeout") and attempt < max_attempts and not proc.cancelled:
-            errors.append(result.error or result.status)
-            assert policy is not None
-            sleep(policy.get_delay(attempt))
-            if cancel_event is not None and cancel_event.is_set():
-                break
-            continue
-        break
+        return _script_result(script, proc, allowed, timeout)
+
+    outcome = run_attempts(
+        attempt,
+        policy,
+        judge=_script_failure,
+        sleep=sleep,
+        stop=None if cancel_event is None else cancel_event.is_set,
+    )
+    if outcome.value is None:  # the attempt itself raised: not a script's failure, a bug or bad arguments
+        assert outcome.error is not None
+        raise outcome.error
+    result = outcome.value
     result.start_time = start
     result.end_time = time.time()
     result.execution_time = time.monotonic() - t0
-    result.attempts = attempt
-    result.attempt_errors = errors
+    result.attempts = outcome.attempts
+    result.attempt_errors = [str(error) for error in outcome.errors]
     return result
+
+
+def _script_failure(result: ScriptResult) -> Exception | None:
+    """What a retry may cure: a failed exit (``StepError``) or a timeout (``OrchestratorTimeoutError``).
+
+    A pass, a skip (exit 77), an error (the script could not be run) and a cancelled run are final: ``None``.
+    """
+    if result.status == "failed":
+        return StepError(result.error or "failed", script=result.script, returncode=result.exit_code)
+    if result.status == "timeout":
+        return OrchestratorTimeoutError(result.error or "timeout", script=result.script)
+    return None
 
 
 def _script_result(script: Path, proc: ProcessResult, allowed: tuple[int, ...], timeout: float | None) -> ScriptResult:
@@ -275,9 +285,7 @@ def _script_result(script: Path, proc: ProcessResult, allowed: tuple[int, ...], 
         status = "passed"
     else:
         status = "failed"
-        error = (
-            f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with status {proc.returncode}"
-        )
+        error = describe_exit(proc.returncode)
     return ScriptResult(
         script=str(script),
         name=script.stem,

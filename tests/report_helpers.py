@@ -135,7 +135,7 @@ def large_items(n: int = 2000, workers: int = 8, seed: int = 16) -> list[dict[st
             )
             start += d + 0.005
         free[w] = start
-        end_of[node] = attempts[-1]["end"]
+        end_of[node] = float(attempts[-1]["end"])  # type: ignore[arg-type]
         status = "passed" if outcome == "passed" else outcome if outcome == "failed" else "failed"
         status_of[node] = "failed" if status != "passed" else "passed"
         items.append(

@@ -194,6 +194,37 @@ def test_timeout_and_retry_policy() -> None:
     assert time.monotonic() - t0 < 6
 
 
+def test_retry_on_is_honoured() -> None:
+    agents = AgentOrchestrator()
+    calls = {"broken": 0, "slow": 0}
+
+    async def broken(task: str) -> str:
+        calls["broken"] += 1
+        raise ValueError("not a timeout")
+
+    async def slow(task: str) -> str:
+        calls["slow"] += 1
+        await asyncio.sleep(10)
+        return "late"
+
+    agents.register_agent("broken", broken)
+    agents.register_agent("slow", slow)
+    only_timeouts = RetryPolicy(max_attempts=3, initial_delay=0, retry_on=(TimeoutError,))
+    result = asyncio.run(agents.run_agent_task("broken", "x", retry_policy=only_timeouts))
+    assert (result.success, result.attempts, calls["broken"]) == (False, 1, 1)
+    assert result.error == "ValueError: not a timeout"
+    result = asyncio.run(agents.run_agent_task("slow", "x", timeout=0.1, retry_policy=only_timeouts))
+    assert (result.success, result.attempts, calls["slow"]) == (False, 3, 3)
+    assert result.error == "agent 'slow' timed out after 0.1 s"
+
+
+def test_command_agent_killed_by_a_signal() -> None:
+    agents = AgentOrchestrator()
+    agents.register_agent("dies", [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    result = asyncio.run(agents.run_agent_task("dies", "x"))
+    assert not result.success and "killed by signal 9" in (result.error or "")
+
+
 def test_dispatch_by_capabilities() -> None:
     agents = AgentOrchestrator()
     writer, coder = AsyncAgent(delay=0.05), AsyncAgent(delay=0.05)

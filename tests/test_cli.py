@@ -106,7 +106,9 @@ def test_missing_path_is_one_line_and_exit_2(tmp_path: Path, subprocess_env: dic
 def test_default_path_is_scripts(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     result = cli("validate", cwd=tmp_path, env=subprocess_env)
     assert result.returncode == 2
-    assert result.stderr == "orchestrate: error: 'scripts' does not exist; PATH must be a folder of scripts\n"
+    assert result.stderr == (
+        "orchestrate: error: 'scripts' does not exist; PATH must be a folder of scripts or a pipeline file\n"
+    )
     write(tmp_path / "scripts" / "a.py", "")
     result = cli("validate", cwd=tmp_path, env=subprocess_env)
     assert (result.returncode, result.stdout) == (0, "ok: 1 script\n")
@@ -231,7 +233,8 @@ def test_run_prints_progress_and_summary(project: Path, tmp_path: Path, subproce
 def test_ctrl_c_kills_running_scripts_and_writes_the_summary(
     tmp_path: Path, subprocess_env: dict[str, str], sig: signal.Signals
 ) -> None:
-    """Ctrl-C (and SIGTERM alike): running scripts' process groups are killed, summary.json marks the rest."""
+    """Ctrl-C (and SIGTERM alike): running scripts' process groups are killed, summary.json marks the rest; the exit
+    status is 128 + the signal (130 for SIGINT, 143 for SIGTERM), in summary.json too."""
     s = tmp_path / "s"
     write(s / "long.sh", f'echo $$ > "{tmp_path}/pgid"\nsleep 60 &\nwait\n')
     write(s / "after.py", meta(depends='["long"]'))
@@ -260,14 +263,14 @@ def test_ctrl_c_kills_running_scripts_and_writes_the_summary(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + sig, err
     assert "Traceback" not in err
     assert "orchestrate: INTERRUPTED" in out
     assert not live_members(pgid, wait=3.0), "the script's process group survived Ctrl-C"
 
     [folder] = list(runs.iterdir())
     data = json.loads((folder / "summary.json").read_text())
-    assert data["interrupted"] is True and data["exit_code"] == 130
+    assert data["interrupted"] is True and data["exit_code"] == 128 + sig
     scripts = data["scripts"]
     assert set(scripts) == {"long", "after", "quick"}
     assert scripts["long"]["status"] == "cancelled" and scripts["long"]["reason"] == "interrupted"

@@ -48,8 +48,8 @@ def test_step_error_context_str_and_repr() -> None:
     """Keyword arguments become ``.context`` and attributes; ``str()`` is the message alone, ``repr()`` the evidence."""
     err = StepError("m", step_name="s", step_index=0)
     assert err.context == {"step_name": "s", "step_index": 0}
-    assert err.step_name == "s"
-    assert err.step_index == 0
+    assert err.step_name == "s"  # type: ignore[attr-defined]  # set from the keyword arguments
+    assert err.step_index == 0  # type: ignore[attr-defined]
     assert err.message == "m"
     assert str(err) == "m"
     assert repr(err) == "StepError('m', step_name='s', step_index=0)"

@@ -84,7 +84,7 @@ def test_dir_lists_the_public_names() -> None:
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_thing"):
-        _ = pytest_orchestrator.no_such_thing  # type: ignore[attr-defined]
+        _ = pytest_orchestrator.no_such_thing
     assert not hasattr(pytest_orchestrator, "definitely_missing")
 
 

@@ -20,6 +20,7 @@ from script_helpers import py
 from script_helpers import write
 
 from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.runners import SKIP_EXIT_CODE
 from pytest_orchestrator.runners import BatchRunner
 from pytest_orchestrator.runners import ExecutionResult
@@ -245,6 +246,31 @@ def test_timeout_is_retried(tmp_path: Path) -> None:
     assert result.status == "timeout"
     assert result.attempts == 2
     assert result.attempt_errors == ["timed out after 0.2 s"]
+
+
+def test_retry_on_is_honoured(tmp_path: Path) -> None:
+    """A failed exit is a StepError, a timeout an OrchestratorTimeoutError (a TimeoutError): retry_on picks."""
+    only_timeouts = RetryPolicy(max_attempts=3, initial_delay=0, retry_on=(TimeoutError,))
+    script, counter = flaky_script(tmp_path, failures=10)
+    failed = run_script(script, retry=only_timeouts)
+    assert (failed.status, failed.attempts, failed.attempt_errors) == ("failed", 1, [])
+    assert counter.read_text() == "1"
+    slow = sh(tmp_path, "slow", "sleep 10\n")
+    timed_out = run_script(slow, timeout=0.2, retry=only_timeouts)
+    assert (timed_out.status, timed_out.attempts) == ("timeout", 3)
+    assert timed_out.attempt_errors == ["timed out after 0.2 s"] * 2
+    only_failures = RetryPolicy(max_attempts=3, initial_delay=0, retry_on=(StepError,))
+    assert run_script(slow, timeout=0.2, retry=only_failures).attempts == 1
+    counter.unlink()
+    assert run_script(script, retry=only_failures).attempts == 3
+
+
+def test_cancelled_run_is_not_retried(tmp_path: Path) -> None:
+    script = sh(tmp_path, "long", "sleep 30\n")
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    result = run_script(script, retry=RetryPolicy(max_attempts=5, initial_delay=0), cancel_event=cancel)
+    assert (result.status, result.error, result.attempts) == ("skipped", "cancelled", 1)
 
 
 # -- run_script: timeout and cancellation ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import math
@@ -23,6 +24,7 @@ from pytest_orchestrator.errors import DependencyResolutionError
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.errors import WorkflowError
+from pytest_orchestrator.execution.process import CommandResult
 from pytest_orchestrator.execution.process import ProcessResult
 from pytest_orchestrator.runners import ScriptResult
 from pytest_orchestrator.runners import run_function
@@ -83,6 +85,13 @@ def test_shell_runs_through_sh() -> None:
     data = result.to_dict()
     assert {"success", "command", "returncode", "stdout", "stderr", "error", "execution_time"} <= set(data)
     json.dumps(data)
+
+
+def test_shell_result_is_the_one_command_result() -> None:
+    assert ShellResult is CommandResult
+    result = shell("exit 0")
+    assert result.to_dict()["success"] is True
+    assert dataclasses.replace(result, timed_out=True).success is False  # derived from the fields, never stored
 
 
 def test_shell_nonzero_exit() -> None:
@@ -662,6 +671,22 @@ def test_retry_async_keeps_its_kind() -> None:
     assert len(calls) == 2
 
 
+def test_retry_async_only_retries_retry_on() -> None:
+    calls: list[str] = []
+
+    @retry(max_attempts=4, delay=0, retry_on=TimeoutError)
+    async def fails(kind: str) -> None:
+        calls.append(kind)
+        raise (TimeoutError if kind == "timeout" else ValueError)(kind)
+
+    with pytest.raises(ValueError, match="other"):
+        asyncio.run(fails("other"))
+    assert calls == ["other"]
+    with pytest.raises(TimeoutError, match="timeout"):
+        asyncio.run(fails("timeout"))
+    assert calls == ["other"] + ["timeout"] * 4
+
+
 @pytest.mark.parametrize(
     "kwargs", [{"max_attempts": 0}, {"max_attempts": 1.5}, {"delay": -1}, {"backoff": 0.5}, {"retry_on": (42,)}]
 )
@@ -720,6 +745,14 @@ def test_timeout_async_keeps_its_kind_and_expires() -> None:
     with pytest.raises(TimeoutError) as info:
         asyncio.run(own_timeout())
     assert not isinstance(info.value, OrchestratorTimeoutError)
+
+
+def test_timeout_sync_passes_any_keyword_through() -> None:
+    @timeout(5)
+    def named(seconds: float, fn: str, expired: bool) -> tuple[float, str, bool]:
+        return seconds, fn, expired
+
+    assert named(seconds=1.5, fn="f", expired=False) == (1.5, "f", False)
 
 
 @pytest.mark.parametrize("seconds", [0, -1, math.nan, True, "1"])

@@ -226,6 +226,7 @@ class Engine:
                 priorities={n: t.priority for n, t in self.tasks.items() if t.priority},
                 trigger_rules={n: t.trigger_rule for n, t in self.tasks.items() if t.trigger_rule != "all_success"},
                 critical_path=self._order_matters(),
+                strategy=wf.strategy,
             )
         except CycleError:
             validate_graph(graph)  # the same error, with the cycle's path

@@ -11,8 +11,9 @@ The rules:
   is skipped with a reason naming the first dependency, in declaration order, that did not complete (and the root
   cause when that dependency was itself skipped because of another); ``all_done`` always runs; ``one_failed`` runs
   only if a dependency failed.
-- Ready nodes come out by ``priority`` (higher first), then longest remaining path (most work behind them), then
-  definition order.
+- Ready nodes come out by the ``strategy`` (``STRATEGIES``): ``critical_path`` (default) by ``priority`` (higher
+  first), then longest remaining path (most work behind them), then definition order; ``priority`` by priority,
+  then definition order; ``fifo`` in the order they became ready.
 """
 
 from __future__ import annotations
@@ -31,10 +32,20 @@ from pytest_orchestrator.core.graph import dependents_of
 from pytest_orchestrator.core.graph import remaining_path_lengths
 from pytest_orchestrator.core.graph import topological_order
 from pytest_orchestrator.core.workflow import FINISHED
+from pytest_orchestrator.core.workflow import STRATEGIES
 from pytest_orchestrator.core.workflow import TRIGGER_RULES
 
 
-__all__ = ["COMPLETED", "FAILED", "SKIPPED", "CANCELLED", "TRIGGER_RULES", "DagScheduler", "Outcome"]
+__all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
+    "SKIPPED",
+    "STRATEGIES",
+    "TRIGGER_RULES",
+    "DagScheduler",
+    "Outcome",
+]
 
 N = TypeVar("N", bound=Hashable)
 
@@ -61,7 +72,8 @@ class DagScheduler(Generic[N]):
             skipped = sched.done(node, "failed")   # when one finishes: [(node, reason), ...] now skipped
 
     The graph's dependencies must all be known (``graph.check_known``); a cycle raises ``CycleError``.
-    ``critical_path=False`` skips the path lengths when everything ready runs at once anyway.
+    ``strategy`` orders the ready queue (see the module docstring). ``critical_path=False`` skips the path lengths
+    and the ordering when everything ready runs at once anyway.
     """
 
     def __init__(
@@ -72,7 +84,10 @@ class DagScheduler(Generic[N]):
         priorities: Mapping[N, int] | None = None,
         trigger_rules: Mapping[N, str] | None = None,
         critical_path: bool = True,
+        strategy: str = "critical_path",
     ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
         self._deps: dict[N, tuple[N, ...]] = {
             n: (tuple(d) if len(d) < 2 else tuple(dict.fromkeys(d))) for n, d in graph.items()
         }
@@ -82,12 +97,17 @@ class DagScheduler(Generic[N]):
         self._nodes: list[N] = list(self._deps)
         self._index = {n: i for i, n in enumerate(self._nodes)}
         #: with critical_path=False everything ready runs at once anyway: no path lengths, and the ready queue is
-        #: first in, first out (indices); otherwise a heap of (-priority, -remaining path, index), smallest first
-        self._fifo = not critical_path
-        if critical_path:
+        #: first in, first out (indices), as with strategy "fifo"; otherwise a heap of (-priority, -remaining path,
+        #: index), smallest first ("priority": the remaining path is 0 for all)
+        self._fifo = not critical_path or strategy == "fifo"
+        if critical_path and strategy == "critical_path":
             remaining = remaining_path_lengths(self._deps, weights, order=order, rdeps=self._rdeps)
             priorities = priorities or {}
             self._key = {n: (-priorities.get(n, 0), -remaining[n], i) for n, i in self._index.items()}
+        elif not self._fifo:  # "priority": priority, then definition order
+            remaining = {}
+            priorities = priorities or {}
+            self._key = {n: (-priorities.get(n, 0), 0.0, i) for n, i in self._index.items()}
         else:
             remaining = {}
             self._key = {}

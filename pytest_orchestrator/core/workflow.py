@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINISHED",
+    "STRATEGIES",
     "TRIGGER_RULES",
     "SkipTask",
     "Task",
@@ -55,6 +56,10 @@ __all__ = [
 
 #: when a task runs once its dependencies finished (``Task.trigger_rule``); ``DagScheduler`` applies them
 TRIGGER_RULES = ("all_success", "all_done", "one_failed")
+#: which ready task starts first when they queue (``Workflow(strategy=...)``); ``DagScheduler`` applies them:
+#: ``critical_path`` (default) priority, then most work left behind the task; ``priority`` priority, then
+#: definition order; ``fifo`` the order in which tasks became ready
+STRATEGIES = ("critical_path", "priority", "fifo")
 
 
 class SkipTask(Exception):
@@ -194,6 +199,8 @@ class Workflow:
     what an earlier, unfinished run completed.
     ``clock`` (``core/clock.py``) is where the engine reads time and sleeps between retries; tests pass a
     ``VirtualClock`` so that retry delays take no real time.
+    ``strategy`` says which ready task starts first when more are ready than may run (``STRATEGIES``):
+    ``"critical_path"`` (default), ``"priority"`` or ``"fifo"``.
     """
 
     def __init__(
@@ -207,6 +214,7 @@ class Workflow:
         progress_callback: Callable[[str, str, dict[str, Any]], Any] | None = None,
         state: RunState | None = None,
         clock: Clock | None = None,
+        strategy: str = "critical_path",
     ) -> None:
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
@@ -228,7 +236,14 @@ class Workflow:
         self.fail_fast = fail_fast
         self.timeout = _check_timeout(timeout, "workflow timeout")
         self.max_concurrency = max_concurrency
+        if strategy not in STRATEGIES:
+            raise WorkflowError(
+                f"unknown strategy {strategy!r}; use one of {', '.join(repr(x) for x in STRATEGIES)}",
+                workflow=name,
+            )
         self.executor = executor
+        #: the ready-queue strategy (one of ``STRATEGIES``)
+        self.strategy = strategy
         self.progress_callback = progress_callback
         self.state = state
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock

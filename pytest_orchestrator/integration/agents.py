@@ -40,11 +40,14 @@ from typing import Any
 import weakref
 
 from pytest_orchestrator.core.graph import close_matches
+from pytest_orchestrator.core.limits import within
 from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.core.retry import run_attempts_async
 from pytest_orchestrator.core.workflow import Workflow
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.errors import WorkflowError
+from pytest_orchestrator.execution.process import describe_exit
 from pytest_orchestrator.execution.process import run_process_async
 
 
@@ -119,14 +122,18 @@ class _LoopState:
 
 def _resolve_call(agent: Any) -> Callable[..., Any] | None:
     for method in _METHODS:
-        fn = getattr(agent, method, None)
+        fn: object = getattr(agent, method, None)
         if callable(fn):
             return fn
     return None
 
 
 def _thread_call(fn: Callable[..., Any], arg: Any) -> asyncio.Future[Any]:
-    """Run ``fn(arg)`` in a daemon thread of its own; the future resolves in the calling loop."""
+    """Run ``fn(arg)`` in a daemon thread of its own; the future resolves in the calling loop.
+
+    Not ``asyncio.to_thread``: a call abandoned at its timeout would hold a worker of the loop's default executor,
+    and ``asyncio.run`` waits for those at shutdown. The timeout itself is ``core.limits.within``'s.
+    """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
 
@@ -150,6 +157,12 @@ def _thread_call(fn: Callable[..., Any], arg: Any) -> asyncio.Future[Any]:
 
     threading.Thread(target=work, name="pytest-orchestrator-agent", daemon=True).start()
     return future
+
+
+def _timed_out(info: AgentInfo, timeout: float | None) -> OrchestratorTimeoutError:
+    return OrchestratorTimeoutError(
+        f"agent {info.name!r} timed out after {timeout:g} s", agent=info.name, timeout=timeout
+    )
 
 
 class AgentOrchestrator:
@@ -259,40 +272,29 @@ class AgentOrchestrator:
         self, info: AgentInfo, task: Any, timeout: float | None, policy: RetryPolicy | None
     ) -> AgentResult:
         t0 = time.perf_counter()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                value = await self._call(info, task, timeout)
-            except Exception as exc:
-                if policy is not None and policy.should_retry(exc, attempt):
-                    await asyncio.sleep(policy.get_delay(attempt))
-                    continue
-                error = exc.message if isinstance(exc, WorkflowError) else f"{type(exc).__name__}: {exc}"
-                return AgentResult(
-                    False, info.name, error=error, attempts=attempt, execution_time=time.perf_counter() - t0
-                )
-            return AgentResult(True, info.name, value, attempts=attempt, execution_time=time.perf_counter() - t0)
+        outcome = await run_attempts_async(lambda _n: self._call(info, task, timeout), policy)
+        elapsed = time.perf_counter() - t0
+        if outcome.error is not None:
+            exc = outcome.error
+            error = exc.message if isinstance(exc, WorkflowError) else f"{type(exc).__name__}: {exc}"
+            return AgentResult(False, info.name, error=error, attempts=outcome.attempts, execution_time=elapsed)
+        return AgentResult(True, info.name, outcome.value, attempts=outcome.attempts, execution_time=elapsed)
 
     async def _call(self, info: AgentInfo, task: Any, timeout: float | None) -> Any:
         if info.command is not None:
             return await self._command(info, info.command, task, timeout)
-        assert info.call is not None
-        scope = asyncio.timeout(timeout)
-        try:
-            async with scope:
-                if inspect.iscoroutinefunction(info.call):
-                    return await info.call(task)
-                value = await _thread_call(info.call, task)
-                if inspect.isawaitable(value):
-                    value = await value
-                return value
-        except TimeoutError:
-            if scope.expired():
-                raise OrchestratorTimeoutError(
-                    f"agent {info.name!r} timed out after {timeout:g} s", agent=info.name, timeout=timeout
-                ) from None
-            raise
+        call = info.call
+        assert call is not None
+
+        async def invoke() -> Any:
+            if inspect.iscoroutinefunction(call):
+                return await call(task)
+            value = await _thread_call(call, task)
+            if inspect.isawaitable(value):
+                value = await value
+            return value
+
+        return await within(timeout, invoke(), lambda: _timed_out(info, timeout))
 
     @staticmethod
     async def _command(info: AgentInfo, template: Sequence[str], task: Any, timeout: float | None) -> str:
@@ -301,16 +303,14 @@ class AgentOrchestrator:
         argv = [part.replace("{task}", text) for part in template]
         proc = await run_process_async(argv, timeout=timeout, input=None if uses_task else text)
         if proc.timed_out:
-            raise OrchestratorTimeoutError(
-                f"agent {info.name!r} timed out after {timeout:g} s", agent=info.name, timeout=timeout
-            )
+            raise _timed_out(info, timeout)
         if proc.error is not None:
             raise StepError(f"agent {info.name!r}: {proc.error}", agent=info.name)
         if proc.returncode != 0:
             tail = proc.tail("stderr", 10) or proc.tail("stdout", 10)
+            ended = "ended without an exit status" if proc.returncode is None else describe_exit(proc.returncode)
             raise StepError(
-                f"agent {info.name!r}: {shlex.join(argv[:1])} exited with status {proc.returncode}"
-                + (f"\n{tail}" if tail else ""),
+                f"agent {info.name!r}: {shlex.join(argv[:1])} {ended}" + (f"\n{tail}" if tail else ""),
                 agent=info.name,
                 returncode=proc.returncode,
             )

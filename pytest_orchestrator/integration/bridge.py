@@ -9,7 +9,8 @@ Usage::
     with OrchestratorBridge() as bridge:
         run_id = bridge.submit("pipeline.yaml")      # or a Workflow, or a PipelineConfig
         bridge.status(run_id)                         # "running"
-        summary = bridge.result(run_id, timeout=600)  # the workflow summary dict
+        outcome = bridge.result(run_id, timeout=600)  # the summary, plus results {task: value}
+        outcome["run_id"] == run_id                    # one id for the run
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from typing import Any
 import uuid
 
+from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.core.workflow import Workflow
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import TaskFailedError
@@ -124,7 +126,7 @@ class OrchestratorBridge:
             run.status, run.started_at = "running", time.time()
         status, error = "completed", None
         try:
-            await run.workflow.run()
+            await run.workflow.run(run_id=run.run_id)  # the workflow's run id is the one submit() returned
         except TaskFailedError as exc:
             status, error = "failed", exc.message
         except OrchestratorTimeoutError as exc:
@@ -161,7 +163,9 @@ class OrchestratorBridge:
 
     def result(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait for the run to finish (at most ``timeout`` seconds) and return its workflow summary, plus
-        ``status`` and ``error``. Raises ``TimeoutError`` if it is still running after ``timeout``."""
+        ``status``, ``error`` and ``results`` (``{task: value}``, ``None`` where a task did not complete).
+        ``run_id`` is the id ``submit()`` returned. Raises ``TimeoutError`` if it is still running after
+        ``timeout``."""
         run = self._get(run_id)
         assert run.future is not None
         try:
@@ -170,7 +174,11 @@ class OrchestratorBridge:
             raise TimeoutError(f"run {run_id} did not finish within {timeout:g} s") from None
         with self._lock:
             summary = run.workflow.get_summary()
-            summary.update(status=run.status, error=run.error, bridge_run_id=run.run_id)
+            results = {
+                name: task.result.value if task.result is not None and task.status is TaskStatus.COMPLETED else None
+                for name, task in run.workflow.tasks.items()
+            }
+            summary.update(run_id=run.run_id, status=run.status, error=run.error, results=results)
         return summary
 
     def cancel(self, run_id: str) -> bool:

@@ -162,7 +162,10 @@ class GitHubReporter:
         self._write(lines)
 
     def summary_markdown(self, report: PipelineReport) -> str:
-        verdict = "✅ passed" if report.success else "❌ failed"
+        if not report.success:
+            verdict = "❌ failed"
+        else:  # GitLab's "passed with warnings": a stage failed and allow_failure let the pipeline go on
+            verdict = "⚠️ passed with warnings" if report.warnings else "✅ passed"
         rows = []
         for s in report.scripts:
             status = self._STATUS.get(s.status, s.status)
@@ -229,7 +232,11 @@ class CICDBridge:
     async def arun_stage(
         self, stage: StageConfig | Mapping[str, Any], env: Mapping[str, str] | None = None
     ) -> StageResult:
-        """Run one stage with its retries; ``env`` is added to the stage's environment."""
+        """Run one stage with its retries; ``env`` is added to the stage's environment.
+
+        A stage that failed with ``allow_failure`` is shown as a warning (a ``::warning`` annotation on GitHub
+        Actions, a ``warning:`` line on stderr elsewhere); its result has ``success=False`` and
+        ``allowed_failure=True``."""
         stage = stage if isinstance(stage, StageConfig) else StageConfig(**stage)
         environment = {**stage.environment, **(env or {})}
         policy = RetryPolicy(
@@ -265,6 +272,8 @@ class CICDBridge:
         if outcome.value is None:
             assert outcome.error is not None
             raise outcome.error
+        if outcome.value.allowed_failure and reporter is None:  # on GitHub the ::warning annotation says it
+            print(f"warning: stage {stage.name!r} failed, allowed: {outcome.value.error}", file=sys.stderr)
         return outcome.value
 
     def run_stage(self, stage: StageConfig | Mapping[str, Any], env: Mapping[str, str] | None = None) -> StageResult:

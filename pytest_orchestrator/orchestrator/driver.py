@@ -111,6 +111,8 @@ class RunDriver:
         self.listeners = list(listeners)
         self.progress = ProgressPrinter(len(workflow.tasks), stream, enabled=not quiet)
         self.interrupted = False
+        #: the signal that interrupted the run (``SIGINT`` or ``SIGTERM``), if one did
+        self.signal: int | None = None
         self.timeout_error: str | None = None
         self.started_at = 0.0
         self.elapsed = 0.0
@@ -158,10 +160,12 @@ class RunDriver:
             self.timeout_error = exc.message
         except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (see _main)
             self.interrupted = True
+            self.signal = self.signal or signal.SIGINT
         finally:
             self.kind.close(self.interrupted)
         self.elapsed = time.perf_counter() - t0
         report = self.kind.report(self)
+        report.signal = int(self.signal) if self.interrupted and self.signal is not None else None
         self._state_report(report)
         try:
             self.folder.write_summary(report)
@@ -196,6 +200,11 @@ class RunDriver:
         self.state_run_id = self.run_id if state.resumed is None else new_run_id()
         await self.workflow.run(resume=state.resumed or False, run_id=self.state_run_id)
 
+    def _terminate(self, main_task: asyncio.Task[None]) -> None:
+        """SIGTERM: end the run as Ctrl-C does, and remember the signal (exit status 143)."""
+        self.signal = signal.SIGTERM
+        main_task.cancel()
+
     async def _main(self) -> None:
         """Run the workflow; SIGTERM is treated like Ctrl-C (running items are killed, the summary written)."""
         loop = asyncio.get_running_loop()
@@ -204,7 +213,7 @@ class RunDriver:
         try:
             if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
                 raise ValueError("someone else handles SIGTERM")
-            loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+            loop.add_signal_handler(signal.SIGTERM, self._terminate, main_task)
         except (AttributeError, NotImplementedError, RuntimeError, ValueError):  # not the main thread, not POSIX
             await self._run_workflow()
             return

@@ -219,6 +219,8 @@ class ScriptsRun(RunKind):
         if isinstance(event, ev.TaskCancelled):
             return ItemProgress("cancelled", detail=run.cancel_reason(event.reason))
         result = self.results.get(event.task)
+        if result is not None and self.options.verbose and not self.options.quiet:
+            self._print_output(event.task, result)
         if result is not None:
             detail = result.skip_reason if result.status == "skipped" else result.error
             if result.attempts > 1:
@@ -227,6 +229,18 @@ class ScriptsRun(RunKind):
         if isinstance(event, ev.TaskSkipped):  # by configuration, or because of a dependency
             return ItemProgress("skipped", detail=event.reason or "skipped")
         return ItemProgress("error", detail=event.result.error)
+
+    def _print_output(self, name: str, result: ScriptResult) -> None:
+        """``-v``: the script's output, indented, just above its progress line."""
+        stream = self.options.stream if self.options.stream is not None else sys.stderr
+        lines = [f"    | {line}" for text in (result.stdout, result.stderr) for line in text.splitlines()]
+        if not lines:
+            return
+        try:
+            stream.write(f"    output of {name}:\n" + "\n".join(lines) + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
     # -- the report ------------------------------------------------------------------------------------------
     def report(self, run: RunDriver) -> RunReport:

@@ -29,15 +29,18 @@ __all__ = [
     "CONFIG_SKIP_REASON",
     "DEFAULT_RETRY_DELAY",
     "DEFAULT_TIMEOUT",
+    "RUN_EPILOG",
     "RUN_HELP",
     "RunOptions",
     "add_path_argument",
     "add_run_arguments",
+    "add_selection_arguments",
     "effective_limits",
     "plan_levels",
     "plan_outcomes",
     "run_parser",
     "script_outcome",
+    "target_path",
 ]
 
 #: per-attempt timeout of a script that sets none (metadata, orchestrate.yaml or --timeout)
@@ -73,6 +76,8 @@ class RunOptions:
     state: bool = False
     #: ``--resume``: ``True`` for the last unfinished run, a run id, or ``False``
     resume: bool | str = False
+    #: ``-v``: each script's output is printed above its progress line as it finishes
+    verbose: bool = False
 
     @property
     def effective_jobs(self) -> int:
@@ -90,6 +95,7 @@ class RunOptions:
             runs_dir=args.run_dir,
             state=not getattr(args, "no_state", False),
             resume=getattr(args, "resume", False) or False,
+            verbose=bool(getattr(args, "verbose", False)),
         )
 
 
@@ -99,17 +105,23 @@ _count = number(int, minimum=0, what="a whole number")
 _seconds = number(float, minimum=0, what="a number of seconds")
 
 
-def add_path_argument(parser: argparse.ArgumentParser) -> None:
-    """The optional ``PATH`` of every ``orchestrate`` command (default ``scripts``)."""
-    parser.add_argument(
-        "path", nargs="?", default="scripts", metavar="PATH", help="folder of scripts (default: scripts)"
-    )
+def add_path_argument(parser: argparse.ArgumentParser, *, pipelines: bool = True) -> None:
+    """The optional ``PATH`` of every ``orchestrate`` command (default ``scripts``; see :func:`target_path`)."""
+    what = "a folder of scripts or a pipeline file (*.yaml)" if pipelines else "a folder of scripts"
+    parser.add_argument("path", nargs="?", default=None, metavar="PATH", help=f"{what} (default: scripts)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``orchestrate run`` flags (without ``PATH``): the one declaration, for scripts and pipelines."""
-    parser.add_argument("-j", "--jobs", type=_positive_int, help="scripts at once (default: number of CPUs)")
+    """The ``orchestrate run`` flags (without ``PATH``): the one declaration, for scripts and pipelines.
+
+    The original module's flags are here too (``--scripts-dir``, ``-n``, ``-t``, ``-s``, ``-f``, ``-o``, ``-v``,
+    ``--max-depth``, ``--generate-docs``), each doing what its name says on this engine.
+    """
     parser.add_argument(
+        "-j", "--jobs", type=_positive_int, metavar="N", help="scripts (or stages) at once (default: number of CPUs)"
+    )
+    parser.add_argument(
+        "-t",
         "--timeout",
         type=_seconds,
         metavar="S",
@@ -117,9 +129,19 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--retries", type=_count, metavar="N", help="extra attempts for scripts that set no retry")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure (default: run on)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no live progress lines")
-    parser.add_argument("--run-dir", type=Path, metavar="DIR", help="where run folders go (default: .orchestrate/runs)")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("-q", "--quiet", action="store_true", help="no live progress lines")
+    output.add_argument("-v", "--verbose", action="store_true", help="also print each script's output as it finishes")
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        "--run-dir",
+        dest="run_dir",
+        type=Path,
+        metavar="DIR",
+        help="where run folders (logs, summary.json) go (default: .orchestrate/runs)",
+    )
+    parser.add_argument("-n", "--dry-run", action="store_true", help="print the plan and run nothing")
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -131,15 +153,86 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-state", action="store_true", help="do not record the run in .orchestrate/state.db (no --resume later)"
     )
+    parser.add_argument(
+        "--report", type=Path, metavar="PATH", help="also write the run report to PATH (.json or .html)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the run report as JSON on stdout instead of the summary"
+    )
+    add_selection_arguments(parser)
+    parser.add_argument(
+        "--generate-docs",
+        type=Path,
+        metavar="FILE",
+        help="write a Markdown reference of the scripts (docstrings and metadata; nothing is run); - for stdout",
+    )
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which scripts of the folder take part: ``--scripts-dir``, ``-s``, ``-f``, ``--max-depth``."""
+    parser.add_argument("--scripts-dir", type=Path, metavar="DIR", help="the folder of scripts (the same as PATH)")
+    parser.add_argument(
+        "-s",
+        "--subdirs",
+        nargs="+",
+        metavar="DIR",
+        help="only the scripts under these subfolders of PATH (and what they depend on)",
+    )
+    parser.add_argument(
+        "-f",
+        "--filter",
+        metavar="PATTERN",
+        help="only the scripts whose name or path contains PATTERN or matches it as a glob (and their dependencies)",
+    )
+    parser.add_argument(
+        "--max-depth",
+        type=_count,
+        metavar="N",
+        help="look for scripts at most N folders below PATH (0: PATH itself; default: no limit)",
+    )
+
+
+def target_path(args: argparse.Namespace, default: str = "scripts") -> Path | str:
+    """The folder or file the command works on: ``PATH`` or ``--scripts-dir`` (default ``scripts``).
+
+    Returns the error message (a ``str``) when both are given and differ.
+    """
+    path: str | None = getattr(args, "path", None)
+    scripts_dir: Path | None = getattr(args, "scripts_dir", None)
+    if path is not None and scripts_dir is not None and Path(path).resolve() != scripts_dir.resolve():
+        return f"PATH {path!r} and --scripts-dir {str(scripts_dir)!r} name different folders; give one"
+    if path is not None:
+        return Path(path)
+    return scripts_dir if scripts_dir is not None else Path(default)
 
 
 #: what ``orchestrate run`` does, in its help
-RUN_HELP = "run the scripts in dependency order, in parallel"
+RUN_HELP = "run a folder of scripts, or a pipeline file, in dependency order, in parallel"
+
+#: the examples at the end of ``orchestrate run --help``
+RUN_EPILOG = """\
+PATH may be a folder of scripts (default: scripts) or a pipeline file (*.yaml, *.yml).
+A scripts folder runs on after a failure (independent branches finish; --fail-fast stops);
+a pipeline stops at its first failure unless it says fail_fast: false.
+
+examples:
+  orchestrate run scripts -j 4              # the scripts under scripts/, 4 at once
+  orchestrate run examples/ci/pipeline.yaml # a pipeline file
+  orchestrate run scripts -f 'clean_*'      # clean_* and what they depend on
+  orchestrate run scripts --resume          # rerun what did not complete last time
+  orchestrate run scripts -n                # the plan, nothing run
+  orchestrate run scripts --generate-docs docs/scripts.md
+
+exit status: 0 all passed or skipped, 1 a failure, 2 usage or configuration error,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
+"""
 
 
 def run_parser(prog: str = "orchestrate run") -> argparse.ArgumentParser:
     """A parser of ``orchestrate run``'s arguments alone: ``[PATH]`` and the run flags."""
-    parser = argparse.ArgumentParser(prog=prog, description=RUN_HELP)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=RUN_HELP, epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_path_argument(parser)
     add_run_arguments(parser)
     return parser

@@ -38,6 +38,7 @@ from pytest_orchestrator.pipelines.stages import pytest_command
 from pytest_orchestrator.reporting.runfolder import DEFAULT_RUNS_DIR
 from pytest_orchestrator.reporting.runfolder import RunFolder
 from pytest_orchestrator.reporting.runfolder import new_run_id
+from pytest_orchestrator.reporting.runs import finish_run_output
 from pytest_orchestrator.reporting.summary import STDERR_TAIL_LINES
 from pytest_orchestrator.reporting.summary import RunReport
 from pytest_orchestrator.reporting.summary import ScriptOutcome
@@ -46,7 +47,15 @@ from pytest_orchestrator.reporting.summary import format_summary
 from pytest_orchestrator.scripts.errors import ConfigError
 
 
-__all__ = ["PipelineReport", "PipelineRun", "run_pipeline", "run_pipeline_file", "stage_command"]
+__all__ = [
+    "PipelineReport",
+    "PipelineRun",
+    "open_pipeline",
+    "pipeline_outcomes",
+    "run_pipeline",
+    "run_pipeline_file",
+    "stage_command",
+]
 
 
 @dataclasses.dataclass
@@ -214,8 +223,13 @@ class PipelineRun(RunKind):
 
     # -- text ------------------------------------------------------------------------------------------------
     def summary_text(self, report: PipelineReport) -> str:
-        """``format_summary`` of a scripts run, headed by the pipeline, with allowed failures as warnings."""
-        lines = [f"pipeline {report.pipeline!r}" + (f" ({report.file})" if report.file else "")]
+        """``format_summary`` of a scripts run, headed by the pipeline (``passed with warnings`` when a stage failed
+        with ``allow_failure``), with the allowed failures listed as warnings."""
+        head = f"pipeline {report.pipeline!r}" + (f" ({report.file})" if report.file else "")
+        if report.success and report.warnings:  # GitLab's "passed with warnings"
+            count = len(report.warnings)
+            head += f": passed with warnings ({count} stage{'s' if count != 1 else ''} failed, allowed)"
+        lines = [head]
         text = format_summary(report)
         extra: list[str] = []
         if report.warnings:
@@ -246,6 +260,8 @@ def run_pipeline(
     listeners: Sequence[RunListener] = (),
     state: bool = False,
     resume: bool | str = False,
+    report_path: str | os.PathLike[str] | None = None,
+    as_json: bool = False,
 ) -> int:
     """Run a loaded pipeline as ``orchestrate run PIPELINE.yaml`` does; return the exit status.
 
@@ -278,14 +294,57 @@ def run_pipeline(
         print(f"orchestrate: error: cannot create the run folder: {exc}", file=err)
         return 2
     assert isinstance(report, PipelineReport)
-    target.write(kind.summary_text(report))
-    target.flush()
+    finish_run_output(
+        report,
+        kind.summary_text(report),
+        target,
+        kind="pipeline",
+        name=config.name,
+        report_path=report_path,
+        as_json=as_json,
+    )
     return report.exit_code
 
 
 def workflow_name(config: PipelineConfig) -> str:
     """The name a pipeline's runs go by in the state store: its file (or its name, for one built in Python)."""
     return f"pipeline:{config.path.resolve() if config.path is not None else config.name}"
+
+
+def open_pipeline(path: str | os.PathLike[str], err: TextIO | None = None) -> PipelineConfig | int:
+    """The pipeline of the file ``path``, or the usage-error status (2) after printing why it cannot be used
+    (``file:line: message`` for an invalid one) on ``err`` (default stderr)."""
+    stream = err if err is not None else sys.stderr
+    try:
+        return load_pipeline(path)
+    except ConfigError as exc:
+        print(f"orchestrate: error: {exc.message}", file=stream)
+    except OSError as exc:
+        print(f"orchestrate: error: cannot read {os.fspath(path)!r}: {exc.strerror or exc}", file=stream)
+    return 2
+
+
+def pipeline_outcomes(config: PipelineConfig) -> list[ScriptOutcome]:
+    """Every stage with its settings, in dependency order, nothing run (``orchestrate list PIPELINE.yaml``).
+
+    The ``stage`` column holds what the stage runs (``commands``, ``pytest`` or ``script``); ``path`` the file.
+    """
+    graph = config.dependencies()
+    by_name = {s.name: s for s in config.stage_list}
+    file = _display(config.path) if config.path is not None else "<pipeline>"
+    return [
+        ScriptOutcome(
+            name=name,
+            path=file,
+            depends=graph[name],
+            stage=by_name[name].kind,
+            timeout=by_name[name].timeout,
+            max_attempts=by_name[name].retry + 1,
+            retry_delay=by_name[name].retry_delay if by_name[name].retry else 0.0,
+        )
+        for level in generations(graph)
+        for name in level
+    ]
 
 
 def run_pipeline_file(
@@ -311,12 +370,15 @@ def run_pipeline_file(
     (the ``orchestrate`` command does so there).
 
     Returns 0 when every stage passed (allowed failures and skips included), 1 when one failed or the pipeline
-    timed out, 2 for an invalid pipeline file (its ``file:line: message`` is printed), 130 after Ctrl-C.
+    timed out, 2 for an invalid pipeline file (its ``file:line: message`` is printed), 130 after Ctrl-C, 143 after
+    SIGTERM.
     """
     jobs: int | None = None
     dry_run = False
     state = False
     resume: bool | str = False
+    report_path = None
+    as_json = False
     if args is not None:
         ns = args if isinstance(args, argparse.Namespace) else run_parser().parse_args(list(args))
         quiet = quiet or bool(getattr(ns, "quiet", False))
@@ -327,15 +389,12 @@ def run_pipeline_file(
         dry_run = bool(getattr(ns, "dry_run", False))
         state = not getattr(ns, "no_state", True)
         resume = getattr(ns, "resume", False) or False
+        report_path = getattr(ns, "report", None)
+        as_json = bool(getattr(ns, "json", False))
     err = stream if stream is not None else sys.stderr
-    try:
-        config = load_pipeline(path)
-    except ConfigError as exc:
-        print(f"orchestrate: error: {exc.message}", file=err)
-        return 2
-    except OSError as exc:
-        print(f"orchestrate: error: cannot read {os.fspath(path)!r}: {exc.strerror or exc}", file=err)
-        return 2
+    config = open_pipeline(path, err)
+    if isinstance(config, int):
+        return config
     return run_pipeline(
         config,
         run_dir=run_dir,
@@ -348,4 +407,6 @@ def run_pipeline_file(
         listeners=listeners,
         state=state,
         resume=resume,
+        report_path=report_path,
+        as_json=as_json,
     )

@@ -5,12 +5,16 @@
 and resolves its ``depends`` entries to other scripts. A dependency names a script by stem (``extract``), file
 name (``extract.py``), or path relative to ``path`` (or to the config file's folder). Everything wrong (bad
 metadata or config, unknown or ambiguous dependencies, cycles) is collected in ``Plan.problems``, one line each.
+``select_scripts(plan, pattern=..., subdirs=...)`` narrows a plan to some scripts and what they depend on
+(``orchestrate run -f`` / ``-s``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 import dataclasses
+import fnmatch
 import os
 from pathlib import Path
 import posixpath
@@ -27,7 +31,7 @@ from pytest_orchestrator.scripts import load_config
 from pytest_orchestrator.scripts.config import package_defaults as _package_defaults
 
 
-__all__ = ["DEFAULT_SCRIPTS_DIR", "Plan", "ScriptSpec", "build_plan", "display_path"]
+__all__ = ["DEFAULT_SCRIPTS_DIR", "Plan", "ScriptSpec", "build_plan", "display_path", "select_scripts"]
 
 DEFAULT_SCRIPTS_DIR = "scripts"
 #: at most this many cycles are reported (each one found is broken to look for the next)
@@ -76,8 +80,10 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def build_plan(path: str | os.PathLike[str] = DEFAULT_SCRIPTS_DIR) -> Plan:
+def build_plan(path: str | os.PathLike[str] = DEFAULT_SCRIPTS_DIR, *, max_depth: int | None = None) -> Plan:
     """Discover and configure the scripts under ``path`` and resolve their dependencies.
+
+    ``max_depth`` limits how many folders below ``path`` scripts are looked for (``0``: ``path`` itself).
 
     Raises ``FileNotFoundError`` / ``NotADirectoryError`` when ``path`` is not a folder; every other problem is
     collected in ``Plan.problems`` (a bad config file stops there, a script with bad metadata gets the defaults).
@@ -93,9 +99,10 @@ def build_plan(path: str | os.PathLike[str] = DEFAULT_SCRIPTS_DIR) -> Plan:
     except ConfigError as exc:
         return Plan(root, None, problems=[exc.message])
     plan = Plan(root, config)
-    files = discover_scripts(root)
+    files = discover_scripts(root, max_depth=max_depth)
     if not files:
-        plan.problems.append(f"{display_path(root)}: no scripts found (looked for **/*.py and **/*.sh)")
+        depth = f" at most {max_depth} folder{'s' if max_depth != 1 else ''} deep" if max_depth is not None else ""
+        plan.problems.append(f"{display_path(root)}: no scripts found (looked for **/*.py and **/*.sh{depth})")
         return plan
     stems = Counter(f.stem for f in files)
     for file in files:
@@ -170,3 +177,44 @@ def _check_cycles(plan: Plan) -> None:
             graph[exc.cycle[-2]].remove(exc.cycle[-1])  # break it to look for the next one
         else:
             return
+
+
+def _matches(pattern: str, spec: ScriptSpec) -> bool:
+    """``-f PATTERN``: the name or relative path contains it, or one of them matches it as a glob."""
+    return any(pattern in text or fnmatch.fnmatchcase(text, pattern) for text in (spec.name, spec.path.name, spec.rel))
+
+
+def _under(subdir: str, spec: ScriptSpec) -> bool:
+    prefix = _normalize(subdir).rstrip("/")
+    return prefix in ("", ".") or spec.rel.startswith(prefix + "/")
+
+
+def select_scripts(plan: Plan, *, pattern: str | None = None, subdirs: Sequence[str] | None = None) -> Plan:
+    """The plan narrowed to the scripts ``pattern`` and ``subdirs`` select, plus every script they depend on.
+
+    A script is selected when it lies under one of ``subdirs`` (folders relative to the plan's root; ``None``: all)
+    and its name, file name or relative path contains ``pattern`` or matches it as a glob (``None``: all).
+    Dependencies are kept whatever their folder or name, so the selection runs as it would in the whole plan.
+    Selecting nothing is a problem of the returned plan.
+    """
+    if pattern is None and not subdirs:
+        return plan
+    chosen = [
+        name
+        for name, spec in plan.scripts.items()
+        if (not subdirs or any(_under(d, spec) for d in subdirs)) and (pattern is None or _matches(pattern, spec))
+    ]
+    keep: set[str] = set()
+    todo = list(chosen)
+    while todo:
+        name = todo.pop()
+        if name not in keep:
+            keep.add(name)
+            todo.extend(plan.scripts[name].depends)
+    narrowed = Plan(plan.root, plan.config, problems=list(plan.problems))
+    narrowed.scripts = {name: spec for name, spec in plan.scripts.items() if name in keep}
+    if not chosen:
+        what = [f"matching {pattern!r}"] if pattern is not None else []
+        what += [f"under {', '.join(subdirs)}"] if subdirs else []
+        narrowed.problems.append(f"{display_path(plan.root)}: no scripts {' and '.join(what)}")
+    return narrowed

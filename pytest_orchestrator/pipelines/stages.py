@@ -34,9 +34,10 @@ __all__ = ["CommandResult", "StageResult", "execute_stage", "pytest_command", "r
 class StageResult:
     """What one run of a stage did.
 
-    ``success`` reflects the commands (all exited 0). ``allowed_failure`` is set when they failed but the stage
-    has ``allow_failure``: the pipeline then records a warning and goes on. ``commands_executed`` counts the
-    commands that were started (a failing one stops the stage).
+    ``success`` means the commands succeeded (all exited 0). ``allowed_failure`` means they failed and the stage
+    has ``allow_failure``: the pipeline records a warning and goes on, as GitLab's "passed with warnings" (so
+    ``success=False, allowed_failure=True`` is a warning, ``success=False, allowed_failure=False`` a failure).
+    ``commands_executed`` counts the commands that were started (a failing one stops the stage).
     """
 
     success: bool
@@ -114,6 +115,11 @@ async def run_ci_stage(
 
         r = await run_ci_stage("t", ["echo $X", "exit 2", "echo never"], env={"X": "y"})
         r.success, r.commands_executed, r.results[0].stdout   # False, 2, "y\\n"
+
+    With ``allow_failure=True``, ``success`` still says whether the commands succeeded and ``allowed_failure``
+    says "failed, allowed" (GitLab's "passed with warnings"): ``run_ci_stage("t", ["exit 1"],
+    allow_failure=True)`` gives ``success False, allowed_failure True``; a stage whose commands pass gives
+    ``success True, allowed_failure False`` either way.
     """
     lines = [commands] if isinstance(commands, str) else list(commands)
     out = await _run_lines(name, lines, timeout, env, shell=shell, cwd=cwd)

@@ -104,6 +104,8 @@ class RunReport:
     #: the id of this run in the state store, and the run it resumed (``orchestrate run --resume``)
     state_run_id: str | None = None
     resumed_from: str | None = None
+    #: the signal that interrupted the run (``SIGINT`` for Ctrl-C, ``SIGTERM``), when one did
+    signal: int | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -119,9 +121,10 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when everything passed or was skipped, 130 after Ctrl-C, 1 otherwise."""
+        """0 when everything passed or was skipped, 1 otherwise; interrupted: 128 + the signal (130 Ctrl-C, 143
+        SIGTERM), as a shell reports a process a signal ended."""
         if self.interrupted:
-            return 130
+            return 128 + (self.signal or 2)
         return 0 if self.success else 1
 
     @property

@@ -24,6 +24,10 @@ defaults, the config's ``defaults``, the script's inline metadata, the config's 
         allowed_exit_codes: [0, 3]
         skip: false                 # true: do not run it; overrides the ``skip`` globs either way
 
+The original module's ``config.yaml`` / ``config.yml`` / ``scripts_config.json`` are read too, when no
+``orchestrate.yaml`` (or ``[tool.orchestrate]``) governs the folder, translated by :mod:`.legacy` and with a
+deprecation note (``OrchestrateConfig.deprecation``, also a ``DeprecationWarning``) naming the equivalent keys.
+
 PyYAML is imported only when a YAML file is actually read.
 """
 
@@ -33,11 +37,13 @@ from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
 import functools
+import json
 import os
 from pathlib import Path
 import posixpath
 import tomllib
 from typing import Any
+import warnings
 
 from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.core.retry import RetryPolicy
@@ -48,6 +54,10 @@ from pytest_orchestrator.scripts.fields import FIELD_KEYS
 from pytest_orchestrator.scripts.fields import normalize_field
 from pytest_orchestrator.scripts.fields import unknown_key_message
 from pytest_orchestrator.scripts.globs import glob_match
+from pytest_orchestrator.scripts.legacy import LEGACY_FILENAMES
+from pytest_orchestrator.scripts.legacy import legacy_keypath
+from pytest_orchestrator.scripts.legacy import looks_like_legacy
+from pytest_orchestrator.scripts.legacy import translate_legacy
 from pytest_orchestrator.scripts.lines import toml_error
 from pytest_orchestrator.scripts.lines import toml_key_line
 from pytest_orchestrator.scripts.lines import yaml_key_line
@@ -119,6 +129,8 @@ class OrchestrateConfig:
     timeout_override: float | None = None
     scripts: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     raw: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: set when the file is the original module's (``config.yaml``, ...): what to move to ``orchestrate.yaml``
+    deprecation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-friendly dict."""
@@ -130,6 +142,7 @@ class OrchestrateConfig:
             "timeout_override": self.timeout_override,
             "scripts": {name: _jsonable(entry) for name, entry in self.scripts.items()},
             "raw": self.raw,
+            "deprecation": self.deprecation,
         }
 
     def _relative_parts(self, script_path: str | os.PathLike[str], root: Path) -> tuple[str, ...]:
@@ -316,6 +329,40 @@ def _load_pyproject_config(path: Path) -> OrchestrateConfig | None:
     return validator.build(tool["orchestrate"])
 
 
+def _read_legacy(path: Path) -> tuple[Any, Any] | None:
+    """``(node or None, data)`` of one of the original's files, or ``None`` when it is not one (a ``config.yaml``
+    without any of the original's sections)."""
+    if path.suffix == ".json":
+        text = read_text(path)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+        try:  # JSON is YAML: its node tree gives the lines of keys
+            node, _ = load_yaml_document(path)
+        except ConfigError:
+            node = None
+        return node, data
+    node, data = load_yaml_document(path)
+    return (node, data) if looks_like_legacy(data) else None
+
+
+def _load_legacy_config(path: Path, node: Any, data: Any) -> OrchestrateConfig:
+    translated, keymap, equivalents = translate_legacy(data)
+
+    def line_of(keypath: tuple[str, ...]) -> int | None:
+        return yaml_key_line(node, legacy_keypath(keymap, keypath)) if node is not None else None
+
+    config = _Validator(path, path.parent, line_of, "the top level").build(translated)
+    config.raw = dict(data) if isinstance(data, Mapping) else {}
+    config.deprecation = (
+        f"{path}: the original module's {path.name} is deprecated; move its settings to orchestrate.yaml"
+        + (f" ({equivalents})" if equivalents else "")
+    )
+    warnings.warn(config.deprecation, DeprecationWarning, stacklevel=3)
+    return config
+
+
 def load_config(start: str | os.PathLike[str] = ".") -> OrchestrateConfig:
     """Find and validate the configuration that governs ``start`` (a file or a folder).
 
@@ -323,6 +370,10 @@ def load_config(start: str | os.PathLike[str] = ".") -> OrchestrateConfig:
     ``pyproject.toml`` with a ``[tool.orchestrate]`` table (checked in that order). The walk stops at the project
     root, the first folder with a ``pyproject.toml`` or a ``.git`` (inclusive), or at the filesystem root. With no
     config the result is an empty one (``path=None``, ``root`` = the start folder).
+
+    Where none of those is found, the original module's ``config.yaml``, ``config.yml`` or ``scripts_config.json``
+    met on the same walk (the nearest) is read instead, translated (see :mod:`.legacy`), with
+    ``deprecation`` set and a ``DeprecationWarning``: ``orchestrate.yaml`` wins where both exist.
 
     Raises :class:`ConfigError` (naming file and line) for malformed or invalid files and ``FileNotFoundError``
     when ``start`` does not exist.
@@ -332,11 +383,13 @@ def load_config(start: str | os.PathLike[str] = ".") -> OrchestrateConfig:
         raise FileNotFoundError(f"cannot look for a configuration from {str(start_path)!r}: it does not exist")
     start_path = start_path.resolve()
     folder = start_path if start_path.is_dir() else start_path.parent
+    legacy: list[Path] = []
     for current in (folder, *folder.parents):
         for name in CONFIG_FILENAMES:
             candidate = current / name
             if candidate.is_file():
                 return _load_yaml_config(candidate)
+        legacy += [current / name for name in LEGACY_FILENAMES if (current / name).is_file()]
         pyproject = current / "pyproject.toml"
         if pyproject.is_file():
             config = _load_pyproject_config(pyproject)
@@ -345,6 +398,10 @@ def load_config(start: str | os.PathLike[str] = ".") -> OrchestrateConfig:
             break
         if (current / ".git").exists():
             break
+    for candidate in legacy:
+        found = _read_legacy(candidate)
+        if found is not None:
+            return _load_legacy_config(candidate, *found)
     return OrchestrateConfig(path=None, root=folder)
 
 

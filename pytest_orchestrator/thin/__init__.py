@@ -23,7 +23,6 @@ Decorators keep the kind of what they decorate (a sync function stays sync, an a
 from __future__ import annotations
 
 from pytest_orchestrator.runners import run_function
-from pytest_orchestrator.thin._common import STEP_RETRY_DELAY as STEP_RETRY_DELAY
 from pytest_orchestrator.thin.commands import ChainResult
 from pytest_orchestrator.thin.commands import PipeResult
 from pytest_orchestrator.thin.commands import ShellResult
@@ -33,6 +32,7 @@ from pytest_orchestrator.thin.commands import pipe
 from pytest_orchestrator.thin.commands import run
 from pytest_orchestrator.thin.commands import run_async
 from pytest_orchestrator.thin.commands import shell
+from pytest_orchestrator.thin.common import STEP_RETRY_DELAY as STEP_RETRY_DELAY
 from pytest_orchestrator.thin.decorators import retry
 from pytest_orchestrator.thin.decorators import timeout
 from pytest_orchestrator.thin.steps import StepOptions

@@ -18,47 +18,32 @@ from typing import Any
 from typing import Literal
 
 from pytest_orchestrator.errors import StepError
-from pytest_orchestrator.execution.process import ProcessResult
+from pytest_orchestrator.execution.process import CommandResult
 from pytest_orchestrator.execution.process import run_process
 from pytest_orchestrator.execution.process import run_process_async
 from pytest_orchestrator.runners import ExecutionResult
 from pytest_orchestrator.runners import ScriptResult
 from pytest_orchestrator.runners import Status
 from pytest_orchestrator.runners import run_script
-from pytest_orchestrator.thin._common import _PREV_RESULT_LIMIT
-from pytest_orchestrator.thin._common import _SCRIPT_LIKE
-from pytest_orchestrator.thin._common import _exit_error
+from pytest_orchestrator.thin.common import PREV_RESULT_LIMIT
+from pytest_orchestrator.thin.common import SCRIPT_LIKE
 
+
+__all__ = [
+    "ChainResult",
+    "PipeResult",
+    "ShellResult",
+    "batch",
+    "chain_scripts",
+    "pipe",
+    "run",
+    "run_async",
+    "shell",
+]
 
 # -- shell -----------------------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class ShellResult:
-    """The outcome of one shell command. ``returncode`` is ``None`` when it could not be started."""
-
-    success: bool
-    command: str
-    returncode: int | None
-    stdout: str = ""
-    stderr: str = ""
-    error: str | None = None
-    execution_time: float = 0.0
-    timed_out: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_process(cls, command: str, proc: ProcessResult) -> ShellResult:
-        return cls(
-            success=proc.ok,
-            command=command,
-            returncode=proc.returncode,
-            stdout=proc.stdout,
-            stderr=proc.stderr,
-            error=_exit_error(proc),
-            execution_time=proc.duration,
-            timed_out=proc.timed_out,
-        )
+#: the thin API's name for the one result shape of a command that ran (``success`` is derived, not stored)
+ShellResult = CommandResult
 
 
 def _check_command(command: Any) -> str:
@@ -67,7 +52,7 @@ def _check_command(command: Any) -> str:
     return command
 
 
-def _raise_failed(result: ShellResult) -> None:
+def _raise_failed(result: CommandResult) -> None:
     tail = "\n".join((result.stderr or result.stdout).splitlines()[-10:])
     raise StepError(
         f"command {result.command!r} failed: {result.error}" + (f"\n{tail}" if tail else ""),
@@ -82,7 +67,7 @@ def shell(
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     check: bool = False,
-) -> ShellResult:
+) -> CommandResult:
     """Run ``command`` through ``/bin/sh -c``; stdin is empty, ``env`` is merged over ``os.environ``.
 
     On timeout the command's whole process group is killed and ``success`` is False (``timed_out`` True).
@@ -90,7 +75,7 @@ def shell(
     """
     command = _check_command(command)
     proc = run_process(command, shell=True, timeout=timeout, env=env, cwd=cwd)
-    result = ShellResult.from_process(command, proc)
+    result = CommandResult.from_process(command, proc)
     if check and not result.success:
         _raise_failed(result)
     return result
@@ -101,9 +86,9 @@ async def _shell_async(
     timeout: float | None,
     env: Mapping[str, str] | None,
     cwd: str | os.PathLike[str] | None,
-) -> ShellResult:
+) -> CommandResult:
     proc = await run_process_async(command, shell=True, timeout=timeout, env=env, cwd=cwd)
-    return ShellResult.from_process(command, proc)
+    return CommandResult.from_process(command, proc)
 
 
 # -- run -------------------------------------------------------------------------------------------------------
@@ -128,7 +113,7 @@ def _classify(target: Any, cwd: str | os.PathLike[str] | None = None) -> tuple[K
             return "script", Path(cwd) / path
     except (OSError, ValueError):  # a command string too long or odd to be a path
         pass
-    if isinstance(target, str) and not _SCRIPT_LIKE.fullmatch(target.strip()):
+    if isinstance(target, str) and not SCRIPT_LIKE.fullmatch(target.strip()):
         return "shell", target
     return "missing", path
 
@@ -143,7 +128,7 @@ def run(
     args: Sequence[Any] | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
-) -> ScriptResult | ShellResult:
+) -> ScriptResult | CommandResult:
     """Run ``target``: an existing file as a script (``run_script``), any other string as a shell command.
 
     A string that names a script (``"build.py"``, ``"ci/test.sh"``: no blanks, ending in ``.py`` or ``.sh``) but
@@ -164,7 +149,7 @@ async def run_async(
     args: Sequence[Any] | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
-) -> ScriptResult | ShellResult:
+) -> ScriptResult | CommandResult:
     """``run`` without blocking the event loop. Cancelling the awaiting task kills the running process group."""
     kind, value = _classify(target, cwd)
     if kind == "invalid":
@@ -202,7 +187,7 @@ class PipeResult:
     success: bool
     commands: list[str]
     completed: int
-    results: list[ShellResult]
+    results: list[CommandResult]
     final_output: str
     execution_time: float = 0.0
 
@@ -234,11 +219,11 @@ def pipe(
     if not commands:
         raise ValueError("pipe() needs at least one command")
     t0 = time.monotonic()
-    results: list[ShellResult] = []
+    results: list[CommandResult] = []
     data: str | None = None
     for command in commands:
         proc = run_process(command, shell=True, timeout=timeout_per_command, input=data)
-        result = ShellResult.from_process(command, proc)
+        result = CommandResult.from_process(command, proc)
         results.append(result)
         data = result.stdout
         if stop_on_error and not result.success:
@@ -254,7 +239,7 @@ def pipe(
 
 
 # -- batch -----------------------------------------------------------------------------------------------------
-def _command_result(command: str, result: ShellResult, start: float) -> ScriptResult:
+def _command_result(command: str, result: CommandResult, start: float) -> ScriptResult:
     status: Status
     if result.success:
         status = "passed"
@@ -370,7 +355,7 @@ def _prev_result_json(result: ScriptResult) -> str:
     keep = max(len(result.stdout), len(result.stderr))
     while True:
         text = json.dumps(data)  # ASCII: its length in characters is its size in bytes
-        if len(text) <= _PREV_RESULT_LIMIT or keep == 0:
+        if len(text) <= PREV_RESULT_LIMIT or keep == 0:
             return text
         keep //= 2
         data["stdout"] = result.stdout[-keep:] if keep else ""

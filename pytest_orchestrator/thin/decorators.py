@@ -1,25 +1,33 @@
-"""``retry`` and ``timeout`` decorators that keep a function sync or async."""
+"""``retry`` and ``timeout`` decorators that keep a function sync or async.
+
+Both are thin faces over ``core``: ``retry`` loops through :func:`~pytest_orchestrator.core.retry.run_attempts`
+(or its async face), ``timeout`` bounds a call with :func:`~pytest_orchestrator.core.limits.within` (async) or
+:func:`~pytest_orchestrator.core.limits.call_within` (sync, in an abandoned daemon thread).
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from collections.abc import Callable
-import contextvars
 import functools
 import inspect
 import math
-import threading
-import time
 from typing import Any
 from typing import cast
 from typing import overload
 
+from pytest_orchestrator.core.limits import call_within
+from pytest_orchestrator.core.limits import check_attempts
+from pytest_orchestrator.core.limits import check_seconds
+from pytest_orchestrator.core.limits import within
 from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.core.retry import run_attempts
+from pytest_orchestrator.core.retry import run_attempts_async
 from pytest_orchestrator.errors import OrchestratorTimeoutError
-from pytest_orchestrator.thin._common import F
-from pytest_orchestrator.thin._common import _check_attempts
-from pytest_orchestrator.thin._common import _check_seconds
+from pytest_orchestrator.thin.common import F
+
+
+__all__ = ["retry", "timeout"]
 
 
 # -- decorators ------------------------------------------------------------------------------------------------
@@ -59,9 +67,8 @@ def retry(
     exception propagates. Use as ``@retry`` or ``@retry(max_attempts=5, delay=0.1)``. A sync function stays sync
     (it sleeps), an async one stays async (it awaits). Bad arguments raise ``ValueError`` at decoration time.
     """
-    _check_attempts(max_attempts, "max_attempts")
-    if isinstance(delay, bool) or not isinstance(delay, int | float) or math.isnan(delay) or delay < 0:
-        raise ValueError(f"delay must be a number of seconds >= 0, got {delay!r}")
+    check_attempts(max_attempts, "max_attempts")
+    check_seconds(delay, "delay", zero=True)
     if isinstance(backoff, bool) or not isinstance(backoff, int | float) or math.isnan(backoff) or backoff < 1:
         raise ValueError(f"backoff must be a number >= 1, got {backoff!r}")
     policy = RetryPolicy(
@@ -79,29 +86,19 @@ def retry(
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                attempt = 0
-                while True:
-                    attempt += 1
-                    try:
-                        return await func(*args, **kwargs)
-                    except policy.retry_on:
-                        if attempt >= policy.max_attempts:
-                            raise
-                    await asyncio.sleep(policy.get_delay(attempt))
+                outcome = await run_attempts_async(lambda _n: cast(Awaitable[Any], func(*args, **kwargs)), policy)
+                if outcome.error is not None:
+                    raise outcome.error
+                return outcome.value
 
             return cast(F, async_wrapper)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    return func(*args, **kwargs)
-                except policy.retry_on:
-                    if attempt >= policy.max_attempts:
-                        raise
-                time.sleep(policy.get_delay(attempt))
+            outcome = run_attempts(lambda _n: func(*args, **kwargs), policy)
+            if outcome.error is not None:
+                raise outcome.error
+            return outcome.value
 
         return cast(F, wrapper)
 
@@ -116,7 +113,7 @@ def timeout(seconds: float) -> Callable[[F], F]:
     function returns (its result is dropped). Use ``python_func`` when the work must really be stopped. The
     decorated function keeps its kind. ``seconds`` must be > 0 (``ValueError`` at decoration time).
     """
-    limit = _check_seconds(seconds, "timeout")
+    limit = check_seconds(seconds, "timeout")
 
     def expired(func: Callable[..., Any]) -> OrchestratorTimeoutError:
         name = getattr(func, "__qualname__", repr(func))
@@ -129,39 +126,15 @@ def timeout(seconds: float) -> Callable[[F], F]:
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                scope = asyncio.timeout(limit)
-                try:
-                    async with scope:
-                        return await cast(Awaitable[Any], func(*args, **kwargs))
-                except TimeoutError:
-                    if scope.expired():
-                        raise expired(func) from None
-                    raise
+                return await within(limit, cast(Awaitable[Any], func(*args, **kwargs)), lambda: expired(func))
 
             return cast(F, async_wrapper)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            outcome: list[tuple[bool, Any]] = []
-            context = contextvars.copy_context()
-
-            def target() -> None:
-                try:
-                    outcome.append((True, context.run(func, *args, **kwargs)))
-                except BaseException as exc:  # handed to the caller below
-                    outcome.append((False, exc))
-
-            thread = threading.Thread(
-                target=target, name=f"orchestrate-timeout-{getattr(func, '__name__', 'call')}", daemon=True
-            )
-            thread.start()
-            thread.join(limit)
-            if thread.is_alive() or not outcome:
-                raise expired(func)
-            ok, value = outcome[0]
-            if ok:
-                return value
-            raise value
+            # the arguments are bound here, so that none of them can collide with call_within's own parameters
+            call = functools.wraps(func)(functools.partial(func, *args, **kwargs))
+            return call_within(limit, call, lambda: expired(func))
 
         return cast(F, wrapper)
 

@@ -10,21 +10,24 @@ from typing import Any
 from typing import overload
 
 from pytest_orchestrator.core import graph as _graph
+from pytest_orchestrator.core.limits import check_attempts
+from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.core.values import jsonable
 from pytest_orchestrator.core.workflow import TaskResult
 from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.core.workflow import Workflow
 from pytest_orchestrator.errors import DependencyResolutionError
 from pytest_orchestrator.errors import TaskFailedError
 from pytest_orchestrator.errors import WorkflowError
-from pytest_orchestrator.thin._common import STEP_ATTR
-from pytest_orchestrator.thin._common import STEP_RETRY_DELAY
-from pytest_orchestrator.thin._common import Action
-from pytest_orchestrator.thin._common import Condition
-from pytest_orchestrator.thin._common import F
-from pytest_orchestrator.thin._common import _check_attempts
-from pytest_orchestrator.thin._common import _check_seconds
-from pytest_orchestrator.thin._common import _jsonable
+from pytest_orchestrator.thin.common import STEP_ATTR
+from pytest_orchestrator.thin.common import STEP_RETRY_DELAY
+from pytest_orchestrator.thin.common import Action
+from pytest_orchestrator.thin.common import Condition
+from pytest_orchestrator.thin.common import F
+
+
+__all__ = ["StepOptions", "StepResult", "Steps", "condition", "step", "workflow"]
 
 
 # -- workflows of steps ----------------------------------------------------------------------------------------
@@ -70,8 +73,8 @@ def step(name: Any = None, timeout: float | None = None, retry: int = 1) -> Any:
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"step name must be a non-empty string, got {name!r}")
     if timeout is not None:
-        timeout = _check_seconds(timeout, "step timeout")
-    retry = _check_attempts(retry, "step retry")
+        timeout = check_seconds(timeout, "step timeout")
+    retry = check_attempts(retry, "step retry")
 
     def decorate(fn: F) -> F:
         if not callable(fn):
@@ -117,7 +120,7 @@ class StepResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["value"] = _jsonable(self.value)
+        data["value"] = jsonable(self.value)
         return data
 
     @classmethod
@@ -208,8 +211,8 @@ class Steps:
         else:
             raise TypeError(f"add() takes a name and an action, or a function; got {name_or_step!r}")
         options = _options(fn) if callable(fn) else StepOptions()
-        timeout = _check_seconds(timeout, "step timeout") if timeout is not None else options.timeout
-        attempts = _check_attempts(retry, "step retry") if retry is not None else options.retry
+        timeout = check_seconds(timeout, "step timeout") if timeout is not None else options.timeout
+        attempts = check_attempts(retry, "step retry") if retry is not None else options.retry
         policy = RetryPolicy(max_attempts=attempts, initial_delay=STEP_RETRY_DELAY) if attempts > 1 else None
         self.workflow.add_task(
             name,
