@@ -53,7 +53,7 @@ from pytest_orchestrator.errors import TaskFailedError
 
 
 if TYPE_CHECKING:
-    from pytest_orchestrator.execution.executors import ClusterSession
+    from pytest_orchestrator.execution.cluster import ClusterSession
 
 __all__ = ["Engine", "call_plan"]
 
@@ -664,8 +664,8 @@ class Engine:
 
     async def _open_cluster(self) -> None:
         """Connect to the cluster of a cluster executor, checking that its workers have the resources tasks need."""
+        from pytest_orchestrator.execution.cluster import ClusterExecutor
         from pytest_orchestrator.execution.executors import CLUSTER_SCHEMES
-        from pytest_orchestrator.execution.executors import ClusterExecutor
         from pytest_orchestrator.execution.executors import open_executor
 
         spec = self.wf.executor

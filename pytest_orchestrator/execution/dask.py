@@ -35,7 +35,7 @@ import uuid
 
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import WorkflowError
-from pytest_orchestrator.execution.executors import ClusterExecutor
+from pytest_orchestrator.execution.cluster import ClusterExecutor
 
 
 if TYPE_CHECKING:
