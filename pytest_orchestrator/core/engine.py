@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Awaitable
 from collections.abc import Callable
 import concurrent.futures
 import functools
 import inspect
+from typing import TYPE_CHECKING
 from typing import Any
 import uuid
 
@@ -49,6 +51,9 @@ from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.errors import TaskFailedError
 
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.execution.cluster import ClusterSession
 
 __all__ = ["Engine", "call_plan"]
 
@@ -201,6 +206,8 @@ class Engine:
         self._carried: dict[str, Any] = {}
         #: a _fill is scheduled for the next turn of the loop (with state only, see _on_done)
         self._fill_scheduled = False
+        #: the run's connection to a cluster (``executor="dask://..."`` or a ``ClusterExecutor``), opened in run()
+        self._session: ClusterSession | None = None
 
     # -- the run ---------------------------------------------------------------------------------------------
     async def run(self, resume: bool | str = False, run_id: str | None = None) -> dict[str, Any]:
@@ -224,6 +231,7 @@ class Engine:
         except CycleError:
             validate_graph(graph)  # the same error, with the cycle's path
             raise
+        await self._open_cluster()  # before anything runs: a cluster that cannot be reached is a clear error
         if wf.state is not None:
             # before anything runs: a state file that cannot be used, or a run of this name in progress elsewhere,
             # stops the run here with a clear error
@@ -252,6 +260,7 @@ class Engine:
             raise
         finally:
             elapsed = self._now() - started
+            await self._close_session()
             self._close_executor()
             durations = {
                 n: r.execution_time for n, r in self.results.items() if r.status is _COMPLETED and not r.carried_over
@@ -604,7 +613,11 @@ class Engine:
         """A sync action, in the executor; a coroutine it returns (a partial of an async function) is awaited."""
         assert self._loop is not None
         expired = functools.partial(_timeout, task)
-        future = self._loop.run_in_executor(self._get_executor(), functools.partial(action, *args, **kwargs))
+        future: Awaitable[Any]
+        if self._session is not None:
+            future = self._session.call(action, args, kwargs, name=task.name, resources=task.resources)
+        else:
+            future = self._loop.run_in_executor(self._get_executor(), functools.partial(action, *args, **kwargs))
         value = await within(task.timeout, future, expired)
         if inspect.isawaitable(value):
             return await within(task.timeout, value, expired)
@@ -614,7 +627,12 @@ class Engine:
         from pytest_orchestrator.execution.process import describe_exit
         from pytest_orchestrator.execution.process import run_process_async
 
-        result = await run_process_async(command, shell=task.shell, timeout=task.timeout)
+        if self._session is not None:
+            result = await self._session.run_command(
+                command, shell=task.shell, timeout=task.timeout, name=task.name, resources=task.resources
+            )
+        else:
+            result = await run_process_async(command, shell=task.shell, timeout=task.timeout)
         if result.timed_out:
             raise _timeout(task)
         if result.returncode != 0:
@@ -643,6 +661,36 @@ class Engine:
                 self.wf.executor, max_workers=workers, name=f"orchestrate-{self.wf.name}"
             )
         return self._executor
+
+    async def _open_cluster(self) -> None:
+        """Connect to the cluster of a cluster executor, checking that its workers have the resources tasks need."""
+        from pytest_orchestrator.execution.cluster import ClusterExecutor
+        from pytest_orchestrator.execution.executors import CLUSTER_SCHEMES
+        from pytest_orchestrator.execution.executors import open_executor
+
+        spec = self.wf.executor
+        if isinstance(spec, str) and spec.startswith(CLUSTER_SCHEMES):
+            executor, owned = open_executor(spec)
+        elif isinstance(spec, ClusterExecutor):
+            executor, owned = spec, False
+        else:
+            return
+        assert isinstance(executor, ClusterExecutor)
+        self._executor, self._owns_executor = executor, owned
+        needs = {name: task.resources for name, task in self.tasks.items() if task.resources}
+        try:
+            self._session = await executor.open_session(needs)
+        except BaseException:
+            self._close_executor()
+            raise
+
+    async def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                await session.close()
+            except (Exception, asyncio.CancelledError):
+                pass  # the loop is going away (Ctrl-C): what run() reports is the run's own outcome
 
     def _close_executor(self) -> None:
         if self._executor is not None and self._owns_executor:

@@ -32,6 +32,7 @@ from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import WorkflowError
+from pytest_orchestrator.execution.executors import check_executor
 
 
 if TYPE_CHECKING:
@@ -151,6 +152,8 @@ class Task:
     shell: bool = False
     tags: tuple[str, ...] = ()
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: what a worker must offer to run this task (``{"GPU": 1}``): Dask worker resources; threads ignore it
+    resources: dict[str, float] | None = None
     status: TaskStatus = TaskStatus.PENDING
     result: TaskResult | None = None
 
@@ -188,7 +191,8 @@ class Workflow:
         results = asyncio.run(wf.run())
         wf.get_summary()["success"]
 
-    ``executor`` says where sync actions run: ``"thread"`` (default), ``"process"`` (picklable actions) or any
+    ``executor`` says where sync actions run: ``"thread"`` (default), ``"process"`` (picklable actions), a Dask
+    cluster (``"dask://HOST:PORT"`` or a ``DaskExecutor``: command tasks run on its workers too) or any
     ``concurrent.futures.Executor``. ``progress_callback(task_name, status, details)`` observes the run;
     ``add_listener`` receives typed events (``core/events.py``). ``state`` is a ``StateStore``
     (``pytest_orchestrator.state``): each run is recorded there under a run id, and ``run(resume=...)`` carries over
@@ -219,14 +223,10 @@ class Workflow:
                 f"max_concurrency must be a positive integer or None, got {max_concurrency!r}",
                 max_concurrency=max_concurrency,
             )
-        if executor is not None and not isinstance(executor, str | concurrent.futures.Executor):
-            raise ConcurrencyError(
-                f"executor must be 'thread', 'process' or a concurrent.futures.Executor, got {executor!r}"
-            )
-        if isinstance(executor, str) and executor not in ("thread", "process"):
-            raise ConcurrencyError(
-                f"unknown executor {executor!r}; use 'thread', 'process' or a concurrent.futures.Executor"
-            )
+        try:
+            check_executor(executor)
+        except ValueError as exc:
+            raise ConcurrencyError(str(exc), executor=executor) from None
         if state is not None and not callable(getattr(state, "open_run", None)):
             raise WorkflowError(
                 f"state must be a StateStore (from pytest_orchestrator import StateStore), got {state!r}",
@@ -279,6 +279,7 @@ class Workflow:
         shell: bool = False,
         tags: Iterable[str] = (),
         metadata: Mapping[str, Any] | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Workflow:
         """Add a task; return the workflow so calls chain. Bad arguments raise ``WorkflowError`` here."""
         if not isinstance(name, str) or not name:
@@ -315,6 +316,18 @@ class Workflow:
                 raise WorkflowError(f"task {name!r}: {what} must be callable, got {fn!r}", task_name=name)
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise WorkflowError(f"task {name!r}: priority must be an integer, got {priority!r}", task_name=name)
+        if resources is not None and not (
+            isinstance(resources, Mapping)
+            and all(
+                isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+                for k, v in resources.items()
+            )
+        ):
+            raise WorkflowError(
+                f"task {name!r}: resources must map names to non-negative numbers, e.g. {{'GPU': 1}}, "
+                f"got {resources!r}",
+                task_name=name,
+            )
         self.tasks[name] = Task(
             name=name,
             action=action,
@@ -330,6 +343,7 @@ class Workflow:
             shell=shell,
             tags=tuple(tags),
             metadata=dict(metadata or {}),
+            resources=dict(resources) if resources else None,
         )
         return self
 

@@ -1,0 +1,64 @@
+"""What the engine needs of an executor that runs work on a cluster: ``ClusterExecutor`` and ``ClusterSession``.
+
+The engine opens one ``ClusterSession`` per run, before any task starts, and hands it sync actions and command
+tasks; async actions stay in the engine's loop. ``DaskExecutor`` (``execution/dask.py``) is the one implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+import concurrent.futures
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.execution.process import ProcessResult
+
+__all__ = ["ClusterExecutor", "ClusterSession"]
+
+
+class ClusterSession(Protocol):
+    """One run's connection to a cluster (``ClusterExecutor.open_session``): where the engine places work."""
+
+    async def call(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        name: str,
+        resources: Mapping[str, float] | None = None,
+    ) -> Any:
+        """``fn(*args, **kwargs)`` on a worker; cancelling the awaiting task cancels the call."""
+        ...
+
+    async def run_command(
+        self,
+        command: str,
+        *,
+        shell: bool,
+        timeout: float | None,
+        name: str,
+        resources: Mapping[str, float] | None = None,
+    ) -> ProcessResult:
+        """A command as a subprocess on a worker, its tree killed there on timeout or when the awaiting task is
+        cancelled."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ClusterExecutor(concurrent.futures.Executor):
+    """An executor whose work runs on a cluster. ``submit`` works as for any executor; the engine uses
+    ``open_session`` instead, once per run, so that a cluster that cannot be reached stops the run before any task
+    starts, and resources that no worker has are an error rather than a task that never starts."""
+
+    #: where the cluster is, for messages
+    address: str
+
+    async def open_session(self, requirements: Mapping[str, Mapping[str, float]] | None = None) -> ClusterSession:
+        """Connect for one run; ``requirements`` maps task names to the resources each needs."""
+        raise NotImplementedError

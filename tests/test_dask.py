@@ -1,0 +1,381 @@
+"""Workflows on a Dask cluster (``DaskExecutor``, ``executor="dask://HOST:PORT"``), on real clusters.
+
+One in-process ``LocalCluster`` (with a ``GPU`` resource) and one with two worker processes are shared by the module;
+the worker-loss test starts a cluster of its own (a worker is killed there), and the address test starts a
+``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+import functools
+import os
+from pathlib import Path
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+
+distributed = pytest.importorskip("distributed")
+
+import cloudpickle  # noqa: E402
+import dask  # noqa: E402
+
+from pytest_orchestrator import ConcurrencyError  # noqa: E402
+from pytest_orchestrator import RetryPolicy  # noqa: E402
+from pytest_orchestrator import TaskFailedError  # noqa: E402
+from pytest_orchestrator import Workflow  # noqa: E402
+from pytest_orchestrator import WorkflowError  # noqa: E402
+from pytest_orchestrator.execution import dask as dask_execution  # noqa: E402
+from pytest_orchestrator.execution.dask import DaskExecutor  # noqa: E402
+from pytest_orchestrator.execution.dask import scheduler_address  # noqa: E402
+from pytest_orchestrator.execution.executors import check_executor  # noqa: E402
+from pytest_orchestrator.execution.executors import open_executor  # noqa: E402
+from pytest_orchestrator.runners import run_function  # noqa: E402
+
+
+# worker processes cannot import this test module: its functions travel by value
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+# distributed's sampling profiler can race with short tasks in an in-process worker (a KeyError in its thread)
+dask.config.set({"distributed.worker.profile.enabled": False})
+
+
+def run(wf: Workflow, limit: float = 60.0) -> Any:
+    async def main() -> Any:
+        return await asyncio.wait_for(wf.run(), limit)
+
+    return asyncio.run(main())
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return True
+
+
+def wait_dead(pid: int, limit: float = 10.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def read_pid(path: Path, limit: float = 10.0) -> int:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        text = path.read_text().strip() if path.exists() else ""
+        if text:
+            return int(text)
+        time.sleep(0.02)
+    raise AssertionError(f"{path} was not written")
+
+
+def nap_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@pytest.fixture(scope="module")
+def inproc() -> Iterator[DaskExecutor]:
+    """An in-process cluster whose two workers each offer one GPU."""
+    with DaskExecutor(None, processes=False, n_workers=2, threads_per_worker=2, resources={"GPU": 1}) as executor:
+        yield executor
+
+
+@pytest.fixture(scope="module")
+def procs() -> Iterator[DaskExecutor]:
+    """A cluster of two worker processes, as ``DaskExecutor()`` starts it."""
+    with DaskExecutor(None, n_workers=2, threads_per_worker=2) as executor:
+        yield executor
+
+
+# -- choosing the executor -------------------------------------------------------------------------------------------
+
+
+def test_importing_and_running_never_imports_dask(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    """The package, a workflow run and the pytest plugin run without importing dask or distributed."""
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    code = (
+        "import asyncio, sys, pytest\n"
+        "import pytest_orchestrator as po\n"
+        "po.Workflow\n"
+        "wf = po.Workflow('w').add_task('a', lambda: 1).add_task('b', 'true')\n"
+        "assert asyncio.run(wf.run())['a'] == 1\n"
+        f"assert pytest.main(['-q', '-p', 'no:cacheprovider', '--orchestrate', {str(tmp_path)!r}]) == 0\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "address"),
+    [
+        ("dask://10.0.0.5:8786", "tcp://10.0.0.5:8786"),
+        ("dask://scheduler", "tcp://scheduler:8786"),
+        ("dask+tls://h:9000", "tls://h:9000"),
+        ("tcp://h:1", "tcp://h:1"),
+        ("h:2", "tcp://h:2"),
+    ],
+)
+def test_scheduler_address(spec: str, address: str) -> None:
+    assert scheduler_address(spec) == address
+
+
+@pytest.mark.parametrize("spec", ["dask", "dask://", "dask:/h:1"])
+def test_a_dask_executor_needs_an_address(spec: str) -> None:
+    with pytest.raises(ConcurrencyError, match="dask://HOST:PORT"):
+        Workflow("w", executor=spec)
+    with pytest.raises(ValueError, match="dask://HOST:PORT"):
+        check_executor(spec)
+
+
+def test_open_executor_opens_a_dask_executor_from_a_string() -> None:
+    executor, owned = open_executor("dask://127.0.0.1:8786")
+    assert isinstance(executor, DaskExecutor) and owned
+    assert executor.address == "tcp://127.0.0.1:8786"
+    executor.shutdown()
+
+
+def test_resources_must_be_numbers() -> None:
+    with pytest.raises(WorkflowError, match="resources"):
+        Workflow("w").add_task("t", lambda: 1, resources={"GPU": "one"})  # type: ignore[dict-item]
+
+
+def test_threads_ignore_resources() -> None:
+    assert run(Workflow("w").add_task("t", lambda: 1, resources={"GPU": 1})) == {"t": 1}
+
+
+def test_an_unreachable_scheduler_is_named_before_any_task_starts() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ran: list[str] = []
+    wf = Workflow("w", executor=DaskExecutor(f"tcp://127.0.0.1:{port}", connect_timeout=0.5))
+    wf.add_task("a", lambda: ran.append("a"))
+    wf.add_task("b", lambda: ran.append("b"))
+    with pytest.raises(WorkflowError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"):
+        run(wf)
+    assert ran == []
+    assert all(t.status == "pending" for t in wf.tasks.values())
+
+
+# -- running on workers ----------------------------------------------------------------------------------------------
+
+
+def test_sync_actions_and_commands_run_on_worker_processes(procs: DaskExecutor) -> None:
+    workers = set(procs.client.run(os.getpid).values())
+
+    async def on_driver(b: tuple[int, int]) -> tuple[int, int]:
+        return os.getpid(), b[1] + 1
+
+    wf = Workflow("w", executor=procs)
+    wf.add_task("a", lambda: (os.getpid(), 1))
+    wf.add_task("b", lambda a: (os.getpid(), a[1] + 1), dependencies=["a"])
+    wf.add_task("c", on_driver, dependencies=["b"])
+    wf.add_task("cmd", f"{sys.executable} -c 'import os; print(os.getppid())'")
+    results = run(wf)
+    assert results["a"][0] in workers and results["b"][0] in workers
+    assert results["b"][1] == 2
+    assert results["c"] == (os.getpid(), 3), "an async action stays on the driver"
+    assert int(results["cmd"].stdout) in workers, "the command is a child of a worker"
+
+
+def test_values_pass_between_worker_processes_and_failures_carry_the_error(procs: DaskExecutor) -> None:
+    def boom(x: int) -> None:
+        raise ValueError(f"bad {x}")
+
+    wf = Workflow("w", executor=procs, fail_fast=False)
+    wf.add_task("x", lambda: 21)
+    wf.add_task("double", lambda x: x * 2, dependencies=["x"])
+    wf.add_task("boom", boom, dependencies=["x"])
+    wf.add_task("after", lambda boom: boom, dependencies=["boom"])
+    with pytest.raises(TaskFailedError, match="ValueError: bad 21") as info:
+        run(wf)
+    assert info.value.results == {"x": 21, "double": 42}
+    assert wf.tasks["after"].status == "skipped"
+
+
+def test_run_function_runs_on_a_worker(procs: DaskExecutor) -> None:
+    workers = set(procs.client.run(os.getpid).values())
+    wf = Workflow("w", executor=procs).add_task("f", functools.partial(run_function, os.getppid))
+    result = run(wf)["f"]
+    assert result.status == "passed" and result.value in workers
+
+
+def test_a_large_value_goes_to_its_dependent_as_a_future(procs: DaskExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value over LARGE_VALUE reaches a dependent on the cluster from its peer: the task gets its Dask future."""
+    submitted: list[tuple[Any, ...]] = []
+    submit = dask_execution._DaskSession._submit
+
+    def spy(self: Any, fn: Any, args: tuple[Any, ...], name: str, resources: Any) -> Any:
+        submitted.append(args)
+        return submit(self, fn, args, name, resources)
+
+    monkeypatch.setattr(dask_execution._DaskSession, "_submit", spy)
+    wf = Workflow("w", executor=procs)
+    wf.add_task("big", lambda: b"x" * (dask_execution.LARGE_VALUE + 1))
+    wf.add_task("small", lambda: b"y")
+    wf.add_task("size", lambda big, small: len(big) + len(small), dependencies=["big", "small"])
+    results = run(wf)
+    assert results["size"] == dask_execution.LARGE_VALUE + 2
+    (_, _args, kwargs) = submitted[-1]
+    assert isinstance(kwargs["big"], distributed.Future)
+    assert kwargs["small"] == b"y"
+
+
+def test_the_executor_api_submits_to_the_cluster(inproc: DaskExecutor) -> None:
+    assert inproc.submit(pow, 2, 10).result(timeout=30) == 1024
+
+
+# -- timeouts and cancellation kill the command on its worker ---------------------------------------------------------
+
+
+def test_a_command_that_times_out_is_killed_on_its_worker(procs: DaskExecutor, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    wf = Workflow("w", executor=procs)
+    wf.add_task("slow", f"echo $$ > {pidfile}; sleep 30", shell=True, timeout=1.0)
+    start = time.monotonic()
+    with pytest.raises(TaskFailedError, match="timed out after 1 s"):
+        run(wf)
+    assert time.monotonic() - start < 10
+    assert wait_dead(read_pid(pidfile))
+
+
+def test_fail_fast_kills_a_running_command_on_its_worker(procs: DaskExecutor, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+
+    def fails() -> None:
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raise RuntimeError("stop")
+
+    wf = Workflow("w", executor=procs)
+    wf.add_task("slow", f"echo $$ > {pidfile}; sleep 30", shell=True)
+    wf.add_task("fails", fails)
+    start = time.monotonic()
+    with pytest.raises(TaskFailedError, match="stop"):
+        run(wf)
+    assert time.monotonic() - start < 15
+    assert wf.tasks["slow"].status == "cancelled"
+    assert wait_dead(read_pid(pidfile))
+
+
+# -- resources -------------------------------------------------------------------------------------------------------
+
+
+def test_resources_map_to_worker_resources(inproc: DaskExecutor) -> None:
+    def where() -> str:
+        return str(distributed.get_worker().state.available_resources)
+
+    wf = Workflow("w", executor=inproc).add_task("gpu", where, resources={"GPU": 1})
+    wf.add_task("gpu_cmd", "true", resources={"GPU": 1})
+    results = run(wf)
+    assert results["gpu"] == str({"GPU": 0}), "the task held the worker's one GPU while it ran"
+
+
+@pytest.mark.parametrize("need", [{"GPU": 2}, {"TPU": 1}])
+def test_resources_no_worker_has_are_an_error_before_anything_runs(inproc: DaskExecutor, need: dict[str, int]) -> None:
+    ran: list[str] = []
+    wf = Workflow("w", executor=inproc)
+    wf.add_task("first", lambda: ran.append("first"))
+    wf.add_task("needy", lambda: ran.append("needy"), resources=need)
+    with pytest.raises(ConcurrencyError, match=r"task 'needy' needs resources .* no worker .* GPU=1") as info:
+        run(wf, limit=30)
+    assert info.value.context["task_name"] == "needy"
+    assert ran == []
+
+
+# -- a lost worker, a cluster by address -----------------------------------------------------------------------------
+
+
+def test_a_worker_lost_mid_task_is_a_failed_attempt_retried_on_a_survivor(tmp_path: Path) -> None:
+    marker = tmp_path / "killed"
+
+    def dies_once() -> int:
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return os.getpid()
+
+    with DaskExecutor(None, n_workers=2, threads_per_worker=1) as executor:
+        wf = Workflow("w", executor=executor)
+        wf.add_task("t", dies_once, retry_policy=RetryPolicy(max_attempts=2, initial_delay=0))
+        assert run(wf)["t"] != int(marker.read_text())
+    result = wf.tasks["t"].result
+    assert result is not None and result.attempts == 2
+
+
+@pytest.mark.slow
+def test_a_scheduler_and_two_workers_by_address(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask_cli = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    worker_cli = [sys.executable, "-m", "distributed.cli.dask_worker"]
+    started: list[subprocess.Popen[bytes]] = []
+    log = (tmp_path / "cluster.log").open("wb")
+    try:
+        started.append(
+            subprocess.Popen(
+                [*dask_cli, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+                env=subprocess_env,
+                stdout=log,
+                stderr=log,
+            )
+        )
+        for _ in range(2):
+            started.append(
+                subprocess.Popen(
+                    [*worker_cli, address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                    env=subprocess_env,
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+            workers = set(client.run(os.getpid).values())
+        assert len(workers) == 2
+        wf = Workflow("w", executor=f"dask://127.0.0.1:{port}")
+        for i in range(4):
+            wf.add_task(f"t{i}", functools.partial(nap_pid, 0.2))
+        wf.add_task("cmd", "echo hello", dependencies=[f"t{i}" for i in range(4)])
+        results = run(wf)
+        assert {results[f"t{i}"] for i in range(4)} <= workers
+        assert results["cmd"].stdout.strip() == "hello"
+    finally:
+        for proc in reversed(started):
+            proc.terminate()
+        for proc in started:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
