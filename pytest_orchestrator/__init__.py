@@ -79,6 +79,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "run_agent_task",
     ),
     "state": ("StateStore",),
+    "execution.dask": ("DaskExecutor",),
     "schedule": (
         "Scheduler",
         "CronTrigger",
@@ -140,6 +141,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.core.workflow import chain as chain
     from pytest_orchestrator.core.workflow import fan_out_fan_in as fan_out_fan_in
     from pytest_orchestrator.core.workflow import parallel as parallel
+    from pytest_orchestrator.execution.dask import DaskExecutor as DaskExecutor
     from pytest_orchestrator.integration import AgentOrchestrator as AgentOrchestrator
     from pytest_orchestrator.integration import CICDBridge as CICDBridge
     from pytest_orchestrator.integration import OrchestratorBridge as OrchestratorBridge
