@@ -11,7 +11,10 @@ import argparse
 from collections.abc import Callable
 
 
-__all__ = ["number"]
+__all__ = ["REPORT_SUFFIXES", "number", "report_path"]
+
+#: the file suffixes a run report can be written as (JSON, or the self-contained HTML page)
+REPORT_SUFFIXES = (".json", ".html", ".htm")
 
 
 def number(kind: type[int] | type[float], *, minimum: float, what: str, above: bool = False) -> Callable[[str], float]:
@@ -49,3 +52,14 @@ def number(kind: type[int] | type[float], *, minimum: float, what: str, above: b
 
     convert.__name__ = what.replace(" ", "_")  # argparse names the type in its messages
     return convert
+
+
+def report_path(text: str) -> str:
+    """A ``type=`` callable accepting a path ending in ``.json`` or ``.html`` (a run report's two formats)."""
+    suffix = text.rsplit(".", 1)[-1].lower() if "." in text.rsplit("/", 1)[-1] else ""
+    if f".{suffix}" not in REPORT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"a report path must end in .json or .html, got {text!r}")
+    return text
+
+
+report_path.__name__ = "a_report_path"

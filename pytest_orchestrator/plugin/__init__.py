@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_orchestrator.argtypes import number
+from pytest_orchestrator.argtypes import report_path
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME as SESSION_PLUGIN_NAME
 
 
@@ -85,12 +86,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="Print the item dependency graph in this format and exit without running anything",
     )
+    group.addoption(
+        "--orchestrate-report",
+        type=report_path,
+        default=None,
+        metavar="PATH",
+        help="Write the run report to PATH: .json (schema pytest-orchestrator/report/1) or .html (a self-contained "
+        "page with the dependency graph and a timeline); under -n N the controller writes it",
+    )
     parser.addini("orchestrate", "Turn on --orchestrate for every run", type="bool", default=False)
     parser.addini(
         "orchestrate_scripts",
         "Globs (relative to rootdir) of scripts collected as test items under --orchestrate",
         type="args",
         default=DEFAULT_SCRIPT_GLOBS,
+    )
+    parser.addini(
+        "orchestrate_secrets",
+        "Names (or fnmatch patterns) of more environment variables whose values are masked in reports and failure "
+        "output, besides *TOKEN*, *SECRET*, *PASSWORD* and *_KEY",
+        type="args",
+        default=[],
     )
 
 
@@ -111,11 +127,20 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    if config.getoption("orchestrate_report", None) and not is_active(config):
+        raise pytest.UsageError("--orchestrate-report needs --orchestrate (or ini orchestrate = true)")
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
+        from pytest_orchestrator.plugin.masking import SecretMasking
         from pytest_orchestrator.plugin.session import OrchestratePlugin
         from pytest_orchestrator.plugin.xdist import register as register_xdist
 
         config.pluginmanager.register(OrchestratePlugin(config), SESSION_PLUGIN_NAME)
+        config.pluginmanager.register(SecretMasking(config), "orchestrate-secrets")
+        path = config.getoption("orchestrate_report", None)
+        if path and not hasattr(config, "workerinput"):
+            from pytest_orchestrator.plugin.run_report import ReportWriter
+
+            config.pluginmanager.register(ReportWriter(config, path), "orchestrate-report")
         # under xdist: the DAG scheduler on the controller, the graph export and flush items on each worker
         register_xdist(config)
         if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations for failed items, a step summary
