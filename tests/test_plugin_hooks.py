@@ -130,7 +130,7 @@ def test_summary_hook_adds_lines(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_g=SUITE)
     lines = summary_lines(pytester.runpytest("--orchestrate"))
     assert "custom: 1 failed of 2" in lines
-    assert any(line.startswith("critical: test_g.py::") for line in lines)
+    assert "critical: " in lines  # no dependencies, no critical path (not the slowest test)
 
 
 def test_hooks_unknown_without_orchestrate_are_fine(pytester: pytest.Pytester) -> None:

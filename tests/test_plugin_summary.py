@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from plugin_helpers import NO_TIMEOUT_PLUGIN
 from plugin_helpers import lean_inner_runs
@@ -13,6 +14,7 @@ import pytest
 from pytest_orchestrator.plugin.summary import ItemRecord
 from pytest_orchestrator.plugin.summary import build_summary
 from pytest_orchestrator.plugin.summary import format_summary
+from pytest_orchestrator.plugin.summary import summary_markup
 
 
 @pytest.fixture(autouse=True)
@@ -64,10 +66,11 @@ def test_summary_contents(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--orchestrate", *NO_TIMEOUT_PLUGIN)
     lines = summary_lines(result)
     text = "\n".join(lines)
+    # the counts say what pytest's stats line does not (a timeout); one worker: no efficiency line
     assert lines[0] == "8 items: 4 passed, 1 failed, 1 timeout, 2 skipped; 1 rerun"
-    assert lines[1].startswith("wall time ") and "parallel efficiency" in lines[1] and "(1 worker)" in lines[1]
-    assert lines[2].startswith("critical path ")
-    assert "test_wf.py::test_build (" in lines[2] and " -> test_wf.py::test_package (" in lines[2]
+    assert lines[1].startswith("critical path ")
+    assert "test_wf.py::test_build (" in lines[1] and " -> test_wf.py::test_package (" in lines[1]
+    assert not any("efficiency" in line for line in lines)
     assert "flaky (passed after retries):\n  test_wf.py::test_flaky: 2 attempts" in text
     assert "timeouts:\n  test_wf.py::test_hangs: timed out after 0.2 s" in text
     assert (
@@ -76,8 +79,9 @@ def test_summary_contents(pytester: pytest.Pytester) -> None:
         "  test_wf.py::test_announce: dependency 'test_wf.py::test_deploy' was skipped "
         "(root cause: 'test_wf.py::test_broken' failed)"
     ) in text
-    # no per-item table without -v
+    # no per-item table without -vv
     assert not any(line.startswith("status ") for line in lines)
+    assert not any(line.startswith("status ") for line in summary_lines(pytester.runpytest("--orchestrate", "-v")))
     # it sits after the failures and just above pytest's short summary and final stats line
     out = result.outlines
     position = next(i for i, line in enumerate(out) if "workflow summary" in line)
@@ -89,7 +93,7 @@ def test_summary_contents(pytester: pytest.Pytester) -> None:
 def test_verbose_table(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(test_wf=SUITE)
-    result = pytester.runpytest("--orchestrate", "-v", *NO_TIMEOUT_PLUGIN)
+    result = pytester.runpytest("--orchestrate", "-vv", *NO_TIMEOUT_PLUGIN)
     lines = summary_lines(result)
     header = lines.index(next(line for line in lines if line.startswith("status ")))
     assert lines[header].split() == ["status", "attempts", "duration", "start", "item"]
@@ -197,5 +201,99 @@ def test_build_and_format_summary_units() -> None:
     assert summary["items"]["a"]["start"] == pytest.approx(1.0)
     lines = format_summary(summary)
     assert lines[0] == "4 items: 1 passed, 1 failed, 1 skipped, 1 not run; 1 rerun"
-    assert "parallel efficiency 50% (2 workers)" in lines[1]
+    assert lines[1] == "wall time 3.00s on 2 workers, summed item durations 3.00 s: parallel efficiency 50%"
     assert "  b: 2 attempts (last error: y)" in lines
+    assert format_summary(summary, verbose=-2) == []
+    assert not any(line.startswith("status") for line in format_summary(summary, verbose=1))
+    assert any(line.startswith("status") for line in format_summary(summary, verbose=2))
+    markup = dict(summary_markup(format_summary(summary, verbose=2)))
+    assert markup["retried and still failing:"] == {"red": True, "bold": True}
+    assert markup["  b: 2 attempts (last error: y)"] == {"red": True}
+    assert markup["dependency skips:"] == {"yellow": True, "bold": True}
+    assert markup[lines[2]] == {"cyan": True} and lines[2].startswith("critical path")
+    row = next(line for line in markup if line.startswith("passed "))
+    assert markup[row] == {"green": True}
+
+
+def test_no_critical_path_without_edges() -> None:
+    from pytest_orchestrator.plugin.dag import ItemGraph
+    from pytest_orchestrator.plugin.dag import Node
+
+    records = {"slow": ItemRecord("slow", start=1.0, stop=9.0), "fast": ItemRecord("fast", start=9.0, stop=9.5)}
+    graph = ItemGraph([Node("slow"), Node("fast")])
+    summary = build_summary(records, wall_time=8.5, session_start=0.5, graph=graph)
+    assert summary["critical_path"] == []
+    # nothing to tell: serial, no edges, no retries, no timeouts, no skips
+    assert format_summary(summary) == []
+    # a lone slow item beside a chain is not the critical path either
+    graph = ItemGraph([Node("slow"), Node("a"), Node("b", deps=["a"])])
+    records = {**records, "a": ItemRecord("a", start=1.0, stop=2.0), "b": ItemRecord("b", start=2.0, stop=3.0)}
+    assert build_summary(records, wall_time=9.0, session_start=0.5, graph=graph)["critical_path"] == ["a", "b"]
+
+
+PLAIN = """
+import time
+def test_one(): time.sleep(0.05)
+def test_two(): pass
+"""
+
+
+def test_plain_suite_gets_no_summary_and_no_header(pytester: pytest.Pytester) -> None:
+    """A suite without dependencies, retries or timeouts: pytest's own output says it all."""
+    project(pytester)
+    pytester.makepyfile(test_plain=PLAIN)
+    for args in ((), ("-v",), ("-q",)):
+        result = pytester.runpytest("--orchestrate", *args)
+        result.assert_outcomes(passed=2)
+        out = result.stdout.str()
+        assert "workflow summary" not in out, args
+        assert "orchestrate:" not in out, args
+    # -vv still shows the table
+    assert summary_lines(pytester.runpytest("--orchestrate", "-vv"))[0].split() == [
+        "status",
+        "attempts",
+        "duration",
+        "start",
+        "item",
+    ]
+
+
+def test_nothing_under_qq(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makepyfile(test_wf=SUITE)
+    result = pytester.runpytest("--orchestrate", "-qq", *NO_TIMEOUT_PLUGIN)
+    out = result.stdout.str()
+    assert "workflow summary" not in out and "critical path" not in out and "flaky" not in out
+    assert "orchestrate:" not in out
+
+
+def test_wall_time_is_pytests(pytester: pytest.Pytester) -> None:
+    """The summary's wall time is the one pytest's final line gives (collection and all)."""
+    project(pytester)
+    pytester.makepyfile(
+        test_two="""
+        import time
+        def test_a(): time.sleep(0.3)
+        def test_b(): time.sleep(0.3)
+        """
+    )
+    pytester.makeconftest("import time\ntime.sleep(0.4)  # slow collection\n")
+    result = pytester.runpytest_subprocess("--orchestrate", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    line = next(line for line in summary_lines(result) if line.startswith("wall time "))
+    ours = float(re.match(r"wall time (\d+\.\d+)s on 2 workers", line).group(1))  # type: ignore[union-attr]
+    theirs = float(re.search(r" in (\d+\.\d+)s", result.outlines[-1]).group(1))  # type: ignore[union-attr]
+    assert ours == pytest.approx(theirs, abs=0.05)
+    # one efficiency figure, not a second one on the workers' line
+    assert sum(line.count("efficiency") for line in summary_lines(result)) == 1
+
+
+def test_colour_with_pytests_markup(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makepyfile(test_wf=SUITE)
+    colour = pytester.runpytest("--orchestrate", "--color=yes", *NO_TIMEOUT_PLUGIN).outlines
+    plain = summary_lines(pytester.runpytest("--orchestrate", "--color=no", *NO_TIMEOUT_PLUGIN))
+    assert plain and not any("\x1b[" in line for line in plain)
+    assert any("\x1b[1m" in line and "workflow summary" in line for line in colour)
+    assert any(line.startswith("\x1b[") and "dependency skips:" in line for line in colour)
+    assert any("\x1b[31m" in line and "timed out after" in line for line in colour)

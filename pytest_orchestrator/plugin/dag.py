@@ -175,8 +175,16 @@ class ItemGraph:
         return {n: node.estimated_duration for n, node in self.nodes.items()}
 
     def critical_path(self, durations: Mapping[str, float | None] | None = None) -> list[str]:
-        """The longest chain by ``durations`` (default: the estimated durations)."""
-        return critical_path(self.deps_map(), self.estimates() if durations is None else durations)
+        """The longest chain of dependencies by ``durations`` (default: the estimated durations), over the nodes
+        that have an edge: empty when the graph has none (a lone slow item is not a chain)."""
+        deps = self.deps_map()
+        linked = {d for ds in deps.values() for d in ds} | {n for n, ds in deps.items() if ds}
+        if not linked:
+            return []
+        return critical_path(
+            {n: [d for d in ds if d in linked] for n, ds in deps.items() if n in linked},
+            self.estimates() if durations is None else durations,
+        )
 
     # -- selection ---------------------------------------------------------------------------------------------
     def select(self, selected: Sequence[str], policy: str = "run") -> ItemGraph:

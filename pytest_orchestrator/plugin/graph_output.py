@@ -19,12 +19,15 @@ def _has_estimates(graph: ItemGraph) -> bool:
 
 
 def collection_line(graph: ItemGraph) -> str:
-    """``orchestrate: N items, M dependencies[, ...]``: the line under pytest's "collected N items"."""
-    text = f"orchestrate: {len(graph)} items, {graph.edge_count()} dependencies"
+    """``orchestrate: N items, M dependencies[, ...]``: the line under pytest's "collected N items"; empty when it
+    would tell nothing (no dependencies, no stages)."""
     brought = graph.brought_back()
+    stages = sorted({n.stage for n in graph.nodes.values() if n.stage})
+    if not graph.edge_count() and not brought and not stages:
+        return ""
+    text = f"orchestrate: {len(graph)} items, {graph.edge_count()} dependencies"
     if brought:
         text += f", {len(brought)} deselected dependencies brought back"
-    stages = sorted({n.stage for n in graph.nodes.values() if n.stage})
     if stages:
         text += ", stages: " + ", ".join(stages)
     if _has_estimates(graph) and graph.edge_count():

@@ -64,7 +64,9 @@ def pytest_orchestrate_summary(config: pytest.Config, summary: dict[str, Any], l
         ``efficiency``, ``workers``, ``critical_path``, ``critical_path_duration``, ``flaky``, ``retried_failed``,
         ``timeouts``, ``dependency_skips`` and ``items`` (node id -> ``status``, ``attempts``, ``duration``,
         ``start``).
-    :param lines: The lines about to be printed; append to or edit this list in place.
+    :param lines: The lines about to be printed; append to or edit this list in place. It is empty when the
+        summary has nothing to add to pytest's own output; the section is printed only when it is not empty
+        (never under ``-qq``, where this hook is not called).
 
     Use in conftest plugins
     =======================

@@ -50,6 +50,7 @@ from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.summary import Recorder
 from pytest_orchestrator.plugin.summary import build_summary
 from pytest_orchestrator.plugin.summary import format_summary
+from pytest_orchestrator.plugin.summary import summary_markup
 
 
 __all__ = ["OrchestratePlugin"]
@@ -137,7 +138,8 @@ class OrchestratePlugin:
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if self.graph is None or config.option.verbose < 0:
             return []
-        return [collection_line(self.graph)]
+        line = collection_line(self.graph)
+        return [line] if line else []
 
     # -- --orchestrate-graph ----------------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -167,11 +169,13 @@ class OrchestratePlugin:
             return workers
         return 1
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._session_start = time.time()  # when pytest's terminal starts its clock (also trylast)
+
     def summary(self) -> dict[str, Any]:
-        records = self.recorder.items.values()
-        starts = [r.start for r in records if r.start]
-        # the wall time of the run itself: first item's start to last item's end (collection not included)
-        wall = max(r.stop for r in records) - min(starts) if starts else 0.0
+        # the session's wall time so far, as pytest's final stats line measures it (collection included)
+        wall = max(0.0, time.time() - self._session_start)
         return build_summary(
             self.recorder.items,
             wall_time=wall,
@@ -184,12 +188,17 @@ class OrchestratePlugin:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
         if self.graph_format or config.getoption("collectonly") or not self.recorder.items:
             return
+        verbose = config.option.verbose
+        if verbose <= -2:  # -qq: pytest's stats line only
+            return
         summary = self.summary()
-        lines = format_summary(summary, verbose=config.option.verbose)
+        lines = format_summary(summary, verbose=verbose)
         config.hook.pytest_orchestrate_summary(config=config, summary=summary, lines=lines)
-        terminalreporter.write_sep("=", "workflow summary")
-        for line in lines:
-            terminalreporter.write_line(line)
+        if not lines:  # nothing pytest's own output does not already say
+            return
+        terminalreporter.write_sep("=", "workflow summary", bold=True)
+        for line, markup in summary_markup(lines):
+            terminalreporter.write_line(line, **markup)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if _is_worker(self.config):

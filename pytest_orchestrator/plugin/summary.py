@@ -23,7 +23,7 @@ from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
 from pytest_orchestrator.plugin.outcomes import report_outcome
 
 
-__all__ = ["STATUSES", "ItemRecord", "Recorder", "build_summary", "format_summary"]
+__all__ = ["STATUSES", "ItemRecord", "Recorder", "build_summary", "format_summary", "summary_markup"]
 
 #: item statuses (the words of :data:`~pytest_orchestrator.plugin.outcomes.OUTCOME_STATUS`), in the order counts
 #: are printed
@@ -166,22 +166,41 @@ def build_summary(
     }
 
 
+def _wall(seconds: float) -> str:
+    """A wall time as pytest's final stats line writes it (``1.23s``), so the two read the same."""
+    return f"{seconds:.2f}s"
+
+
 def format_summary(summary: Mapping[str, Any], *, verbose: int = 0) -> list[str]:
-    """The lines of the workflow summary."""
+    """The lines of the workflow summary: only those that tell what pytest's own output does not.
+
+    - the counts, when they say more than pytest's stats line (timeouts, items that never ran);
+    - the wall time (pytest's, measured the same way), the summed item durations and the one parallel efficiency
+      figure, when more than one worker ran;
+    - the critical path, when items depend on others;
+    - flaky items, items retried and still failing, timeouts and dependency skips;
+    - the per-item table under ``-vv``.
+
+    Nothing under ``-qq``; an empty list when there is nothing to tell (the section is then not printed).
+    """
+    if verbose <= -2:
+        return []
     counts = summary["counts"]
-    parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
-    if counts.get("not_run"):
-        parts.append(f"{counts['not_run']} not run")
-    line = f"{summary['total_items']} items: " + (", ".join(parts) or "none ran")
-    if counts.get("rerun"):
-        line += f"; {counts['rerun']} rerun" + ("s" if counts["rerun"] != 1 else "")
-    lines = [line]
+    lines: list[str] = []
+    if counts.get("timeout") or counts.get("not_run"):
+        parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
+        if counts.get("not_run"):
+            parts.append(f"{counts['not_run']} not run")
+        line = f"{summary['total_items']} items: " + (", ".join(parts) or "none ran")
+        if counts.get("rerun"):
+            line += f"; {counts['rerun']} rerun" + ("s" if counts["rerun"] != 1 else "")
+        lines.append(line)
     workers = summary["workers"]
-    lines.append(
-        f"wall time {_fmt_seconds(summary['wall_time'])}, summed item durations "
-        f"{_fmt_seconds(summary['total_duration'])}: parallel efficiency {summary['efficiency']:.0%} "
-        f"({workers} worker{'s' if workers != 1 else ''})"
-    )
+    if workers > 1:
+        lines.append(
+            f"wall time {_wall(summary['wall_time'])} on {workers} workers, summed item durations "
+            f"{_fmt_seconds(summary['total_duration'])}: parallel efficiency {summary['efficiency']:.0%}"
+        )
     path: Sequence[str] = summary["critical_path"]
     if path:
         items = summary["items"]
@@ -191,21 +210,21 @@ def format_summary(summary: Mapping[str, Any], *, verbose: int = 0) -> list[str]
             shown = [*shown[:half], f"... {len(shown) - 2 * half} more ...", *shown[-half:]]
         lines.append(f"critical path {_fmt_seconds(summary['critical_path_duration'])}: " + " -> ".join(shown))
     if summary["flaky"]:
-        lines.append("flaky (passed after retries):")
+        lines.append(FLAKY_HEADING)
         lines.extend(f"  {f['nodeid']}: {f['attempts']} attempts" for f in summary["flaky"])
     if summary["retried_failed"]:
-        lines.append("retried and still failing:")
+        lines.append(RETRIED_HEADING)
         for f in summary["retried_failed"]:
             last = f" (last error: {f['errors'][-1]})" if f["errors"] else ""
             lines.append(f"  {f['nodeid']}: {f['attempts']} attempts{last}")
     if summary["timeouts"]:
-        lines.append("timeouts:")
+        lines.append(TIMEOUTS_HEADING)
         lines.extend(f"  {t['nodeid']}: {t['reason']}" for t in summary["timeouts"])
     if summary["dependency_skips"]:
-        lines.append("dependency skips:")
+        lines.append(SKIPS_HEADING)
         lines.extend(f"  {d['nodeid']}: {d['reason']}" for d in summary["dependency_skips"])
-    if verbose > 0 and summary["items"]:
-        lines.append(f"{'status':<9} {'attempts':>8} {'duration':>10} {'start':>10}  item")
+    if verbose >= 2 and summary["items"]:
+        lines.append(TABLE_HEADING)
         for nodeid, item in sorted(
             summary["items"].items(), key=lambda kv: (kv[1]["start"] is None, kv[1]["start"] or 0.0)
         ):
@@ -214,3 +233,50 @@ def format_summary(summary: Mapping[str, Any], *, verbose: int = 0) -> list[str]
                 f"{item['status']:<9} {item['attempts']:>8} {_fmt_seconds(item['duration']):>10} {start:>10}  {nodeid}"
             )
     return lines
+
+
+FLAKY_HEADING = "flaky (passed after retries):"
+RETRIED_HEADING = "retried and still failing:"
+TIMEOUTS_HEADING = "timeouts:"
+SKIPS_HEADING = "dependency skips:"
+TABLE_HEADING = f"{'status':<9} {'attempts':>8} {'duration':>10} {'start':>10}  item"
+
+#: the colour of each section (its heading and its indented lines), in pytest's markup words
+_SECTION_MARKUP: Mapping[str, Mapping[str, bool]] = {
+    FLAKY_HEADING: {"yellow": True},
+    RETRIED_HEADING: {"red": True},
+    TIMEOUTS_HEADING: {"red": True},
+    SKIPS_HEADING: {"yellow": True},
+}
+_STATUS_MARKUP: Mapping[str, Mapping[str, bool]] = {
+    "passed": {"green": True},
+    "xpassed": {"yellow": True},
+    "failed": {"red": True},
+    "timeout": {"red": True},
+    "error": {"red": True},
+    "skipped": {"yellow": True},
+    "xfailed": {"yellow": True},
+}
+
+
+def summary_markup(lines: Sequence[str]) -> list[tuple[str, dict[str, bool]]]:
+    """Each line with the markup to write it in (``TerminalReporter.write_line(line, **markup)``): section headings
+    bold in their section's colour, their lines in that colour, table rows by status, the critical path in cyan."""
+    out: list[tuple[str, dict[str, bool]]] = []
+    section: Mapping[str, bool] = {}
+    table = False
+    for line in lines:
+        if line in _SECTION_MARKUP:
+            section, table = _SECTION_MARKUP[line], False
+            out.append((line, {**section, "bold": True}))
+        elif line == TABLE_HEADING:
+            section, table = {}, True
+            out.append((line, {"bold": True}))
+        elif line.startswith("  ") and section:
+            out.append((line, dict(section)))
+        elif table and line.split(" ", 1)[0] in _STATUS_MARKUP:
+            out.append((line, dict(_STATUS_MARKUP[line.split(" ", 1)[0]])))
+        else:
+            section, table = {}, False
+            out.append((line, {"cyan": True} if line.startswith("critical path ") else {}))
+    return out

@@ -50,16 +50,19 @@ def plural(count: int, word: str) -> str:
 
 
 def write_line(config: pytest.Config, text: str, *, verbosity: int = 0) -> None:
-    """Print ``text`` unless ``-q`` brought the verbosity below ``verbosity``."""
+    """Print ``text`` (when not empty) unless ``-q`` brought the verbosity below ``verbosity``."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and config.option.verbose >= verbosity:
+    if text and reporter is not None and config.option.verbose >= verbosity:
         reporter.ensure_newline()
         reporter.write_line(text)
 
 
 def header_line(config: pytest.Config, workers: int, graph: ItemGraph) -> str:
-    """``orchestrate: DAG scheduling on N workers: I items, D dependencies`` (and the ``--dist`` overridden)."""
+    """``orchestrate: DAG scheduling on N workers: I items, D dependencies`` (and the ``--dist`` overridden); empty
+    when it tells nothing: no dependencies and xdist's own ``--dist`` mode."""
     dist = config.getoption("dist", None)
+    if not graph.edge_count() and dist in (None, "no", "load"):
+        return ""
     text = (
         f"orchestrate: DAG scheduling on {plural(workers, 'worker')}: "
         f"{plural(len(graph), 'item')}, {graph.edge_count()} "
@@ -145,18 +148,10 @@ def complete_summary(summary: dict[str, Any], graph: ItemGraph) -> bool:
 def workers_lines(
     busy: Mapping[str, float], span: float, workers: int, dependency_skips: int, crashes: int
 ) -> list[str]:
-    """The workflow summary's lines: busy time per worker and parallel efficiency, skips and crashes."""
-    shown = span >= 0.05  # percentages of a tiny span are noise
-    parts = []
-    for worker in sorted(busy, key=lambda w: (len(w), w)):
-        seconds = busy[worker]
-        parts.append(f"{worker} {seconds:.2f} s" + (f" ({min(1.0, seconds / span):.0%})" if shown else ""))
-    total = sum(busy.values())
-    line = "xdist workers busy: " + ", ".join(parts)
-    if shown:
-        efficiency = min(1.0, total / (span * workers))
-        line += f"; parallel efficiency {efficiency:.0%} ({workers} workers x {span:.2f} s)"
-    lines = [line]
+    """The workflow summary's lines: busy time per worker (the one parallel efficiency figure is the summary's own,
+    over pytest's wall time), skips and crashes."""
+    parts = [f"{worker} {busy[worker]:.2f} s" for worker in sorted(busy, key=lambda w: (len(w), w))]
+    lines = ["xdist workers busy: " + ", ".join(parts)]
     notes = []
     if dependency_skips:
         notes.append(f"{plural(dependency_skips, 'dependency skip')} reported by the controller")
