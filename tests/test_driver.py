@@ -105,10 +105,10 @@ def test_progress_summary_and_listeners(tmp_path: Path) -> None:
     assert kind.calls == ["open", ("close", False), "report"]
     assert recorder.heard == ["started w folder=False", "finished 1 summary=True"]
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "[ /3] START flaky"
+    assert lines[0] == "[1/3] START flaky"  # the number started so far
     assert re.fullmatch(r" {7}RETRY flaky \(attempt 1: .*first try fails.*; next in 0s\)", lines[1]), lines[1]
     assert re.fullmatch(r"\[1/3\] PASS flaky \(\d+\.\d\ds\)", lines[2]), lines[2]
-    assert lines[3] == "[ /3] START broken"
+    assert lines[3] == "[2/3] START broken"
     assert re.fullmatch(r"\[2/3\] FAIL broken \(\d+\.\d\ds, .*no.*\)", lines[4]), lines[4]
     assert lines[5].startswith("[3/3] SKIP after") and len(lines) == 6
     data = json.loads((folder.path / "summary.json").read_text())

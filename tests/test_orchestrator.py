@@ -327,7 +327,7 @@ def test_run_folder_has_a_log_per_script_and_a_summary(tmp_path: Path, capsys: p
     assert "1 passed, 1 failed, 1 skipped" in out
     assert "slowest:" in out and "critical path: hello -> world" in out
     assert f"run folder: {folder}" in out
-    assert re.search(r"^\[ /3\] START hello$", err, re.M)
+    assert re.search(r"^\[1/3\] START hello$", err, re.M)
     assert re.search(r"^\[1/3\] PASS hello \(\d+\.\d\ds\)$", err, re.M)
     assert re.search(r"^\[2/3\] FAIL world \(\d+\.\d\ds, exited with status 4\)$", err, re.M)
 

@@ -2,8 +2,9 @@
 
 ``RunReport`` is built by :mod:`pytest_orchestrator.orchestrator` once a run has settled (or was interrupted);
 ``format_summary`` is the text printed at the end of ``orchestrate run``, ``format_plan`` the ``--dry-run`` and
-``orchestrate list`` text, and ``ProgressPrinter`` writes the live ``[ 3/12] PASS transform (0.21s)`` lines (and
-a ``RETRY`` line when the engine retries an item, as it does pipeline stages).
+``orchestrate list`` text, and ``ProgressPrinter`` writes the live ``[ 3/12] START transform`` and
+``[ 3/12] PASS transform (0.21s)`` lines (and a ``RETRY`` line when the engine retries an item, as it does pipeline
+stages), the status word in colour on a terminal that takes it.
 
 Status words of a script: ``passed``, ``failed``, ``timeout``, ``error`` (could not be run), ``skipped`` (exit
 status 77, skipped by configuration, or a dependency did not pass), ``cancelled`` (killed or never started because
@@ -179,23 +180,49 @@ def _timeout_text(s: ScriptOutcome) -> str:
 
 
 # -- live progress -------------------------------------------------------------------------------------------
+#: the colour of each status word in the progress lines
+_WORD_STYLES = {
+    "PASS": ("green",),
+    "FAIL": ("red", "bold"),
+    "TIMEOUT": ("red", "bold"),
+    "ERROR": ("red", "bold"),
+    "SKIP": ("yellow",),
+    "CANCEL": ("yellow",),
+    "NOT RUN": ("yellow",),
+    "START": ("cyan",),
+    "RETRY": ("yellow", "bold"),
+}
+
+
 class ProgressPrinter:
-    """One line per script start and finish, e.g. ``[  /12] START transform`` then ``[ 3/12] PASS transform
-    (0.21s)``: a finish line counts the scripts finished so far. Thread-safe.
+    """One line per script start and finish, e.g. ``[ 3/12] START transform`` then ``[ 2/12] PASS transform
+    (0.21s)``: a start line counts the scripts started so far, a finish line those finished so far. Thread-safe.
+
+    ``colour``: ``True``/``False``, or ``None`` to decide by :func:`~pytest_orchestrator.reporting.terminal.use_colour`
+    (``NO_COLOR``, ``FORCE_COLOR``, whether the stream is a TTY). Only the status word is coloured.
     """
 
-    def __init__(self, total: int, stream: TextIO | None, *, enabled: bool = True) -> None:
+    def __init__(self, total: int, stream: TextIO | None, *, enabled: bool = True, colour: bool | None = None) -> None:
+        from pytest_orchestrator.reporting.terminal import use_colour
+
         self.total = total
         self.stream = stream
         self.enabled = enabled and stream is not None
+        self.colour = use_colour(stream) if colour is None else colour
         self.started_count = 0
         self.finished_count = 0
         self._width = len(str(total))
         self._lock = threading.Lock()
 
-    def _write(self, count: int | None, text: str) -> None:
-        shown = "" if count is None else str(count)
-        self._write_line(f"[{shown:>{self._width}}/{self.total}] {text}")
+    def _word(self, word: str) -> str:
+        if not self.colour or word not in _WORD_STYLES:
+            return word
+        from pytest_orchestrator.reporting.terminal import paint
+
+        return paint(word, *_WORD_STYLES[word])
+
+    def _write(self, count: int, word: str, text: str) -> None:
+        self._write_line(f"[{count:>{self._width}}/{self.total}] {self._word(word)} {text}")
 
     def _write_line(self, line: str) -> None:
         if not self.enabled or self.stream is None:
@@ -209,13 +236,14 @@ class ProgressPrinter:
     def started(self, name: str) -> None:
         with self._lock:
             self.started_count += 1
-            self._write(None, f"START {name}")
+            self._write(self.started_count, "START", name)
 
     def retrying(self, name: str, attempt: int, error: str, delay: float) -> None:
         """Attempt ``attempt`` of ``name`` failed with ``error``; the next starts in ``delay`` seconds."""
         with self._lock:
             self._write_line(
-                f"{'':{self._width * 2 + 4}} RETRY {name} (attempt {attempt}: {error}; next in {delay:.2g}s)"
+                f"{'':{self._width * 2 + 4}} {self._word('RETRY')} {name} "
+                f"(attempt {attempt}: {error}; next in {delay:.2g}s)"
             )
 
     def finished(self, name: str, status: str, *, duration: float | None = None, detail: str | None = None) -> None:
@@ -226,7 +254,7 @@ class ProgressPrinter:
             if detail:
                 parts.append(detail)
             suffix = f" ({', '.join(parts)})" if parts else ""
-            self._write(self.finished_count, f"{_WORDS.get(status, status.upper())} {name}{suffix}")
+            self._write(self.finished_count, _WORDS.get(status, status.upper()), f"{name}{suffix}")
 
 
 # -- plan and list -------------------------------------------------------------------------------------------
