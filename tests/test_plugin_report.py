@@ -8,8 +8,10 @@ from typing import Any
 
 from plugin_helpers import NO_TIMEOUT_PLUGIN
 from plugin_helpers import assert_clean_error
+from plugin_helpers import junit_cases
 from plugin_helpers import lean_xdist_inner_runs
 from plugin_helpers import project
+from plugin_helpers import properties
 from plugin_helpers import script
 import pytest
 
@@ -177,3 +179,56 @@ def test_a_report_needs_orchestrate(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--orchestrate-report", "report.json")
     assert_clean_error(result, "--orchestrate-report needs --orchestrate")
     assert not (pytester.path / "report.json").exists()
+
+
+JUNIT_SUITE = """
+import pytest
+
+N = []
+
+@pytest.mark.stage("build")
+def test_build():
+    assert False, "compiler crashed"
+
+@pytest.mark.depends("test_build")
+def test_package():
+    pass
+
+@pytest.mark.depends("test_package")
+@pytest.mark.stage("ship")
+def test_deploy():
+    pass
+
+@pytest.mark.retry(max_attempts=3, initial_delay=0)
+def test_flaky():
+    N.append(1)
+    assert len(N) >= 3, f"try {len(N)}"
+
+@pytest.mark.retry(max_attempts=2, initial_delay=0)
+@pytest.mark.timeout(0.2)
+def test_slow():
+    import time
+    time.sleep(5)
+"""
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
+def test_junit_carries_attempts_stage_and_root_cause(pytester: pytest.Pytester, xdist: bool) -> None:
+    project(pytester)
+    pytester.makepyfile(test_j=JUNIT_SUITE)
+    result = _run(pytester, "--junitxml=junit.xml", *(("-n", "2") if xdist else ()))
+    assert result.ret == 1
+    cases = junit_cases(pytester.path / "junit.xml")
+    assert len(cases) == 5  # one testcase per item, retries or not
+    flaky = properties(cases["test_j.test_flaky"])
+    assert flaky["attempts"] == "3"
+    assert [flaky[f"attempt_{n}_outcome"] for n in (1, 2, 3)] == ["failed", "failed", "passed"]
+    assert "try 1" in flaky["attempt_1_error"] and "try 2" in flaky["attempt_2_error"]
+    assert "attempt_3_error" not in flaky
+    slow = properties(cases["test_j.test_slow"])
+    assert slow["attempts"] == "2"
+    assert [slow["attempt_1_outcome"], slow["attempt_2_outcome"]] == ["timeout", "timeout"]
+    assert "timed out after 0.2 s" in slow["attempt_2_error"]
+    assert properties(cases["test_j.test_build"])["stage"] == "build"
+    assert properties(cases["test_j.test_package"]) == {"root_cause": "test_j.py::test_build"}
+    assert properties(cases["test_j.test_deploy"]) == {"stage": "ship", "root_cause": "test_j.py::test_build"}

@@ -137,6 +137,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(OrchestratePlugin(config), SESSION_PLUGIN_NAME)
         config.pluginmanager.register(SecretMasking(config), "orchestrate-secrets")
         path = config.getoption("orchestrate_report", None)
+        if not hasattr(config, "workerinput"):  # where reports are logged: stage and root cause for JUnit
+            from pytest_orchestrator.plugin.properties import ItemProperties
+
+            config.pluginmanager.register(ItemProperties(config), "orchestrate-properties")
         if path and not hasattr(config, "workerinput"):
             from pytest_orchestrator.plugin.run_report import ReportWriter
 

@@ -10,7 +10,8 @@ of the session needs it:
   :func:`~.runtest.run_with_retries`;
 - :class:`Timeouts` (``pytest_runtest_call`` wrapper): a Python test's call phase is interrupted after its timeout;
 - :class:`ReportNotes` (``pytest_runtest_makereport`` wrapper): timeouts, attempt errors and dependency skips are
-  noted on the reports, for the summary and JUnit.
+  noted on the reports, and each attempt's outcome and error on the item (``attempt_N_outcome``,
+  ``attempt_N_error`` user properties), for the summary and JUnit.
 
 What an item needs is decided once, at collection: :func:`item_plan` (its retry policy and call-phase timeout),
 kept in the item's stash under :data:`plan_key`.
@@ -34,6 +35,7 @@ from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
+from pytest_orchestrator.plugin.outcomes import report_outcome
 from pytest_orchestrator.plugin.outcomes import report_status
 from pytest_orchestrator.plugin.outcomes import worst
 from pytest_orchestrator.plugin.runtest import ItemTimeout
@@ -150,6 +152,7 @@ class ReportNotes:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report: pytest.TestReport = yield
         error = call.excinfo.value if call.excinfo is not None else None
+        attempt = item.stash.get(attempt_key, None)
         if call.when == "call":
             item.stash[error_key] = error
             if report.failed:
@@ -159,11 +162,17 @@ class ReportNotes:
                     setattr(report, TIMEOUT_ATTR, str(error.msg))
                 elif isinstance(error, ScriptTimeout):
                     setattr(report, TIMEOUT_ATTR, error.result.error or "timed out")
-                attempt = item.stash.get(attempt_key, None)
                 if attempt is not None:
                     set_property(item, f"attempt_{attempt}_error", text)
-        elif call.when == "setup" and report.skipped and dependency_skip_key in item.stash:
-            setattr(report, DEPENDENCY_SKIP_ATTR, True)
+            if attempt is not None:
+                set_property(item, f"attempt_{attempt}_outcome", report_outcome(report))
+        elif call.when == "setup":
+            if report.skipped and dependency_skip_key in item.stash:
+                setattr(report, DEPENDENCY_SKIP_ATTR, True)
+            if attempt is not None and not report.passed:  # the attempt ends here: its call will not run
+                set_property(item, f"attempt_{attempt}_outcome", report_outcome(report))
+                if report.failed:
+                    set_property(item, f"attempt_{attempt}_error", attempt_error_text(error, report))
         return report
 
 

@@ -20,13 +20,12 @@ from typing import Any
 
 import pytest
 
-from pytest_orchestrator.plugin.dag import ItemGraph
-from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
 from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
 from pytest_orchestrator.plugin.outcomes import report_outcome
+from pytest_orchestrator.plugin.properties import session_graph
 
 
 __all__ = ["ItemTracer", "ReportWriter", "TracedItem", "worker_of"]
@@ -169,19 +168,6 @@ class ItemTracer:
         )
 
 
-def _graph_of(config: pytest.Config) -> ItemGraph | None:
-    """The session's item graph: the session plugin's (serial, or a worker), else the xdist scheduler's."""
-    session_plugin = config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
-    graph = getattr(session_plugin, "graph", None)
-    if isinstance(graph, ItemGraph):
-        return graph
-    from pytest_orchestrator.plugin.xdist import CONTROLLER_PLUGIN_NAME
-
-    controller = config.pluginmanager.get_plugin(CONTROLLER_PLUGIN_NAME)
-    graph = getattr(getattr(controller, "scheduler", None), "graph", None)
-    return graph if isinstance(graph, ItemGraph) else None
-
-
 class ReportWriter:
     """Registered on the process that ends the session when ``--orchestrate-report`` is given."""
 
@@ -203,7 +189,7 @@ class ReportWriter:
         """The report of the session so far."""
         from pytest_orchestrator.reporting.report import build_report
 
-        graph = _graph_of(self.config)
+        graph = session_graph(self.config)
         items = [t.to_item() for t in self.tracer.items.values()]
         nodes = graph.nodes if graph is not None else {}
         seen = set(self.tracer.items)
