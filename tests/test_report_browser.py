@@ -13,6 +13,7 @@ from pathlib import Path
 import shutil
 from typing import Any
 
+from plugin_helpers import lean_inner_runs
 import pytest
 from report_helpers import known_report
 from report_helpers import large_report
@@ -142,3 +143,50 @@ def test_a_2000_item_run_is_ready_and_interactive_within_2_seconds(browser: Any,
     assert page.errors == []
     assert ready_ms < 2000, f"the 2,000-item report took {ready_ms:.0f} ms to be ready"
     assert ready_ms + click_ms < 2000, f"ready in {ready_ms:.0f} ms, then a click took {click_ms:.0f} ms"
+
+
+REAL_SUITE = """
+import time
+import pytest
+
+N = []
+
+def test_build():
+    time.sleep(0.2)
+
+@pytest.mark.depends("test_build")
+def test_broken():
+    assert False, "disk full"
+
+@pytest.mark.depends("test_broken")
+def test_deploy():
+    pass
+
+@pytest.mark.retry(max_attempts=2, initial_delay=0)
+def test_flaky():
+    N.append(1)
+    assert len(N) >= 2
+"""
+
+
+def test_a_real_pytest_session_report(
+    browser: Any, pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page of ``pytest --orchestrate --orchestrate-report x.html``: every item, its attempts, its details."""
+    lean_inner_runs(monkeypatch)
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_real=REAL_SUITE)
+    result = pytester.runpytest_subprocess(
+        "--orchestrate", "-p", "no:cacheprovider", "-p", "no:randomly", "--orchestrate-report", "session.html"
+    )
+    assert result.ret == 1
+    page = Page(browser, pytester.path / "session.html")
+    assert page.count("#dag g.node") == 4
+    assert page.count("#dag path.edge") == 2
+    assert page.count("#gantt rect.bar") == 4  # build, broken, flaky twice
+    assert page.count("#gantt rect.bar.retry") == 1
+    assert page.count("#gantt .skipmark") == 1  # deploy, skipped because broken failed
+    page.page.click("#dag g.node[data-i='1']")
+    assert "disk full" in page.page.locator("#details-body").inner_text()
+    page.shot(tmp_path / "report-pytest-session.png")
+    assert page.errors == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+import re
 import time
 from typing import Any
 
@@ -49,9 +50,14 @@ def _skip_text(report: pytest.TestReport) -> str:
     return str(getattr(report, "wasxfail", "") or "")
 
 
+#: the line xdist puts above a worker's failure text (``[gw0] linux -- Python 3.12.1 /usr/bin/python``)
+_WORKER_LINE = re.compile(r"\A\[gw\d+\] [^\n]*\n")
+
+
 def _output(report: pytest.TestReport) -> str:
-    """What pytest shows for a failure: its text, then the captured output sections."""
-    parts = [report.longreprtext.rstrip()] if report.longreprtext else []
+    """What pytest shows for a failure: its text (without xdist's worker line), then the captured output."""
+    text = _WORKER_LINE.sub("", report.longreprtext).strip("\n").rstrip()
+    parts = [text] if text else []
     parts.extend(f"----- {title} -----\n{content.rstrip()}" for title, content in report.sections if content)
     return "\n".join(parts)
 
@@ -112,6 +118,8 @@ class ItemTracer:
         if item is None:
             item = self.items[report.nodeid] = TracedItem(report.nodeid)
         start, stop = getattr(report, "start", None), getattr(report, "stop", None)
+        if not start and not stop:  # made up by the xdist controller (a dependency skip): it happened now
+            start = stop = time.time()
         if start and (item.start is None or start < item.start):
             item.start = start
         if stop and (item.stop is None or stop > item.stop):
