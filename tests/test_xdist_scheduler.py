@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-import json
 from pathlib import Path
 import random
 import types
@@ -27,7 +26,8 @@ from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.xdist_controller import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
 from pytest_orchestrator.plugin.xdist_controller import DagScheduling
-from pytest_orchestrator.plugin.xdist_handoff import graph_file
+from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
+from pytest_orchestrator.plugin.xdist_handoff import encode
 
 
 SHUTDOWN = "shutdown"
@@ -36,6 +36,20 @@ SHUTDOWN = "shutdown"
 class FakeGateway:
     def __init__(self, worker_id: str) -> None:
         self.id = worker_id
+
+
+class FakeChannel:
+    """The execnet channel to one worker: the worker's hand-off message, and what the controller sent back."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.sent: list[Any] = []
+
+    def receive(self, timeout: float | None = None) -> str:
+        return self.message
+
+    def send(self, item: Any) -> None:
+        self.sent.append(item)
 
 
 class FakeNode:
@@ -123,13 +137,12 @@ class Simulation:
         self.outcomes = outcomes
         self.config = make_config(tmp_path, workers)
         self.plugin = ControllerPlugin(self.config)
-        self.plugin.folder = str(tmp_path)
         self.config.hook.plugin = self.plugin
         self.sched: DagScheduling = self.plugin.pytest_xdist_make_scheduler(self.config, None)
         self.collection = list(graph.nodes)
         parents = list(dict.fromkeys(node.parent for node in graph.nodes.values()))
         self.flush = {parent: len(self.collection) + i for i, parent in enumerate(parents)}
-        data = {"graph": graph.to_json(), "flush": self.flush}
+        data = encode(graph, flush=self.flush)
         self.workers = workers
         self.next_id = 0
         self.nodes: list[FakeNode] = []
@@ -148,7 +161,7 @@ class Simulation:
     def new_node(self) -> FakeNode:
         node = FakeNode(f"gw{self.next_id}")
         self.next_id += 1
-        Path(graph_file(str(self.tmp_path), node.gateway.id)).write_text(json.dumps(self.data))
+        node.workerinput[CHANNEL_KEY] = FakeChannel(self.data)
         self.nodes.append(node)
         self.sched.add_node(node)
         return node

@@ -129,8 +129,12 @@ def quiet_log() -> XdistLog:
 
 
 class _Gateway(Protocol):
+    """An execnet ``Gateway``: its id (``gw0``) and ``newchannel()``, both public execnet API."""
+
     @property
     def id(self) -> str: ...
+
+    def newchannel(self) -> Any: ...
 
 
 class WorkerNode(Protocol):

@@ -17,8 +17,8 @@ What the user sees: the controller always prints one line when it starts schedul
 ``[gwN]`` prefix under ``-v``); the workflow summary gains an ``xdist workers busy: ...`` line (busy time per
 worker and parallel efficiency over the span from the first item sent to the last one finished).
 
-Limits: the workers hand the graph over through files in a temporary folder, so the workers must share the
-controller's filesystem (local ``popen`` workers; not ``--tx ssh=...``). A module or class fixture is torn down by
+The workers hand the graph over on an execnet channel of their own (:mod:`.xdist_handoff`), so remote workers
+(``--tx socket=...``, ``--tx ssh=...``) work with a working directory of their own. A module or class fixture is torn down by
 the flush item that follows the worker's last item of that module, so a failing fixture *teardown* is reported
 against that item after its dependents may already have run (serial mode would skip them).
 """

@@ -33,8 +33,10 @@ from pytest_orchestrator.plugin.compat import worker_count
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.xdist_dispatch import Dispatcher
+from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
 from pytest_orchestrator.plugin.xdist_handoff import HandoffError
-from pytest_orchestrator.plugin.xdist_handoff import read_graph
+from pytest_orchestrator.plugin.xdist_handoff import decode
+from pytest_orchestrator.plugin.xdist_handoff import receive
 from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_reports import header_line
 from pytest_orchestrator.plugin.xdist_reports import not_run_line
@@ -56,11 +58,10 @@ _RERUN = "rerun"
 class DagScheduling:
     """xdist's ``Scheduling`` protocol over the item graph: see the module docstring."""
 
-    def __init__(self, config: pytest.Config, log: XdistLog | None, folder: str | None) -> None:
-        """``log`` is xdist's (None: say nothing); ``folder`` holds the workers' graph files (:mod:`.xdist_handoff`)."""
+    def __init__(self, config: pytest.Config, log: XdistLog | None) -> None:
+        """``log`` is xdist's (None: say nothing)."""
         self.config = config
         self.log: XdistLog = log.dagsched if log is not None else quiet_log()
-        self.folder = folder
         self.numnodes = worker_count(config)
         self.node2pending: dict[WorkerNode, list[int]] = {}
         self.node2collection: dict[WorkerNode, list[str]] = {}
@@ -268,14 +269,17 @@ class DagScheduling:
             return
         self.collection = collection
         self._usable.update(self.node2collection)
-        graph = self._read_graph(first.gateway.id)
+        graph = self._read_graph(first)
         if graph is None:
             return
         self._setup(graph, collection)
 
-    def _read_graph(self, worker: str) -> ItemGraph | None:
+    def _read_graph(self, node: WorkerNode) -> ItemGraph | None:
         try:
-            graph, self._flush = read_graph(self.folder, worker)
+            handoff = decode(receive(node.workerinput.get(CHANNEL_KEY), node.gateway.id), node.gateway.id)
+            graph, self._flush = handoff.graph, handoff.flush
+            if graph is None:
+                raise HandoffError("orchestrate: flat graph not supported yet")
         except HandoffError as exc:
             if exc.usage_error:
                 raise pytest.UsageError(exc.message) from None

@@ -2,8 +2,8 @@
 
 On each xdist worker, once the session plugin has built and ordered the item graph, this plugin
 
-- writes the graph (and where the flush items sit) as JSON to the folder the controller named in
-  ``workerinput`` (:mod:`.xdist_handoff`), *before* xdist sends ``collectionfinish``, so the controller can read it
+- sends the graph (and where the flush items sit) on the execnet channel the controller handed over in
+  ``workerinput`` (:mod:`.xdist_handoff`), *before* xdist sends ``collectionfinish``, so the controller has it
   when it schedules;
 - appends one :class:`FlushItem` per parent collector (module, class or script file) to ``session.items``,
   *after* xdist has sent the collected node ids: the controller addresses them by index, and they never show up
@@ -19,7 +19,6 @@ fixtures kept (the flush is a sibling), and the worker then holds only the harml
 from __future__ import annotations
 
 from collections.abc import Generator
-import sys
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -28,9 +27,10 @@ import pytest
 from pytest_orchestrator.plugin.compat import TracebackFilteredItem
 from pytest_orchestrator.plugin.compat import teardown_towards
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
+from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
 from pytest_orchestrator.plugin.xdist_handoff import FLUSH_NAME
-from pytest_orchestrator.plugin.xdist_handoff import GRAPH_DIR_KEY
-from pytest_orchestrator.plugin.xdist_handoff import write_graph
+from pytest_orchestrator.plugin.xdist_handoff import encode
+from pytest_orchestrator.plugin.xdist_handoff import encode_error
 
 
 if TYPE_CHECKING:
@@ -70,9 +70,11 @@ class WorkerPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         workerinput: dict[str, Any] = getattr(config, "workerinput", {})
-        self.folder: str | None = workerinput.get(GRAPH_DIR_KEY)
-        self.worker_id = str(workerinput.get("workerid", "gw"))
+        #: the execnet channel to the controller (:mod:`.xdist_handoff`)
+        self.channel: Any = workerinput.get(CHANNEL_KEY)
         self._flush: list[FlushItem] = []
+        #: what went wrong while the items were arranged (the graph was not built)
+        self._error: BaseException | None = None
 
     def _graph(self) -> ItemGraph | None:
         # the session plugin's graph of what runs (its public attribute; read, never written)
@@ -80,10 +82,20 @@ class WorkerPlugin:
         graph: ItemGraph | None = getattr(plugin, "graph", None)
         return graph
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> Generator[None, object, object]:
+        # Registered after the session plugin, so this wrapper is outside its: it sees the usage error raised
+        # while the graph is built (pytest still calls ``pytest_collection_finish`` afterwards).
+        self._error = None
+        try:
+            return (yield)
+        except BaseException as exc:
+            self._error = exc
+            raise
+
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_finish(self, session: pytest.Session) -> Generator[None, object, object]:
-        # Called from a ``finally``: a usage error raised while the graph was built is in flight right now.
-        error = sys.exc_info()[1]
+        error = self._error
         items = session.items
         self._flush = []
         if not isinstance(error, BaseException):
@@ -98,23 +110,20 @@ class WorkerPlugin:
         return result
 
     def _write(self, items: list[pytest.Item], error: BaseException | None) -> None:
-        if self.folder is None:
+        if self.channel is None:
             return
-        data: dict[str, Any] = {"worker": self.worker_id}
         graph = self._graph()
         if error is not None:
             text = str(error.args[0]) if isinstance(error, pytest.UsageError) and error.args else str(error)
-            data["error"] = text
-            data["usage_error"] = isinstance(error, pytest.UsageError)
+            message = encode_error(text, usage_error=isinstance(error, pytest.UsageError))
         elif graph is None:
-            data["error"] = "orchestrate: the worker built no item graph"
-            data["usage_error"] = False
+            message = encode_error("orchestrate: the worker built no item graph", usage_error=False)
         else:
-            data["graph"] = graph.to_json()
-            data["flush"] = {
+            flush = {
                 flush.parent.nodeid: len(items) + i for i, flush in enumerate(self._flush) if flush.parent is not None
             }
-        write_graph(self.folder, self.worker_id, data)
+            message = encode(graph, flush=flush)
+        self.channel.send(message)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
