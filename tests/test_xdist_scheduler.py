@@ -27,6 +27,8 @@ from pytest_orchestrator.plugin.xdist_controller import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
 from pytest_orchestrator.plugin.xdist_controller import DagScheduling
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
+from pytest_orchestrator.plugin.xdist_handoff import STOP
+from pytest_orchestrator.plugin.xdist_handoff import VERDICT
 from pytest_orchestrator.plugin.xdist_handoff import encode
 
 
@@ -140,9 +142,11 @@ class Simulation:
         self.config.hook.plugin = self.plugin
         self.sched: DagScheduling = self.plugin.pytest_xdist_make_scheduler(self.config, None)
         self.collection = list(graph.nodes)
-        parents = list(dict.fromkeys(node.parent for node in graph.nodes.values()))
-        self.flush = {parent: len(self.collection) + i for i, parent in enumerate(parents)}
-        data = encode(graph, flush=self.flush)
+        data = encode(graph)
+        #: items that wait for the controller's verdict on the worker (they have dependencies)
+        self.gated = {n for n, node in graph.nodes.items() if node.deps}
+        #: items the workers skipped on the controller's verdict
+        self.verdict_skips: dict[str, str] = {}
         self.workers = workers
         self.next_id = 0
         self.nodes: list[FakeNode] = []
@@ -188,13 +192,34 @@ class Simulation:
         rep = pytest.TestReport(nodeid, ("x.py", 0, nodeid), {}, outcome, longrepr, when)  # type: ignore[arg-type]
         self.config.hook.pytest_runtest_logreport(rep)
 
+    def verdict(self, node: FakeNode, nodeid: str, *, take: bool) -> tuple[bool, str | None]:
+        """Whether the controller gave its verdict on ``nodeid`` to ``node``, and the skip reason if any."""
+        sent = node.workerinput[CHANNEL_KEY].sent
+        for i, message in enumerate(sent):
+            if message[0] == VERDICT and message[1] == nodeid:
+                if take:
+                    del sent[i]
+                return True, message[2]
+        for message in sent:
+            if message[0] == STOP:
+                return True, message[1]
+        return False, None
+
     def run_item(self, node: FakeNode, index: int) -> bool:
         """Run one index on ``node``; False when the worker crashed."""
         self.clock += 1
-        if index in self.flush.values():
-            self.sched.mark_test_complete(node, index, 0.0)
-            return True
         nodeid = self.collection[index]
+        if nodeid in self.gated:
+            known, reason = self.verdict(node, nodeid, take=True)
+            assert known
+            if reason is not None:
+                self.verdict_skips[nodeid] = reason
+                self.config.hook.pytest_runtest_logstart(nodeid, None)
+                self.report(nodeid, "skipped", "setup")
+                self.report(nodeid, "passed", "teardown")
+                self.config.hook.pytest_runtest_logfinish(nodeid, None)
+                self.sched.mark_test_complete(node, index, 0.0)
+                return True
         self.started_at[nodeid] = self.clock
         self.ran.append(nodeid)
         hooks = self.config.hook
@@ -241,7 +266,11 @@ class Simulation:
     def runnable(self, node: FakeNode) -> bool:
         if node.held is None:
             return bool(node.queue)
-        return node.held != SHUTDOWN and bool(node.queue)
+        if node.held == SHUTDOWN or not node.queue:
+            return False
+        held = node.held
+        assert isinstance(held, int)
+        return self.collection[held] not in self.gated or self.verdict(node, self.collection[held], take=False)[0]
 
     def step(self, node: FakeNode) -> None:
         if node.held is None:
@@ -309,7 +338,7 @@ def synthetic_skips(sim: Simulation) -> dict[str, str]:
 
 def check(sim: Simulation, graph: ItemGraph, outcomes: dict[str, str]) -> None:
     states, reasons = expected(graph, outcomes)
-    skips = synthetic_skips(sim)
+    skips = synthetic_skips(sim) | sim.verdict_skips
     for nodeid in states:
         if nodeid in reasons:  # skipped by the rules: reported by the controller, never run
             assert nodeid not in sim.ran, nodeid
@@ -379,11 +408,6 @@ def test_batches_shape(tmp_path: Path) -> None:
     sim.new_node = keep  # type: ignore[method-assign]
     sim.run()
     check(sim, graph, {})
-    flush = set(sim.flush.values())
-    for node in nodes:
-        for batch in node.sent:
-            assert batch[-1] in flush and not flush & set(batch[:-1]), batch
-            assert len(batch) >= 2
     # independent tiny items travel in batches: far fewer round trips than items
     assert sum(len(node.sent) for node in nodes) < 300 / 4
 
@@ -402,7 +426,7 @@ def test_dependency_skip_names_first_declared_dependency(tmp_path: Path) -> None
         folder.mkdir()
         sim = Simulation(folder, graph, outcomes, 2, seed=seed)
         sim.run()
-        assert synthetic_skips(sim) == {"t.py::child": "dependency 't.py::slow' failed"}
+        assert synthetic_skips(sim) | sim.verdict_skips == {"t.py::child": "dependency 't.py::slow' failed"}
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

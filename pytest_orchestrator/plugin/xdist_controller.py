@@ -26,7 +26,6 @@ import pytest
 
 from pytest_orchestrator.plugin.summary import format_summary
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
-from pytest_orchestrator.plugin.xdist_handoff import FLUSH_SUFFIX
 from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_reports import complete_summary
 from pytest_orchestrator.plugin.xdist_reports import workers_lines
@@ -69,11 +68,6 @@ class ControllerPlugin:
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         if self.scheduler is not None:
             self.scheduler.logfinish(nodeid)
-
-    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_logreport")
-    def pytest_runtest_logreport_flush(self, report: pytest.TestReport) -> None:
-        if self.scheduler is not None and report.nodeid.endswith(FLUSH_SUFFIX):
-            self.scheduler.adopt_flush_report(report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
