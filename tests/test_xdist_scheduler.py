@@ -140,7 +140,8 @@ class Simulation:
         self.config = make_config(tmp_path, workers)
         self.plugin = ControllerPlugin(self.config)
         self.config.hook.plugin = self.plugin
-        self.sched: DagScheduling = self.plugin.pytest_xdist_make_scheduler(self.config, None)
+        self.sched = DagScheduling(self.config, None)
+        self.plugin.scheduler = self.sched
         self.collection = list(graph.nodes)
         data = encode(graph)
         #: items that wait for the controller's verdict on the worker (they have dependencies)

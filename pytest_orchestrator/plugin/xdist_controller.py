@@ -19,6 +19,7 @@ The controller side never imports the worker side (:mod:`.xdist_worker`): what b
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -26,6 +27,7 @@ import pytest
 
 from pytest_orchestrator.plugin.summary import format_summary
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
+from pytest_orchestrator.plugin.xdist_handoff import FREE
 from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_reports import complete_summary
 from pytest_orchestrator.plugin.xdist_reports import workers_lines
@@ -51,14 +53,30 @@ class ControllerPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.scheduler: DagScheduling | None = None
+        self._channels: list[Any] = []
+        #: another scheduler runs the session (a user's, or ``--dist each``): the workers wait for no verdict
+        self.free = False
 
     def pytest_configure_node(self, node: WorkerNode) -> None:
         # ``workerinput`` is xdist's documented way to hand a worker data; execnet sends a channel as a channel
-        node.workerinput[CHANNEL_KEY] = node.gateway.newchannel()
+        channel = node.gateway.newchannel()
+        node.workerinput[CHANNEL_KEY] = channel
+        self._channels.append(channel)
+        if self.free:
+            channel.send((FREE,))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: XdistLog | None) -> DagScheduling:
-        self.scheduler = DagScheduling(config, log)
+    @pytest.hookimpl(wrapper=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: XdistLog | None) -> Generator[None, Any, Any]:
+        # A wrapper, so a conftest's or another plugin's scheduler wins; xdist's own default (``trylast``, the one
+        # ``--dist`` chose) is kept as the delegate that runs a session with nothing to schedule.
+        inner = yield
+        own = inner is None or type(inner).__module__.split(".")[0] == "xdist"
+        if not own or config.getoption("dist", None) == "each":
+            self.free = True
+            for channel in self._channels:
+                channel.send((FREE,))
+            return inner
+        self.scheduler = DagScheduling(config, log, delegate=inner)
         return self.scheduler
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:

@@ -29,6 +29,7 @@ from pytest_orchestrator.plugin.dag import Node
 
 __all__ = [
     "CHANNEL_KEY",
+    "FREE",
     "FLUSH_NAME",
     "FLUSH_SUFFIX",
     "STOP",
@@ -50,6 +51,8 @@ FLUSH_SUFFIX = "::" + FLUSH_NAME
 CHANNEL_KEY = "orchestrate_channel"
 #: controller -> worker: ``(VERDICT, node id, skip reason or None)``: a held dependent may start (or is skipped)
 VERDICT = "verdict"
+#: controller -> worker: ``(FREE,)``: another scheduler runs the session, no verdicts will come
+FREE = "free"
 #: controller -> worker: ``(STOP, reason)``: the run is stopping, skip every dependent still waiting for a verdict
 STOP = "stop"
 _VERSION = 2
@@ -93,7 +96,7 @@ def encode(graph: ItemGraph, groups: Mapping[str, str] | None = None, flush: Map
         data["groups"] = dict(groups)
     if flush:
         data["flush"] = dict(flush)
-    if False:
+    if is_flat(graph):
         return json.dumps(data, separators=(",", ":"))
     ids = list(graph.nodes)
     index = {n: i for i, n in enumerate(ids)}

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import time
 from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 
@@ -71,9 +72,13 @@ _RERUN = "rerun"
 class DagScheduling:
     """xdist's ``Scheduling`` protocol over the item graph: see the module docstring."""
 
-    def __init__(self, config: pytest.Config, log: XdistLog | None) -> None:
-        """``log`` is xdist's (None: say nothing)."""
+    def __init__(self, config: pytest.Config, log: XdistLog | None, delegate: Any = None) -> None:
+        """``log`` is xdist's (None: say nothing); ``delegate`` is xdist's own scheduler for ``--dist``, which runs
+        the session when the graph has nothing to schedule (no edges, nothing skipped up front)."""
         self.config = config
+        self.delegate = delegate
+        #: the delegate runs the session
+        self.flat = False
         self.log: XdistLog = log.dagsched if log is not None else quiet_log()
         self.numnodes = worker_count(config)
         self.node2pending: dict[WorkerNode, list[int]] = {}
@@ -115,6 +120,8 @@ class DagScheduling:
     # -- the Scheduling protocol ---------------------------------------------------------------------------
     @property
     def nodes(self) -> list[WorkerNode]:
+        if self.flat:
+            return list(self.delegate.nodes)
         return list(self.node2pending)
 
     @property
@@ -123,6 +130,8 @@ class DagScheduling:
 
     @property
     def tests_finished(self) -> bool:
+        if self.flat:
+            return bool(self.delegate.tests_finished)
         if self.aborted is not None or self.starved is not None:
             return True
         if self.sched is None:
@@ -131,14 +140,20 @@ class DagScheduling:
 
     @property
     def has_pending(self) -> bool:
+        if self.flat:
+            return bool(self.delegate.has_pending)
         return self.sched is not None and self.sched.is_active()
 
     def add_node(self, node: WorkerNode) -> None:
         assert node not in self.node2pending
         self.node2pending[node] = []
+        if self.delegate is not None:
+            self.delegate.add_node(node)
 
     def add_node_collection(self, node: WorkerNode, collection: Sequence[str]) -> None:
         assert node in self.node2pending
+        if self.delegate is not None:
+            self.delegate.add_node_collection(node, collection)
         self._collections += 1
         if self.collection is None:
             self.node2collection[node] = list(collection)
@@ -157,6 +172,10 @@ class DagScheduling:
     def mark_test_complete(self, node: WorkerNode, item_index: int, duration: float = 0) -> None:
         worker = node.gateway.id
         self.busy[worker] = self.busy.get(worker, 0.0) + duration
+        if self.flat:
+            self.last_done = time.perf_counter()
+            self.delegate.mark_test_complete(node, item_index, duration)
+            return
         pending = self.node2pending.get(node)
         if pending is not None and item_index in pending:
             pending.remove(item_index)
@@ -173,6 +192,9 @@ class DagScheduling:
 
     def mark_test_pending(self, item: str) -> None:
         """Run ``item`` again (a ``pytest_handlecrashitem`` hook asks for it after a crash)."""
+        if self.flat:
+            self.delegate.mark_test_pending(item)
+            return
         if self.sched is None or item not in self._dispatcher or self.sched.is_finished(item):
             return
         if self._crashed.pop(item, None) is not None:
@@ -185,10 +207,15 @@ class DagScheduling:
         self._dispatch()
 
     def remove_pending_tests_from_node(self, node: WorkerNode, indices: Sequence[int]) -> None:
-        raise NotImplementedError("the DAG scheduler never steals")
+        if not self.flat:
+            raise NotImplementedError("the DAG scheduler never steals")
+        self.delegate.remove_pending_tests_from_node(node, indices)
 
     def remove_node(self, node: WorkerNode) -> str | None:
         pending = self.node2pending.pop(node)
+        if self.flat:
+            crashitem: str | None = self.delegate.remove_node(node)
+            return crashitem
         self._usable.discard(node)
         self._unusable.discard(node)
         self._dispatcher.last_parent.pop(node, None)
@@ -223,6 +250,9 @@ class DagScheduling:
 
     def schedule(self) -> None:
         assert self.collection_is_completed
+        if self.flat:
+            self.delegate.schedule()
+            return
         if self.aborted is not None:
             return
         if self.sched is None:
@@ -275,16 +305,25 @@ class DagScheduling:
         self.collection = collection
         self._usable.update(self.node2collection)
         graph = self._read_graph(first)
-        if graph is None:
+        if self.aborted is not None:
             return
+        if graph is None and self.delegate is not None:
+            # nothing to schedule: the items travel as stock xdist sends them, by xdist's own scheduler
+            self.flat = True
+            self.first_sent = time.perf_counter()
+            self.delegate.schedule()
+            return
+        if graph is None:
+            graph = ItemGraph(
+                Node(n, parent=n.partition("::")[0], location=(n.partition("::")[0], None, n))
+                for n in dict.fromkeys(collection)
+            )
         self._setup(graph, collection)
 
     def _read_graph(self, node: WorkerNode) -> ItemGraph | None:
         try:
             handoff = decode(receive(node.workerinput.get(CHANNEL_KEY), node.gateway.id), node.gateway.id)
             graph = handoff.graph
-            if graph is None:
-                raise HandoffError("orchestrate: flat graph not supported yet")
         except HandoffError as exc:
             if exc.usage_error:
                 raise pytest.UsageError(exc.message) from None

@@ -25,6 +25,7 @@ import pytest
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
 from pytest_orchestrator.plugin.summary import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
+from pytest_orchestrator.plugin.xdist_handoff import FREE
 from pytest_orchestrator.plugin.xdist_handoff import STOP
 from pytest_orchestrator.plugin.xdist_handoff import VERDICT
 from pytest_orchestrator.plugin.xdist_handoff import encode
@@ -48,11 +49,15 @@ class Verdicts:
         self._verdicts: dict[str, str | None] = {}
         #: why the run is stopping (every waiting item is skipped with it)
         self.stopped: str | None = None
+        #: another scheduler runs the session: nothing waits
+        self.free = False
 
     def receive(self, message: Any) -> None:
         with self._cond:
             if isinstance(message, tuple | list) and message and message[0] == VERDICT:
                 self._verdicts[str(message[1])] = None if message[2] is None else str(message[2])
+            elif isinstance(message, tuple | list) and message and message[0] == FREE:
+                self.free = True
             elif isinstance(message, tuple | list) and message and message[0] == STOP:
                 self.stopped = str(message[1])
             else:  # the channel's end marker: the controller is gone
@@ -62,7 +67,9 @@ class Verdicts:
     def wait(self, nodeid: str) -> str | None:
         """Block until ``nodeid`` has a verdict; None (run it) or why it is skipped."""
         with self._cond:
-            while nodeid not in self._verdicts and self.stopped is None:
+            if self.free:
+                return None
+            while nodeid not in self._verdicts and self.stopped is None and not self.free:
                 self._cond.wait()
             if nodeid in self._verdicts:
                 return self._verdicts.pop(nodeid)
