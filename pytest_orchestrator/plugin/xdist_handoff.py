@@ -30,8 +30,6 @@ from pytest_orchestrator.plugin.dag import Node
 __all__ = [
     "CHANNEL_KEY",
     "FREE",
-    "FLUSH_NAME",
-    "FLUSH_SUFFIX",
     "STOP",
     "VERDICT",
     "Handoff",
@@ -43,10 +41,6 @@ __all__ = [
     "receive",
 ]
 
-#: the name of a flush item under its parent collector
-FLUSH_NAME = "__orchestrate_flush__"
-#: how a flush item's node id ends
-FLUSH_SUFFIX = "::" + FLUSH_NAME
 #: the ``workerinput`` key of the execnet channel between the controller and one worker
 CHANNEL_KEY = "orchestrate_channel"
 #: controller -> worker: ``(VERDICT, node id, skip reason or None)``: a held dependent may start (or is skipped)
@@ -74,14 +68,10 @@ class Handoff:
     """What a worker hands over: the item graph (``None`` when it has no edges), its size, and the
     ``xdist_group`` of each item that has one."""
 
-    def __init__(
-        self, graph: ItemGraph | None, size: int, groups: Mapping[str, str], flush: Mapping[str, int] | None = None
-    ) -> None:
+    def __init__(self, graph: ItemGraph | None, size: int, groups: Mapping[str, str]) -> None:
         self.graph = graph
         self.size = size
         self.groups = dict(groups)
-        #: the flush item index per parent collector
-        self.flush = dict(flush or {})
 
 
 def is_flat(graph: ItemGraph) -> bool:
@@ -89,13 +79,11 @@ def is_flat(graph: ItemGraph) -> bool:
     return not any(node.deps or node.blocked for node in graph.nodes.values())
 
 
-def encode(graph: ItemGraph, groups: Mapping[str, str] | None = None, flush: Mapping[str, int] | None = None) -> str:
+def encode(graph: ItemGraph, groups: Mapping[str, str] | None = None) -> str:
     """The message for ``graph`` (and the items' ``xdist_group`` names), as text."""
     data: dict[str, Any] = {"v": _VERSION, "size": len(graph)}
     if groups:
         data["groups"] = dict(groups)
-    if flush:
-        data["flush"] = dict(flush)
     if is_flat(graph):
         return json.dumps(data, separators=(",", ":"))
     ids = list(graph.nodes)
@@ -170,9 +158,8 @@ def decode(text: object, worker: str) -> Handoff:
     if "error" in data:
         raise HandoffError(str(data["error"]), usage_error=bool(data.get("usage_error")))
     groups = {str(k): str(v) for k, v in data.get("groups", {}).items()}
-    flush = {str(k): int(v) for k, v in data.get("flush", {}).items()}
     if "ids" not in data:
-        return Handoff(None, int(data["size"]), groups, flush)
+        return Handoff(None, int(data["size"]), groups)
     ids: list[str] = data["ids"]
     parents: list[str] = data["parents"]
     paths: list[str] = data["paths"]
@@ -197,4 +184,4 @@ def decode(text: object, worker: str) -> Handoff:
             node.blocked = [Blocker(str(t), str(s), str(r)) for t, s, r in more.get("blocked", ())]
             node.brought_back = bool(more.get("brought_back", False))
         nodes.append(node)
-    return Handoff(ItemGraph(nodes), len(ids), groups, flush)
+    return Handoff(ItemGraph(nodes), len(ids), groups)
