@@ -146,9 +146,12 @@ def test_junitxml_for_every_outcome(pytester: pytest.Pytester) -> None:
     assert job.find("failure") is not None
     assert properties(job) == {
         "attempts": "2",
+        "attempt_1_outcome": "failed",
         "attempt_1_error": "scripts/job.py exited with status 3",
+        "attempt_2_outcome": "failed",
         "attempt_2_error": "scripts/job.py exited with status 3",
     }
+    assert properties(cases["test_all.test_dependency_skipped"]) == {"root_cause": "test_all.py::test_failed"}
 
 
 def test_last_failed_brings_back_passed_dependencies(pytester: pytest.Pytester) -> None:
