@@ -45,17 +45,22 @@ class ItemProperties:
         #: dependency-skipped item -> its root cause
         self.roots: dict[str, str] = {}
 
-    def root_cause(self, nodeid: str) -> str | None:
+    def root_cause(self, nodeid: str, seen: set[str] | None = None) -> str | None:
+        """The failed item a dependency skip of ``nodeid`` goes back to, through the graph (a skipped dependency's
+        own skip may be reported later: under ``-n N`` another worker or the controller reports it)."""
         graph = session_graph(self.config)
         node = graph.nodes.get(nodeid) if graph is not None else None
-        if node is None:
+        seen = set() if seen is None else seen
+        if node is None or nodeid in seen:
             return None
+        seen.add(nodeid)
         for dep in node.deps:
             if dep in self.failed:
                 return dep
         for dep in node.deps:
-            if dep in self.roots:
-                return self.roots[dep]
+            root = self.roots.get(dep) or self.root_cause(dep, seen)
+            if root is not None:
+                return root
         return node.blocked[0].target if node.blocked else None
 
     @pytest.hookimpl(tryfirst=True)
