@@ -236,7 +236,10 @@ def test_junit_one_testcase_per_item_with_attempts(pytester: pytest.Pytester) ->
     assert broken.find("failure") is not None
     props = properties(broken)
     assert props["attempts"] == "3"
-    assert [k for k in props if k.startswith("attempt_")] == ["attempt_1_error", "attempt_2_error", "attempt_3_error"]
+    assert [k for k in props if k.startswith("attempt_")] == [
+        f"attempt_{n}_{what}" for n in (1, 2, 3) for what in ("outcome", "error")
+    ]
+    assert [props[f"attempt_{n}_outcome"] for n in (1, 2, 3)] == ["failed", "failed", "failed"]
     assert "broken attempt 2" in props["attempt_2_error"]
     assert properties(cases["test_flaky.test_wrong_type"])["attempts"] == "1"
     assert not properties(cases["test_flaky.test_plain"])

@@ -57,6 +57,7 @@ __all__ = [
     "item_plan",
     "plan_key",
     "register_item_hooks",
+    "report_outcome_of",
 ]
 
 #: an item's (retry policy, our call-phase timeout)
@@ -155,6 +156,8 @@ class ReportNotes:
         attempt = item.stash.get(attempt_key, None)
         if call.when == "call":
             item.stash[error_key] = error
+            if attempt is not None:  # outcome, then error: each attempt's properties side by side
+                set_property(item, f"attempt_{attempt}_outcome", report_outcome_of(report, error))
             if report.failed:
                 text = attempt_error_text(error, report)
                 setattr(report, ERROR_ATTR, text)
@@ -164,8 +167,6 @@ class ReportNotes:
                     setattr(report, TIMEOUT_ATTR, error.result.error or "timed out")
                 if attempt is not None:
                     set_property(item, f"attempt_{attempt}_error", text)
-            if attempt is not None:
-                set_property(item, f"attempt_{attempt}_outcome", report_outcome(report))
         elif call.when == "setup":
             if report.skipped and dependency_skip_key in item.stash:
                 setattr(report, DEPENDENCY_SKIP_ATTR, True)
@@ -174,6 +175,14 @@ class ReportNotes:
                 if report.failed:
                     set_property(item, f"attempt_{attempt}_error", attempt_error_text(error, report))
         return report
+
+
+def report_outcome_of(report: pytest.TestReport, error: BaseException | None) -> str:
+    """:func:`~.outcomes.report_outcome` of a call report before its timeout note is set: ``timeout`` when the
+    error is one of ours."""
+    if report.failed and isinstance(error, ItemTimeout | ScriptTimeout):
+        return "timeout"
+    return report_outcome(report)
 
 
 def register_item_hooks(config: pytest.Config, items: Sequence[pytest.Item], graph: ItemGraph) -> DependencyGate | None:
