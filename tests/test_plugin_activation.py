@@ -150,7 +150,7 @@ def test_help_shows_one_group(pytester: pytest.Pytester) -> None:
         "--orchestrate-deps",
         "--orchestrate-retries",
         "--orchestrate-timeout",
-        "--stage",
+        "--orchestrate-stage",
         "--orchestrate-graph",
     ):
         assert option in group, option

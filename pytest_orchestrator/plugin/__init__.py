@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_orchestrator.argtypes import number
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME as SESSION_PLUGIN_NAME
+from pytest_orchestrator.plugin.options import DEPS_CHOICES
+from pytest_orchestrator.plugin.options import GRAPH_CHOICES
+from pytest_orchestrator.plugin.options import retry_count
+from pytest_orchestrator.plugin.options import seconds
 
 
 if TYPE_CHECKING:
@@ -35,15 +38,13 @@ MARKERS = (
     "Example: retry(max_attempts=3, initial_delay=0.1)",
     "timeout(seconds): fail the item when it runs longer than this (--orchestrate; on Python tests pytest-timeout "
     "handles it when installed). Example: timeout(30)",
-    "stage(name): put the item in a workflow stage, selectable with --stage (--orchestrate). Example: stage('unit')",
+    "stage(name): put the item in a workflow stage, selectable with --orchestrate-stage (--orchestrate). "
+    "Example: stage('unit')",
 )
 
 
-_positive_float = number(float, minimum=0, above=True, what="a number of seconds")
-_attempts = number(int, minimum=0, what="a whole number of retries")
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
+    # every option is --orchestrate-*, and each has an ini key of the same name (the command line wins over it)
     group = parser.getgroup("orchestrate", "Workflow orchestration (pytest-orchestrator)")
     group.addoption(
         "--orchestrate",
@@ -53,37 +54,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--orchestrate-deps",
-        choices=("run", "skip", "ignore"),
+        choices=DEPS_CHOICES,
         default=None,
         help="What to do with a dependency that was deselected: run it first (default), skip its dependents, "
-        "or treat it as met",
+        "or treat it as met (ini: orchestrate_deps)",
     )
     group.addoption(
         "--orchestrate-retries",
-        type=_attempts,
+        type=retry_count,
         default=None,
         metavar="N",
-        help="Retry every failing item up to N more times (a default retry policy)",
+        help="Retry every failing item up to N more times (a default retry policy; ini: orchestrate_retries)",
     )
     group.addoption(
         "--orchestrate-timeout",
-        type=_positive_float,
+        type=seconds,
         default=None,
         metavar="S",
-        help="Default timeout in seconds for every item",
+        help="Default timeout in seconds for every item (ini: orchestrate_timeout)",
     )
     group.addoption(
-        "--stage",
+        "--orchestrate-stage",
         action="append",
         default=[],
         metavar="NAME",
-        help="Run only items of this stage (repeatable); dependencies in other stages follow --orchestrate-deps",
+        help="Run only items of this stage (repeatable); dependencies in other stages follow --orchestrate-deps "
+        "(ini: orchestrate_stage)",
     )
     group.addoption(
         "--orchestrate-graph",
-        choices=("mermaid", "dot"),
+        choices=GRAPH_CHOICES,
         default=None,
-        help="Print the item dependency graph in this format and exit without running anything",
+        help="Print the item dependency graph in this format and exit without running anything "
+        "(ini: orchestrate_graph)",
+    )
+    group.addoption(
+        "--orchestrate-strict",
+        action="store_true",
+        default=None,
+        help="An unknown dependency or a cycle stops the session (exit 4) instead of erroring the items that "
+        "carry it (ini: orchestrate_strict)",
     )
     parser.addini("orchestrate", "Turn on --orchestrate for every run", type="bool", default=False)
     parser.addini(
@@ -92,6 +102,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="args",
         default=DEFAULT_SCRIPT_GLOBS,
     )
+    parser.addini("orchestrate_deps", "Default of --orchestrate-deps (run, skip or ignore)", default="")
+    parser.addini("orchestrate_retries", "Default of --orchestrate-retries", default="")
+    parser.addini("orchestrate_timeout", "Default of --orchestrate-timeout", default="")
+    parser.addini("orchestrate_stage", "Default of --orchestrate-stage (stage names)", type="args", default=[])
+    parser.addini("orchestrate_graph", "Default of --orchestrate-graph (mermaid or dot)", default="")
+    parser.addini("orchestrate_strict", "Default of --orchestrate-strict", type="bool", default=False)
 
 
 def is_active(config: pytest.Config) -> bool:

@@ -6,8 +6,8 @@ Two steps, run by the session plugin's ``pytest_collection_modifyitems`` wrapper
    every item's markers (:mod:`.markers`) become an :class:`~.markers.ItemSpec`, its targets are resolved
    (:mod:`.targets`), ``pytest_orchestrate_modify_graph`` may edit the graph, and the graph is checked. Malformed
    markers, unknown targets, cycles: a usage error.
-2. :func:`select_items`, over what pytest kept: applies ``--stage``, brings back needed dependencies or blocks
-   their dependents (``--orchestrate-deps``), and puts ``items`` in the graph's order. Deselected items are
+2. :func:`select_items`, over what pytest kept: applies ``--orchestrate-stage``, brings back needed dependencies or
+   blocks their dependents (``--orchestrate-deps``), and puts ``items`` in the graph's order. Deselected items are
    reported through ``pytest_deselected``; brought-back ones are taken out of the terminal's "deselected" count.
 """
 

@@ -182,10 +182,10 @@ class ItemGraph:
     def select(self, selected: Sequence[str], policy: str = "run") -> ItemGraph:
         """The graph of what runs, given the node ids pytest selected (in their order).
 
-        ``policy`` says what happens to a dependency that was deselected (or that is in another ``--stage``):
-        ``"run"`` brings it back (and what it depends on), placed just before its first dependent; ``"skip"`` skips
-        its dependents up front; ``"ignore"`` treats it as met. A target that names a file that was not collected
-        skips its dependents (``"ignore"``: met).
+        ``policy`` says what happens to a dependency that was deselected (or that is in another
+        ``--orchestrate-stage``): ``"run"`` brings it back (and what it depends on), placed just before its first
+        dependent; ``"skip"`` skips its dependents up front; ``"ignore"`` treats it as met. A target that names a
+        file that was not collected skips its dependents (``"ignore"``: met).
         """
         if policy not in DEPS_POLICIES:
             raise ValueError(f"unknown dependency policy {policy!r}; expected one of {', '.join(DEPS_POLICIES)}")

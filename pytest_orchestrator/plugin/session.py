@@ -7,7 +7,7 @@ that does the work.
   items pytest's last-failed plugin drops (innermost ``pytest_make_collect_report`` wrapper).
 - ``pytest_collection_modifyitems`` (``wrapper=True, tryfirst=True``): snapshots the items before ``-k``, ``-m``,
   ``--deselect`` and ``--lf`` act, and after them :mod:`.arrange` builds the graph over the snapshot (with the
-  cached durations of :mod:`.durations`), applies ``--stage``, brings back needed dependencies
+  cached durations of :mod:`.durations`), applies ``--orchestrate-stage``, brings back needed dependencies
   (``--orchestrate-deps``) and orders the items. :mod:`.item_hooks` then registers the per-item hooks the items
   need (dependency gate, retries, timeouts, report notes).
 - ``pytest_report_collectionfinish`` and ``--orchestrate-graph`` (``pytest_runtestloop``, ``tryfirst``): the graph
@@ -46,6 +46,7 @@ from pytest_orchestrator.plugin.item_hooks import plan_key
 from pytest_orchestrator.plugin.item_hooks import register_item_hooks
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
 from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.options import Settings
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.summary import Recorder
 from pytest_orchestrator.plugin.summary import build_summary
@@ -64,12 +65,13 @@ class OrchestratePlugin:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.deps_policy: str = config.getoption("orchestrate_deps", None) or "run"
-        self.stages: list[str] = list(config.getoption("stage", None) or [])
-        self.graph_format: str | None = config.getoption("orchestrate_graph", None)
+        settings = self.settings = Settings.from_config(config)
+        self.deps_policy: str = settings.deps_policy
+        self.stages: list[str] = list(settings.stages)
+        self.graph_format: str | None = settings.graph_format
         self.script_globs: list[str] = list(config.getini("orchestrate_scripts"))
-        self.default_timeout: float | None = config.getoption("orchestrate_timeout", None)
-        retries = config.getoption("orchestrate_retries", None)
+        self.default_timeout: float | None = settings.timeout
+        retries = settings.retries
         self.default_retry = RetryPolicy(max_attempts=retries + 1, initial_delay=0.0) if retries else None
         #: pytest-timeout handles the ``timeout`` marker of Python tests when it is active
         self.pytest_timeout = config.pluginmanager.hasplugin("timeout")

@@ -1,0 +1,182 @@
+"""Every --orchestrate-* option has an ini key; marker > command line > ini; nothing clashes with a project's own."""
+
+from __future__ import annotations
+
+from plugin_helpers import NO_TIMEOUT_PLUGIN
+from plugin_helpers import assert_counts
+from plugin_helpers import lean_inner_runs
+from plugin_helpers import order_of
+from plugin_helpers import project
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _lean(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    lean_inner_runs(monkeypatch)
+
+
+FLAKY = """
+import pytest
+
+COUNTS = {}
+
+def flaky(name, fails):
+    COUNTS[name] = COUNTS.get(name, 0) + 1
+    assert COUNTS[name] > fails
+
+def test_twice(): flaky("twice", 2)
+
+@pytest.mark.retry(max_attempts=1)
+def test_marker_wins(): flaky("marker", 1)
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "expected"),
+    [
+        ("orchestrate_retries = 2", (), {"passed": 1, "failed": 1, "rerun": 2}),
+        ("orchestrate_retries = 1", ("--orchestrate-retries", "2"), {"passed": 1, "failed": 1, "rerun": 2}),
+        ("orchestrate_retries = 2", ("--orchestrate-retries", "0"), {"failed": 2}),
+    ],
+)
+def test_retries_ini_and_precedence(
+    pytester: pytest.Pytester, ini: str, args: tuple[str, ...], expected: dict[str, int]
+) -> None:
+    project(pytester, ini)
+    pytester.makepyfile(test_flaky=FLAKY)
+    result = pytester.runpytest("--orchestrate", *args)
+    assert_counts(result, **expected)
+
+
+SLOW = """
+import time
+import pytest
+
+def test_slow(): time.sleep(1.5)
+
+@pytest.mark.timeout(5)
+def test_marker_wins(): time.sleep(1.5)
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "expected"),
+    [
+        ("orchestrate_timeout = 0.5", (), {"passed": 1, "failed": 1}),
+        ("orchestrate_timeout = 10", ("--orchestrate-timeout", "0.5"), {"passed": 1, "failed": 1}),
+        ("orchestrate_timeout = 0.5", ("--orchestrate-timeout", "10"), {"passed": 2}),
+    ],
+)
+def test_timeout_ini_and_precedence(
+    pytester: pytest.Pytester, ini: str, args: tuple[str, ...], expected: dict[str, int]
+) -> None:
+    project(pytester, ini)
+    pytester.makepyfile(test_slow=SLOW)
+    result = pytester.runpytest("--orchestrate", *NO_TIMEOUT_PLUGIN, *args)
+    assert_counts(result, **expected)
+
+
+DEPS = """
+import pytest
+
+def test_base(): pass
+
+@pytest.mark.depends("test_base")
+def test_top(): pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "expected"),
+    [
+        ("orchestrate_deps = skip", (), {"skipped": 1}),
+        ("orchestrate_deps = skip", ("--orchestrate-deps", "run"), {"passed": 2}),
+        ("orchestrate_deps = ignore", (), {"passed": 1}),
+        ("", (), {"passed": 2}),
+    ],
+)
+def test_deps_ini_and_precedence(
+    pytester: pytest.Pytester, ini: str, args: tuple[str, ...], expected: dict[str, int]
+) -> None:
+    project(pytester, ini)
+    pytester.makepyfile(test_deps=DEPS)
+    result = pytester.runpytest("--orchestrate", "-k", "top", *args)
+    assert_counts(result, **expected)
+
+
+STAGES = """
+import pytest
+
+@pytest.mark.stage("unit")
+def test_unit(): pass
+
+@pytest.mark.stage("slow")
+def test_slow(): pass
+"""
+
+
+def test_stage_ini_and_precedence(pytester: pytest.Pytester) -> None:
+    project(pytester, "orchestrate_stage = slow")
+    pytester.makepyfile(test_stages=STAGES)
+    result = pytester.runpytest("--orchestrate", "-v")
+    assert order_of(result) == ["test_stages.py::test_slow"]
+    result = pytester.runpytest("--orchestrate", "-v", "--orchestrate-stage", "unit")
+    assert order_of(result) == ["test_stages.py::test_unit"]
+
+
+def test_graph_ini_and_precedence(pytester: pytest.Pytester) -> None:
+    project(pytester, "orchestrate_graph = dot")
+    pytester.makepyfile(test_deps=DEPS)
+    result = pytester.runpytest("--orchestrate")
+    assert "digraph" in result.stdout.str()
+    assert result.parseoutcomes().get("passed") is None
+    result = pytester.runpytest("--orchestrate", "--orchestrate-graph", "mermaid")
+    assert "digraph" not in result.stdout.str() and "graph" in result.stdout.str()
+
+
+UNKNOWN = """
+import pytest
+
+@pytest.mark.depends("test_nowhere")
+def test_lost(): pass
+
+def test_fine(): pass
+"""
+
+
+def test_strict_ini_and_flag(pytester: pytest.Pytester) -> None:
+    project(pytester, "orchestrate_strict = true")
+    pytester.makepyfile(test_unknown=UNKNOWN)
+    assert pytester.runpytest("--orchestrate").ret == pytest.ExitCode.USAGE_ERROR
+    project(pytester)
+    assert pytester.runpytest("--orchestrate", "--orchestrate-strict").ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("ini", "fragment"),
+    [
+        ("orchestrate_retries = many", "ini orchestrate_retries: expected a whole number of retries"),
+        ("orchestrate_timeout = 0", "ini orchestrate_timeout: a number of seconds must be more than 0"),
+        ("orchestrate_deps = maybe", "ini orchestrate_deps: expected one of run, skip, ignore"),
+        ("orchestrate_graph = svg", "ini orchestrate_graph: expected one of mermaid, dot"),
+    ],
+)
+def test_bad_ini_values_are_usage_errors(pytester: pytest.Pytester, ini: str, fragment: str) -> None:
+    project(pytester, ini)
+    pytester.makepyfile(test_deps=DEPS)
+    result = pytester.runpytest("--orchestrate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert fragment in result.stderr.str() + result.stdout.str()
+
+
+def test_a_conftest_with_its_own_stage_option_still_starts(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makeconftest(
+        """
+        def pytest_addoption(parser):
+            parser.addoption("--stage", default="dev")
+        """
+    )
+    pytester.makepyfile(test_ok="def test_ok(request): assert request.config.getoption('stage') == 'prod'")
+    pytester.runpytest("--stage", "prod").assert_outcomes(passed=1)
+    pytester.runpytest("--orchestrate", "--stage", "prod").assert_outcomes(passed=1)
