@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from plugin_helpers import SCRIPTS_INI
 from plugin_helpers import lean_inner_runs
 from plugin_helpers import order_of
 from plugin_helpers import project
@@ -39,7 +40,7 @@ def test_inactive_keeps_order_and_collects_no_scripts(pytester: pytest.Pytester)
 
 
 def test_flag_activates(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     pytester.makepyfile(test_order=ORDER_SUITE)
     script(pytester, "scripts/load.py", "print('hi')")
     result = pytester.runpytest("-v", "--orchestrate")

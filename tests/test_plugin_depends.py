@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from plugin_helpers import SCRIPTS_INI
 from plugin_helpers import assert_clean_error
 from plugin_helpers import lean_inner_runs
 from plugin_helpers import order_of
@@ -119,7 +120,7 @@ def test_dependency_skip_runs_no_fixture(pytester: pytest.Pytester) -> None:
 
 def test_target_forms(pytester: pytest.Pytester) -> None:
     """Node id, same-module name, Class::name, parametrised base, file, folder, script path and stem, alias, on=."""
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/seed.py", "print('seeded')")
     script(pytester, "scripts/extract.py", "print('extracted')")
     write(
@@ -225,7 +226,7 @@ def test_target_forms(pytester: pytest.Pytester) -> None:
 
 
 def test_script_dependencies_from_metadata(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/a_load.py", "print('load')", meta='depends = ["z_extract"]')
     script(pytester, "scripts/z_extract.py", "raise SystemExit(1)")
     script(pytester, "scripts/m_report.py", "print('report')", meta='depends = ["a_load.py"]')

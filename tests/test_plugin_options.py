@@ -5,8 +5,11 @@ from __future__ import annotations
 from plugin_helpers import NO_TIMEOUT_PLUGIN
 from plugin_helpers import assert_counts
 from plugin_helpers import lean_inner_runs
+from plugin_helpers import lines_matching
 from plugin_helpers import order_of
 from plugin_helpers import project
+from plugin_helpers import script
+from plugin_helpers import write
 import pytest
 
 
@@ -180,3 +183,43 @@ def test_a_conftest_with_its_own_stage_option_still_starts(pytester: pytest.Pyte
     pytester.makepyfile(test_ok="def test_ok(request): assert request.config.getoption('stage') == 'prod'")
     pytester.runpytest("--stage", "prod").assert_outcomes(passed=1)
     pytester.runpytest("--orchestrate", "--stage", "prod").assert_outcomes(passed=1)
+
+
+# -- running scripts is opt-in ----------------------------------------------------------------------------------
+def test_undeclared_scripts_do_not_run_and_one_line_says_how(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+    write(pytester, "scripts/release.py", "raise SystemExit('released!')")
+    write(pytester, "scripts/bump.sh", "exit 1", executable=True)
+    result = pytester.runpytest("--orchestrate", "-q")
+    assert_counts(result, passed=1)
+    assert len(lines_matching(result, "scripts are opt-in")) == 1
+    assert "orchestrate_scripts = scripts/**/*.py" in result.stdout.str()
+
+
+def test_scripts_declared_three_ways(pytester: pytest.Pytester) -> None:
+    project(pytester, "orchestrate_scripts = jobs/*.py\n")
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+    write(pytester, "jobs/by_glob.py", "print('glob')")
+    script(pytester, "scripts/by_block.py", "print('block')", meta="timeout = 10")
+    write(pytester, "scripts/by_config.py", "print('config')")
+    write(pytester, "scripts/undeclared.py", "raise SystemExit(1)")
+    write(pytester, "orchestrate.yaml", "scripts:\n  scripts/by_config.py:\n    timeout: 5\n")
+    result = pytester.runpytest("--orchestrate", "-v")
+    assert_counts(result, passed=4)
+    assert sorted(order_of(result)) == [
+        "jobs/by_glob.py::by_glob",
+        "scripts/by_block.py::by_block",
+        "scripts/by_config.py::by_config",
+        "test_ok.py::test_ok",
+    ]
+    assert not lines_matching(result, "scripts are opt-in")
+
+
+def test_a_dependency_on_an_undeclared_script_says_how_to_include_it(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makepyfile(test_dep="import pytest\n@pytest.mark.depends('seed')\ndef test_dep(): pass\n")
+    write(pytester, "scripts/seed.py", "print('seed')")
+    result = pytester.runpytest("--orchestrate", "-rs")
+    assert_counts(result, skipped=1)
+    result.stdout.fnmatch_lines(["*dependency 'seed' was not collected (add scripts/seed.py to the command line)*"])

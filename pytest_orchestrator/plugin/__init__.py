@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["is_active", "run_script"]
 
-DEFAULT_SCRIPT_GLOBS = ["scripts/**/*.py", "scripts/**/*.sh"]
-
 MARKERS = (
     "depends(*targets, on=(), name=None): run this item after the named tests, scripts, files or folders, and skip "
     "it if one of them failed or was skipped. name= gives it an alias others can depend on. "
@@ -98,9 +96,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("orchestrate", "Turn on --orchestrate for every run", type="bool", default=False)
     parser.addini(
         "orchestrate_scripts",
-        "Globs (relative to rootdir) of scripts collected as test items under --orchestrate",
+        "Globs (relative to rootdir) of scripts collected as test items under --orchestrate (none by default: "
+        "scripts are opt-in, also through orchestrate.yaml or a script's own [tool.orchestrate] block)",
         type="args",
-        default=DEFAULT_SCRIPT_GLOBS,
+        default=[],
     )
     parser.addini("orchestrate_deps", "Default of --orchestrate-deps (run, skip or ignore)", default="")
     parser.addini("orchestrate_retries", "Default of --orchestrate-retries", default="")

@@ -137,9 +137,13 @@ class OrchestratePlugin:
         self.sched = self._gate.sched if self._gate is not None else None
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
-        if self.graph is None or config.option.verbose < 0:
+        if self.graph is None:
             return []
-        return [collection_line(self.graph)]
+        hint = self._routing.opt_in_hint()
+        lines = [hint] if hint is not None else []
+        if config.option.verbose < 0:
+            return lines
+        return [collection_line(self.graph), *lines]
 
     # -- --orchestrate-graph ----------------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
