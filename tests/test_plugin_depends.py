@@ -246,7 +246,7 @@ def test_script_dependencies_from_metadata(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_unknown_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
+def test_unknown_target_is_a_usage_error_when_strict(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(
         test_u="""
@@ -258,7 +258,7 @@ def test_unknown_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
         def test_use(): pass
         """
     )
-    result = pytester.runpytest("--orchestrate")
+    result = pytester.runpytest("--orchestrate", "--orchestrate-strict")
     assert_clean_error(
         result,
         "test_u.py::test_use: dependency 'test_logni' matches no collected test, script, file or alias",
@@ -266,7 +266,7 @@ def test_unknown_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_unknown_name_in_existing_file(pytester: pytest.Pytester) -> None:
+def test_unknown_name_in_existing_file_when_strict(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(
         test_u="""
@@ -278,10 +278,10 @@ def test_unknown_name_in_existing_file(pytester: pytest.Pytester) -> None:
         def test_use(): pass
         """
     )
-    assert_clean_error(pytester.runpytest("--orchestrate"), "'test_u.py::test_logon'", "test_u.py::test_login")
+    assert_clean_error(pytester.runpytest("--orchestrate", "--orchestrate-strict"), "'test_u.py::test_logon'", "test_u.py::test_login")
 
 
-def test_cycle_is_a_usage_error(pytester: pytest.Pytester) -> None:
+def test_cycle_is_a_usage_error_when_strict(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(
         test_cyc="""
@@ -298,7 +298,7 @@ def test_cycle_is_a_usage_error(pytester: pytest.Pytester) -> None:
         """
     )
     assert_clean_error(
-        pytester.runpytest("--orchestrate"),
+        pytester.runpytest("--orchestrate", "--orchestrate-strict"),
         "dependency cycle: test_cyc.py::test_a -> test_cyc.py::test_b -> test_cyc.py::test_a",
     )
 

@@ -3,8 +3,9 @@
 An unused hookimpl still costs a call per item, so :func:`register_item_hooks` registers each one only when an item
 of the session needs it:
 
-- :class:`DependencyGate` (``pytest_runtest_setup``, ``tryfirst``): an item the scheduler already skipped is
-  skipped before any of its fixtures run; it also hands each item's outcome to the scheduler
+- :class:`DependencyGate` (``pytest_runtest_setup``, ``tryfirst``): an item whose dependencies could not be
+  resolved (an unknown target, a cycle) errors, and an item the scheduler already skipped is
+  skipped, before any of its fixtures run; it also hands each item's outcome to the scheduler
   (:meth:`DependencyGate.record`, called by the session plugin as reports arrive);
 - :class:`Retries` (``pytest_runtest_protocol``): items with a retry policy run through
   :func:`~.runtest.run_with_retries`;
@@ -30,6 +31,7 @@ from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.items import ScriptItem
 from pytest_orchestrator.plugin.items import ScriptTimeout
 from pytest_orchestrator.plugin.markers import ItemSpec
+from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
@@ -96,6 +98,9 @@ class DependencyGate:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        problem = item.stash.get(broken_key, None)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
         sched = self.sched
         if sched.state.get(item.nodeid) == TaskStatus.SKIPPED:
             reason = sched.reasons.get(item.nodeid, "a dependency did not complete")
@@ -172,7 +177,11 @@ def register_item_hooks(config: pytest.Config, items: Sequence[pytest.Item], gra
     plans = [item.stash[plan_key] for item in items]
     gate: DependencyGate | None = None
     wanted: list[tuple[object, str]] = []
-    if graph.edge_count() or any(n.blocked for n in graph.nodes.values()):
+    if (
+        graph.edge_count()
+        or any(n.blocked for n in graph.nodes.values())
+        or any(broken_key in item.stash for item in items)
+    ):
         gate = DependencyGate(graph.make_scheduler())
         wanted.append((gate, "orchestrate-dependencies"))
     if any(policy is not None for policy, _ in plans):

@@ -25,6 +25,7 @@ from pytest_orchestrator.core.retry import RetryPolicy
 __all__ = [
     "ItemSpec",
     "MarkerError",
+    "broken_key",
     "evaluate_marks",
     "parse_depends",
     "parse_retry",
@@ -54,6 +55,8 @@ class ItemSpec:
 
 #: where each item's spec is cached
 spec_key = pytest.StashKey[ItemSpec]()
+#: why an item cannot run as declared (an unknown dependency, a cycle): it errors at setup with this message
+broken_key = pytest.StashKey[str]()
 
 
 def _type_name(value: Any) -> str:

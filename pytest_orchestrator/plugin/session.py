@@ -121,6 +121,7 @@ class OrchestratePlugin:
             find_script=script_finder(self.config.rootpath, self.script_globs),
             lf_active=self._lf_active,
             durations=load_durations(self.config),
+            strict=self.settings.strict,
         )
         run = self.graph = select_items(
             self.config, items, snapshot, full, stages=self.stages, deps_policy=self.deps_policy
