@@ -278,7 +278,8 @@ def test_unknown_name_in_existing_file_when_strict(pytester: pytest.Pytester) ->
         def test_use(): pass
         """
     )
-    assert_clean_error(pytester.runpytest("--orchestrate", "--orchestrate-strict"), "'test_u.py::test_logon'", "test_u.py::test_login")
+    result = pytester.runpytest("--orchestrate", "--orchestrate-strict")
+    assert_clean_error(result, "'test_u.py::test_logon'", "test_u.py::test_login")
 
 
 def test_cycle_is_a_usage_error_when_strict(pytester: pytest.Pytester) -> None:
