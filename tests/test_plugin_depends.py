@@ -309,7 +309,7 @@ def test_cycle_is_a_usage_error_when_strict(pytester: pytest.Pytester) -> None:
     [
         ("depends(42)", "a dependency target must be a string"),
         ("depends()", "give at least one target"),
-        ("depends('x', before='y')", "unexpected keyword argument(s) before"),
+        ("depends('x', after='y')", "unexpected keyword argument(s) after"),
         ("depends(name='')", "name= must be a non-empty string"),
         ("depends(on=3)", "on= must be a target or a list of targets"),
     ],

@@ -66,6 +66,10 @@ def item_ref(item: pytest.Item, spec: ItemSpec) -> ItemRef:
         targets=spec.targets,
         aliases=spec.aliases,
         stage=spec.stage,
+        soft_targets=spec.soft_targets,
+        before=spec.before,
+        soft_before=spec.soft_before,
+        any_of=spec.any_of,
         location=item.location,
     )
 
