@@ -133,7 +133,7 @@ def test_active_imports_no_networkx_yaml_or_engine(pytester: pytest.Pytester) ->
 def test_markers_listed_with_signatures(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     for pattern in (
-        "@pytest.mark.depends([*]targets, on=(), name=None):*",
+        "@pytest.mark.depends([*]targets, on=(), name=None, before=(), any_of=(), soft=False):*",
         "@pytest.mark.retry(max_attempts=3, initial_delay=1.0*retry_on=(Exception,)):*",
         "@pytest.mark.timeout(seconds):*",
         "@pytest.mark.stage(name):*",

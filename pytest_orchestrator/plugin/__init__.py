@@ -10,6 +10,7 @@ always there: the specs so a conftest implementing them validates, the fixture b
 from __future__ import annotations
 
 from collections.abc import Iterator
+import importlib.util
 import os
 from typing import TYPE_CHECKING
 
@@ -27,10 +28,20 @@ if TYPE_CHECKING:
 
 __all__ = ["is_active", "run_script"]
 
+DEPENDENCY_MARKER = (
+    "dependency(name=None, depends=(), scope='module'): pytest-dependency's marker, read natively under "
+    "--orchestrate: run after the named tests, and skip when one of them did not pass"
+)
+ORDER_MARKER = (
+    "order(index=None, before=(), after=()): pytest-order's marker, read natively under --orchestrate as "
+    "ordering-only edges. Example: order('first'), order(after='test_a')"
+)
+
 MARKERS = (
-    "depends(*targets, on=(), name=None): run this item after the named tests, scripts, files or folders, and skip "
-    "it if one of them failed or was skipped. name= gives it an alias others can depend on. "
-    "Example: depends('test_login', on=['scripts/seed.py'])",
+    "depends(*targets, on=(), name=None, before=(), any_of=(), soft=False): run this item after the named tests, "
+    "classes, scripts, files or folders, and skip it if one of them failed or was skipped. name= gives it an alias "
+    "others can depend on; before= targets run after it; any_of= is met when one of its targets passed; soft=True "
+    "only orders. Example: depends('test_login', on=['scripts/seed.py'])",
     "retry(max_attempts=3, initial_delay=1.0, max_delay=60.0, exponential_base=2.0, jitter=0.0, "
     "retry_on=(Exception,)): rerun a failing item with exponential backoff (--orchestrate). "
     "Example: retry(max_attempts=3, initial_delay=0.1)",
@@ -41,7 +52,7 @@ MARKERS = (
 )
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     # every option is --orchestrate-*, and each has an ini key of the same name (the command line wins over it)
     group = parser.getgroup("orchestrate", "Workflow orchestration (pytest-orchestrator)")
     group.addoption(
@@ -93,6 +104,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="An unknown dependency or a cycle stops the session (exit 4) instead of erroring the items that "
         "carry it (ini: orchestrate_strict)",
     )
+    if pluginmanager.is_blocked("dependency") or importlib.util.find_spec("pytest_dependency") is None:
+        # pytest-dependency's own option and ini key, for its markers read under --orchestrate
+        group.addoption(
+            "--ignore-unknown-dependency",
+            action="store_true",
+            default=False,
+            help="dependency(depends=...) names that name no known test are ignored instead of skipping the test",
+        )
+        parser.addini("automark_dependency", "Every test is known to dependency(depends=...)", type="bool")
     parser.addini("orchestrate", "Turn on --orchestrate for every run", type="bool", default=False)
     parser.addini(
         "orchestrate_scripts",
@@ -126,6 +146,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    # pytest-dependency's and pytest-order's markers, when those plugins do not register them
+    if not config.pluginmanager.has_plugin("dependency"):
+        config.addinivalue_line("markers", DEPENDENCY_MARKER)
+    if not config.pluginmanager.has_plugin("pytest_order"):
+        config.addinivalue_line("markers", ORDER_MARKER)
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
         from pytest_orchestrator.plugin.session import OrchestratePlugin
         from pytest_orchestrator.plugin.xdist import register as register_xdist

@@ -24,6 +24,7 @@ import pytest
 
 from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import DependencyResolutionError
+from pytest_orchestrator.plugin.compat_dependency import apply_dependency_marks
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.items import ScriptItem
 from pytest_orchestrator.plugin.markers import ItemSpec
@@ -31,12 +32,16 @@ from pytest_orchestrator.plugin.markers import MarkerError
 from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import evaluate_marks
 from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.order import apply_order_marks
 from pytest_orchestrator.plugin.targets import ItemRef
 from pytest_orchestrator.plugin.targets import TargetResolver
 from pytest_orchestrator.plugin.targets import build_graph
 
 
-__all__ = ["build_item_graph", "item_ref", "item_spec", "select_items"]
+__all__ = ["build_item_graph", "item_ref", "item_spec", "notes_key", "select_items"]
+
+#: lines to print once after collection (pytest-order labels that name nothing, ...)
+notes_key = pytest.StashKey[list[str]]()
 
 
 def item_spec(item: pytest.Item, *, own_timeout: bool) -> ItemSpec:
@@ -98,6 +103,10 @@ def build_item_graph(
     refs = [item_ref(item, specs[item.nodeid]) for item in snapshot]
     resolver = TargetResolver(refs, config.rootpath, find_script=find_script, lf_active=lf_active)
     full, unknown = build_graph(resolver, durations)
+    # pytest-dependency's and pytest-order's markers, by their own rules
+    apply_dependency_marks(config, snapshot, full)
+    order_notes = apply_order_marks(snapshot, {r.nodeid: r for r in refs}, resolver, full)
+    config.stash.setdefault(notes_key, []).extend(f"orchestrate: {note}" for note in order_notes)
     if unknown and strict:
         raise pytest.UsageError("orchestrate: unknown dependencies:\n" + "\n".join(u.message for u in unknown))
     broken: dict[str, list[str]] = {}

@@ -32,9 +32,11 @@ import pytest
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.core.scheduler import DagScheduler
 from pytest_orchestrator.plugin.arrange import build_item_graph
+from pytest_orchestrator.plugin.arrange import notes_key
 from pytest_orchestrator.plugin.arrange import select_items
 from pytest_orchestrator.plugin.collect import ScriptRouting
 from pytest_orchestrator.plugin.collect import script_finder
+from pytest_orchestrator.plugin.compat_dependency import take_over as dependency_take_over
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.durations import load_durations
 from pytest_orchestrator.plugin.durations import save_durations
@@ -47,6 +49,7 @@ from pytest_orchestrator.plugin.item_hooks import register_item_hooks
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.options import Settings
+from pytest_orchestrator.plugin.order import take_over as order_take_over
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.summary import Recorder
 from pytest_orchestrator.plugin.summary import build_summary
@@ -87,6 +90,15 @@ class OrchestratePlugin:
         self._lastfailed = LastFailedSnapshot(self._lf_active)
         if self.graph_format and config.getoption("numprocesses", None) and not _is_worker(config):
             raise pytest.UsageError("--orchestrate-graph prints the graph without running anything: drop -n")
+
+    # -- start -------------------------------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # pytest-dependency's skipping and pytest-order's reordering are ours under --orchestrate: say so once
+        lines = [line for line in (dependency_take_over(self.config), order_take_over(self.config)) if line]
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not _is_worker(self.config):
+            for line in lines:
+                reporter.write_line(line)
 
     # -- collection ---------------------------------------------------------------------------------------------
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -141,7 +153,7 @@ class OrchestratePlugin:
         if self.graph is None:
             return []
         hint = self._routing.opt_in_hint()
-        lines = [hint] if hint is not None else []
+        lines = [*config.stash.get(notes_key, []), *([hint] if hint is not None else [])]
         if config.option.verbose < 0:
             return lines
         return [collection_line(self.graph), *lines]
