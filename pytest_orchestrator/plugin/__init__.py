@@ -1,10 +1,11 @@
 """The pytest plugin (entry point ``pytest11: orchestrator``).
 
-Without ``--orchestrate`` (or ini ``orchestrate = true``) it only registers its options, ini values and markers:
-no reordering, no script items, and nothing heavy imported. With it, the session plugin in ``plugin/session.py``
-is registered and does the work. The hook specifications (``plugin/hooks.py``) and the ``run_script`` fixture are
-always there: the specs so a conftest implementing them validates, the fixture because it is useful on its own
-(both import nothing until used).
+Without ``--orchestrate`` (or ini ``orchestrate = true``) it registers its options, ini values and markers, gives
+``retry`` and ``timeout`` markers their effect and warns, in one line, about ordering markers it ignores
+(:mod:`.inactive`): no reordering, no script items, and nothing heavy imported unless a marker needs it. With it,
+the session plugin in ``plugin/session.py`` is registered and does the work. The hook specifications
+(``plugin/hooks.py``) and the ``run_script`` fixture are always there: the specs so a conftest implementing them
+validates, the fixture because it is useful on its own (both import nothing until used).
 """
 
 from __future__ import annotations
@@ -162,6 +163,24 @@ def pytest_configure(config: pytest.Config) -> None:
             from pytest_orchestrator.plugin.github import register as register_github
 
             register_github(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # without --orchestrate: retry/timeout markers act, and ignored ordering markers are counted (one pass)
+    if not is_active(config) and items:
+        from pytest_orchestrator.plugin.inactive import arrange_inactive
+
+        arrange_inactive(config, items)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    if is_active(config):
+        return []
+    from pytest_orchestrator.plugin.inactive import ignored_key
+
+    line = config.stash.get(ignored_key, None)
+    return [line] if line else []
 
 
 @pytest.fixture
