@@ -81,7 +81,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         type=seconds,
         default=None,
         metavar="S",
-        help="Default timeout in seconds for every item (ini: orchestrate_timeout)",
+        help="Default timeout in seconds for every item (ini: orchestrate_timeout). With pytest-timeout active, "
+        "Python tests get the shorter of this and its limit, enforced by pytest-timeout",
     )
     group.addoption(
         "--orchestrate-stage",

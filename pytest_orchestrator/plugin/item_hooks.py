@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from collections.abc import Sequence
+import os
 
 import pytest
 
@@ -32,6 +33,7 @@ from pytest_orchestrator.plugin.items import ScriptItem
 from pytest_orchestrator.plugin.items import ScriptTimeout
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import broken_key
+from pytest_orchestrator.plugin.markers import parse_timeout
 from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
@@ -56,6 +58,7 @@ __all__ = [
     "dependency_skip_key",
     "item_plan",
     "plan_key",
+    "pytest_timeout_limit",
     "register_item_hooks",
 ]
 
@@ -77,14 +80,47 @@ def item_plan(
     pytest_timeout: bool,
 ) -> Plan:
     """``(retry policy, our call-phase timeout)`` of an item; the timeout is for Python tests only (a script item
-    enforces its own on the subprocess), and not ours when pytest-timeout handles the test's ``timeout`` marker."""
+    enforces its own on the subprocess).
+
+    With pytest-timeout active, its guarantee is never weakened: a Python test keeps pytest-timeout's limit (its
+    marker, ``--timeout``, ``PYTEST_TIMEOUT`` or ini ``timeout``), and when ``--orchestrate-timeout`` is shorter,
+    the test gets a ``timeout`` marker with that shorter limit, which pytest-timeout enforces (fixtures included).
+    """
     policy = spec.retry if spec.retry is not None else default_retry
     timeout: float | None = None
     if not isinstance(item, ScriptItem):
         timeout = spec.timeout if spec.timeout is not None else default_timeout
-        if timeout and pytest_timeout and item.get_closest_marker("timeout") is not None:
-            timeout = None  # pytest-timeout handles a Python test's timeout marker
+        if pytest_timeout:
+            theirs = pytest_timeout_limit(item)
+            if timeout and (not theirs or timeout < theirs):
+                item.add_marker(pytest.mark.timeout(timeout), append=False)
+            timeout = None  # pytest-timeout enforces the shorter limit
     return policy, timeout or None
+
+
+def pytest_timeout_limit(item: pytest.Item) -> float | None:
+    """The limit pytest-timeout applies to ``item`` (``None`` or 0: none)."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None:
+        try:
+            return parse_timeout(marker.args, marker.kwargs)
+        except ValueError:
+            return None
+    config = item.config
+    for value in (config.getoption("timeout", None), os.environ.get("PYTEST_TIMEOUT"), _ini(config, "timeout")):
+        if value not in (None, ""):
+            try:
+                return float(str(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _ini(config: pytest.Config, name: str) -> object:
+    try:
+        return config.getini(name)
+    except ValueError:
+        return None
 
 
 class DependencyGate:

@@ -157,10 +157,10 @@ def parse_retry(args: Sequence[Any], kwargs: Mapping[str, Any]) -> RetryPolicy:
 
 
 def parse_timeout(args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
-    """``timeout(seconds)``; ``0`` disables a default timeout. ``method=`` and ``func_only=`` (pytest-timeout's
-    arguments) are accepted and ignored."""
+    """``timeout(seconds)``; ``0`` or ``None`` disables a default timeout. Every form of pytest-timeout's marker is
+    accepted: ``method=``, ``func_only=`` and ``disable_debugger_detection=`` are ignored."""
     kwargs = dict(kwargs)
-    for ignored in ("method", "func_only"):
+    for ignored in ("method", "func_only", "disable_debugger_detection"):
         kwargs.pop(ignored, None)
     values = list(args)
     for key in ("seconds", "timeout"):
@@ -171,6 +171,8 @@ def parse_timeout(args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
     if len(values) != 1:
         raise ValueError(f"expected one number of seconds, got {len(values)} values")
     value = values[0]
+    if value is None:
+        return 0.0
     if isinstance(value, str):
         try:
             value = float(value)
