@@ -223,3 +223,44 @@ def test_a_dependency_on_an_undeclared_script_says_how_to_include_it(pytester: p
     result = pytester.runpytest("--orchestrate", "-rs")
     assert_counts(result, skipped=1)
     result.stdout.fnmatch_lines(["*dependency 'seed' was not collected (add scripts/seed.py to the command line)*"])
+
+
+# -- say what was done for the user -----------------------------------------------------------------------------
+def test_brought_back_dependencies_are_named_even_under_q(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makepyfile(test_deps=DEPS)
+    result = pytester.runpytest("--orchestrate", "-q", "-k", "top")
+    assert_counts(result, passed=2)
+    result.stdout.fnmatch_lines(
+        ["orchestrate: 1 deselected dependency run because selected items need it *: test_deps.py::test_base"]
+    )
+
+
+XFAIL_DEP = """
+import pytest
+
+@pytest.mark.xfail(reason="known bug")
+def test_base(): assert False
+
+@pytest.mark.depends("test_base")
+def test_top(): pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "expected"),
+    [
+        ((), "", {"xfailed": 1, "skipped": 1}),
+        (("--orchestrate-xfail-deps", "run"), "", {"xfailed": 1, "passed": 1}),
+        ((), "orchestrate_xfail_deps = run", {"xfailed": 1, "passed": 1}),
+    ],
+)
+def test_xfailed_dependency(
+    pytester: pytest.Pytester, args: tuple[str, ...], ini: str, expected: dict[str, int]
+) -> None:
+    project(pytester, ini)
+    pytester.makepyfile(test_x=XFAIL_DEP)
+    result = pytester.runpytest("--orchestrate", "-rs", *args)
+    assert_counts(result, **expected)
+    if "skipped" in expected:
+        result.stdout.fnmatch_lines(["*dependency 'test_x.py::test_base' was xfailed*"])

@@ -20,6 +20,7 @@ import pytest
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME as SESSION_PLUGIN_NAME
 from pytest_orchestrator.plugin.options import DEPS_CHOICES
 from pytest_orchestrator.plugin.options import GRAPH_CHOICES
+from pytest_orchestrator.plugin.options import XFAIL_DEPS_CHOICES
 from pytest_orchestrator.plugin.options import retry_count
 from pytest_orchestrator.plugin.options import seconds
 
@@ -106,6 +107,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="An unknown dependency or a cycle stops the session (exit 4) instead of erroring the items that "
         "carry it (ini: orchestrate_strict)",
     )
+    group.addoption(
+        "--orchestrate-xfail-deps",
+        choices=XFAIL_DEPS_CHOICES,
+        default=None,
+        help="An xfailed dependency skips its dependents (skip, default, as pytest-dependency does) or counts as "
+        "met (run) (ini: orchestrate_xfail_deps)",
+    )
     if pluginmanager.is_blocked("dependency") or importlib.util.find_spec("pytest_dependency") is None:
         # pytest-dependency's own option and ini key, for its markers read under --orchestrate
         group.addoption(
@@ -128,6 +136,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("orchestrate_timeout", "Default of --orchestrate-timeout", default="")
     parser.addini("orchestrate_stage", "Default of --orchestrate-stage (stage names)", type="args", default=[])
     parser.addini("orchestrate_graph", "Default of --orchestrate-graph (mermaid or dot)", default="")
+    parser.addini("orchestrate_xfail_deps", "Default of --orchestrate-xfail-deps (skip or run)", default="")
     parser.addini("orchestrate_strict", "Default of --orchestrate-strict", type="bool", default=False)
 
 

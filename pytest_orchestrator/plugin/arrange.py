@@ -169,6 +169,12 @@ def select_items(
         config.hook.pytest_deselected(items=dropped)
     brought = set(run.brought_back())
     if brought:
+        names = sorted(brought)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        config.stash.setdefault(notes_key, []).append(
+            f"orchestrate: {len(names)} deselected dependenc{'ies' if len(names) != 1 else 'y'} run because selected "
+            f"items need {'them' if len(names) != 1 else 'it'} (--orchestrate-deps=run): {shown}"
+        )
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         stats = getattr(reporter, "stats", None)
         if stats is not None and stats.get("deselected"):

@@ -38,6 +38,7 @@ from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
+from pytest_orchestrator.plugin.outcomes import report_outcome
 from pytest_orchestrator.plugin.outcomes import report_status
 from pytest_orchestrator.plugin.outcomes import worst
 from pytest_orchestrator.plugin.runtest import ItemTimeout
@@ -127,8 +128,12 @@ class DependencyGate:
     """Skips an item the scheduler already skipped, before any of its fixtures run; tells the scheduler how each
     item ended."""
 
-    def __init__(self, sched: DagScheduler[str]) -> None:
+    def __init__(self, sched: DagScheduler[str], *, xfail_deps: str = "skip") -> None:
         self.sched = sched
+        #: ``--orchestrate-xfail-deps``: an xfailed dependency skips its dependents ("skip") or counts as met ("run")
+        self.xfail_deps = xfail_deps
+        #: items that ended xfailed (their dependents' skip reason says so)
+        self.xfailed: set[str] = set()
         #: the worst status of the phases of each item seen so far
         self._phases: dict[str, TaskStatus] = {}
 
@@ -140,6 +145,8 @@ class DependencyGate:
         sched = self.sched
         if sched.state.get(item.nodeid) == TaskStatus.SKIPPED:
             reason = sched.reasons.get(item.nodeid, "a dependency did not complete")
+            for xfailed in self.xfailed:
+                reason = reason.replace(f"{xfailed!r} was skipped", f"{xfailed!r} was xfailed")
             item.stash[dependency_skip_key] = reason
             raise pytest.skip.Exception(reason, _use_item_location=True)
 
@@ -149,7 +156,12 @@ class DependencyGate:
         nodeid = report.nodeid
         if report.outcome == RERUN or nodeid not in sched.state:
             return
-        status = worst(self._phases.get(nodeid), report_status(report))
+        phase = report_status(report)
+        if report_outcome(report) == "xfailed":
+            self.xfailed.add(nodeid)
+            if self.xfail_deps == "run":
+                phase = TaskStatus.COMPLETED
+        status = worst(self._phases.get(nodeid), phase)
         if report.when != "teardown":
             self._phases[nodeid] = status
             return
@@ -208,7 +220,9 @@ class ReportNotes:
         return report
 
 
-def register_item_hooks(config: pytest.Config, items: Sequence[pytest.Item], graph: ItemGraph) -> DependencyGate | None:
+def register_item_hooks(
+    config: pytest.Config, items: Sequence[pytest.Item], graph: ItemGraph, *, xfail_deps: str = "skip"
+) -> DependencyGate | None:
     """Register the per-item hooks the items need (each once); return the dependency gate, if the graph needs one."""
     plans = [item.stash[plan_key] for item in items]
     gate: DependencyGate | None = None
@@ -218,7 +232,7 @@ def register_item_hooks(config: pytest.Config, items: Sequence[pytest.Item], gra
         or any(n.blocked for n in graph.nodes.values())
         or any(broken_key in item.stash for item in items)
     ):
-        gate = DependencyGate(graph.make_scheduler())
+        gate = DependencyGate(graph.make_scheduler(), xfail_deps=xfail_deps)
         wanted.append((gate, "orchestrate-dependencies"))
     if any(policy is not None for policy, _ in plans):
         wanted.append((Retries(), "orchestrate-retries"))

@@ -67,6 +67,7 @@ class Settings:
     stages: tuple[str, ...] = ()
     graph_format: str | None = None
     strict: bool = False
+    xfail_deps: str = "skip"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -83,4 +84,5 @@ class Settings:
             stages=tuple(stages),
             graph_format=_setting(config, "orchestrate_graph", _choice(GRAPH_CHOICES)),
             strict=bool(config.getini("orchestrate_strict")) if strict is None else bool(strict),
+            xfail_deps=_setting(config, "orchestrate_xfail_deps", _choice(XFAIL_DEPS_CHOICES)) or "skip",
         )

@@ -146,7 +146,7 @@ class OrchestratePlugin:
                 default_timeout=self.default_timeout,
                 pytest_timeout=self.pytest_timeout,
             )
-        self._gate = register_item_hooks(self.config, items, run)
+        self._gate = register_item_hooks(self.config, items, run, xfail_deps=self.settings.xfail_deps)
         self.sched = self._gate.sched if self._gate is not None else None
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
