@@ -49,7 +49,8 @@ def scheduler() -> Iterator[Any]:
 
 
 def address(cluster: Any) -> str:
-    return "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+    tcp: str = cluster.scheduler_address
+    return "dask://" + tcp.removeprefix("tcp://")
 
 
 def ran_on(cluster: Any, *names: str) -> bool:
@@ -109,7 +110,7 @@ def test_a_script_that_times_out_is_killed_on_its_worker(scheduler: Any, tmp_pat
     code = run_orchestrator([str(scripts), "-q", "-t", "1", "--run-dir", str(runs), "--executor", address(scheduler)])
     assert code == 1
     assert time.monotonic() - start < 15
-    assert [*summary(runs)["scripts"].values()][0]["status"] == "timeout"
+    assert summary(runs)["scripts"]["slow"]["status"] == "timeout"
     assert wait_dead(read_pid(pidfile))
 
 
@@ -174,7 +175,7 @@ def test_a_pipeline_stage_that_times_out_is_killed_on_its_worker(scheduler: Any,
     start = time.monotonic()
     assert run_orchestrator([str(pipeline), "-q", "--run-dir", str(runs), "--executor", address(scheduler)]) == 1
     assert time.monotonic() - start < 15
-    assert [*summary(runs)["scripts"].values()][0]["status"] == "timeout"
+    assert summary(runs)["scripts"]["slow"]["status"] == "timeout"
     assert wait_dead(read_pid(pidfile))
 
 
@@ -231,13 +232,14 @@ def test_scripts_and_stages_are_children_of_a_dask_worker_process(
 ) -> None:
     port = free_port()
     tcp = f"tcp://127.0.0.1:{port}"
+    scheduler_cli = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    worker_cli = [sys.executable, "-m", "distributed.cli.dask_worker"]
     started: list[subprocess.Popen[bytes]] = []
     log = (tmp_path / "cluster.log").open("wb")
     try:
         started.append(
             subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port)]
-                + ["--dashboard-address", ":0"],
+                [*scheduler_cli, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
                 env=subprocess_env,
                 stdout=log,
                 stderr=log,
@@ -245,8 +247,7 @@ def test_scripts_and_stages_are_children_of_a_dask_worker_process(
         )
         started.append(
             subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", tcp, "--nthreads", "2", "--no-dashboard"]
-                + ["--host", "127.0.0.1"],
+                [*worker_cli, tcp, "--nthreads", "2", "--no-dashboard", "--host", "127.0.0.1"],
                 env=subprocess_env,
                 stdout=log,
                 stderr=log,
