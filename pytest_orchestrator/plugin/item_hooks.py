@@ -60,6 +60,7 @@ __all__ = [
     "item_plan",
     "plan_key",
     "pytest_timeout_limit",
+    "rerunfailures_rule",
     "register_item_hooks",
 ]
 
@@ -97,6 +98,23 @@ def item_plan(
                 item.add_marker(pytest.mark.timeout(timeout), append=False)
             timeout = None  # pytest-timeout enforces the shorter limit
     return policy, timeout or None
+
+
+def rerunfailures_rule(config: pytest.Config, items: Sequence[pytest.Item]) -> bool:
+    """Whether pytest-rerunfailures reruns items here (``--reruns`` or a ``flaky`` marker); then the one rule holds:
+    our ``retry`` marker wins on the items that carry it, pytest-rerunfailures handles the rest (the
+    ``--orchestrate-retries`` default is not applied), and it is said once."""
+    if not config.pluginmanager.hasplugin("rerunfailures"):
+        return False
+    if not (config.getoption("reruns", 0) or any(item.get_closest_marker("flaky") for item in items)):
+        return False
+    from pytest_orchestrator.plugin.arrange import notes_key
+
+    config.stash.setdefault(notes_key, []).append(
+        "orchestrate: @pytest.mark.retry wins on the items that carry it; pytest-rerunfailures (--reruns, flaky) "
+        "reruns the rest"
+    )
+    return True
 
 
 def pytest_timeout_limit(item: pytest.Item) -> float | None:

@@ -46,6 +46,7 @@ from pytest_orchestrator.plugin.item_hooks import DependencyGate
 from pytest_orchestrator.plugin.item_hooks import item_plan
 from pytest_orchestrator.plugin.item_hooks import plan_key
 from pytest_orchestrator.plugin.item_hooks import register_item_hooks
+from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.options import Settings
@@ -138,11 +139,12 @@ class OrchestratePlugin:
         run = self.graph = select_items(
             self.config, items, snapshot, full, stages=self.stages, deps_policy=self.deps_policy
         )
+        reruns = rerunfailures_rule(self.config, items)
         for item in items:
             item.stash[plan_key] = item_plan(
                 item,
                 item.stash[spec_key],
-                default_retry=self.default_retry,
+                default_retry=None if reruns else self.default_retry,
                 default_timeout=self.default_timeout,
                 pytest_timeout=self.pytest_timeout,
             )

@@ -344,7 +344,8 @@ class DagScheduling:
         self._open = set(graph.nodes)
         sched = self.sched = graph.make_scheduler()
         self._dispatcher.setup(graph, sched, position, len(collection))
-        write_line(self.config, header_line(self.config, self.numnodes, graph))
+        header = header_line(self.config, self.numnodes, graph)
+        write_line(self.config, header, verbosity=-1 if "overridden" in header else 0)  # the override shows under -q
         for nodeid in graph.order():
             if sched.state[nodeid] == SKIPPED:  # skipped up front: a deselected or uncollected dependency
                 self._report_skip(nodeid, sched.reasons.get(nodeid, "a dependency will not run"))
