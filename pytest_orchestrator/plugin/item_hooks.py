@@ -61,6 +61,7 @@ __all__ = [
     "plan_key",
     "pytest_timeout_limit",
     "rerunfailures_rule",
+    "xfailed_reason",
     "register_item_hooks",
 ]
 
@@ -98,6 +99,14 @@ def item_plan(
                 item.add_marker(pytest.mark.timeout(timeout), append=False)
             timeout = None  # pytest-timeout enforces the shorter limit
     return policy, timeout or None
+
+
+def xfailed_reason(reason: str, xfailed: set[str]) -> str:
+    """A dependency skip reason that says "xfailed" for the dependencies in ``xfailed`` (the scheduler counts an
+    xfail as a skip)."""
+    for nodeid in xfailed:
+        reason = reason.replace(f"{nodeid!r} was skipped", f"{nodeid!r} was xfailed")
+    return reason
 
 
 def rerunfailures_rule(config: pytest.Config, items: Sequence[pytest.Item]) -> bool:
@@ -163,8 +172,7 @@ class DependencyGate:
         sched = self.sched
         if sched.state.get(item.nodeid) == TaskStatus.SKIPPED:
             reason = sched.reasons.get(item.nodeid, "a dependency did not complete")
-            for xfailed in self.xfailed:
-                reason = reason.replace(f"{xfailed!r} was skipped", f"{xfailed!r} was xfailed")
+            reason = xfailed_reason(reason, self.xfailed)
             item.stash[dependency_skip_key] = reason
             raise pytest.skip.Exception(reason, _use_item_location=True)
 

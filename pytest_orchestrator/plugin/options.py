@@ -17,7 +17,7 @@ import pytest
 from pytest_orchestrator.argtypes import number
 
 
-__all__ = ["DEPS_CHOICES", "GRAPH_CHOICES", "XFAIL_DEPS_CHOICES", "Settings", "retry_count", "seconds"]
+__all__ = ["DEPS_CHOICES", "GRAPH_CHOICES", "XFAIL_DEPS_CHOICES", "Settings", "retry_count", "seconds", "xfail_deps_of"]
 
 T = TypeVar("T")
 
@@ -57,6 +57,14 @@ def _setting(config: pytest.Config, dest: str, convert: Callable[[str], T]) -> T
     return _ini(config, dest, convert)
 
 
+def xfail_deps_of(config: pytest.Config) -> str:
+    """``--orchestrate-xfail-deps`` (or its ini key): ``"skip"`` (default) or ``"run"``."""
+    value = config.getoption("orchestrate_xfail_deps", None)
+    if value is None and hasattr(config, "getini"):
+        value = _ini(config, "orchestrate_xfail_deps", _choice(XFAIL_DEPS_CHOICES))
+    return str(value or "skip")
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """What ``--orchestrate-*`` options (or their ini keys) ask for this session."""
@@ -84,5 +92,5 @@ class Settings:
             stages=tuple(stages),
             graph_format=_setting(config, "orchestrate_graph", _choice(GRAPH_CHOICES)),
             strict=bool(config.getini("orchestrate_strict")) if strict is None else bool(strict),
-            xfail_deps=_setting(config, "orchestrate_xfail_deps", _choice(XFAIL_DEPS_CHOICES)) or "skip",
+            xfail_deps=xfail_deps_of(config),
         )
