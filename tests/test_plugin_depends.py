@@ -90,7 +90,7 @@ def test_failed_and_skipped_dependencies_skip_dependents(pytester: pytest.Pytest
             "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_child' was skipped "
             "(root cause: 'test_chain.py::test_root' failed)",
             "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_skipped' was skipped",
-            "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_xfail' was skipped",
+            "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_xfail' was xfailed",
             "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_skips_inside' was skipped",
         ]
     )
