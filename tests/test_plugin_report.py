@@ -74,7 +74,7 @@ def _env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _project(pytester: pytest.Pytester) -> None:
-    project(pytester, "orchestrate_secrets = DB_URL\n")
+    project(pytester, "orchestrate_secrets = DB_URL\norchestrate_scripts = scripts/*.py\n")
     pytester.makepyfile(test_wf=SUITE)
     script(pytester, "scripts/seed.py", SEED)
 
@@ -232,3 +232,34 @@ def test_junit_carries_attempts_stage_and_root_cause(pytester: pytest.Pytester, 
     assert properties(cases["test_j.test_build"])["stage"] == "build"
     assert properties(cases["test_j.test_package"]) == {"root_cause": "test_j.py::test_build"}
     assert properties(cases["test_j.test_deploy"]) == {"stage": "ship", "root_cause": "test_j.py::test_build"}
+
+
+def test_soft_edges_are_marked_and_skip_nothing(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.makepyfile(
+        test_s="""
+        import pytest
+
+        def test_prepare():
+            assert False
+
+        @pytest.mark.depends("test_prepare", soft=True)
+        def test_soft():
+            pass
+
+        @pytest.mark.depends("test_prepare")
+        def test_hard():
+            pass
+        """
+    )
+    _run(pytester, "--orchestrate-report", "report.json")
+    report = json.loads((pytester.path / "report.json").read_text())
+    validate_report(report)
+    edges = {(e["from"], e["to"]): e["kind"] for e in report["edges"]}
+    assert edges == {
+        ("test_s.py::test_prepare", "test_s.py::test_soft"): "soft",
+        ("test_s.py::test_prepare", "test_s.py::test_hard"): "hard",
+    }
+    items = _items(report)
+    assert items["test_s.py::test_soft"]["status"] == "passed"
+    assert items["test_s.py::test_hard"]["root_cause"] == "test_s.py::test_prepare"

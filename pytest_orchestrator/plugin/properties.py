@@ -54,10 +54,11 @@ class ItemProperties:
         if node is None or nodeid in seen:
             return None
         seen.add(nodeid)
-        for dep in node.deps:
+        hard = [d for d in node.deps if d not in node.soft]  # a soft dependency orders only: it skips nothing
+        for dep in hard:
             if dep in self.failed:
                 return dep
-        for dep in node.deps:
+        for dep in hard:
             root = self.roots.get(dep) or self.root_cause(dep, seen)
             if root is not None:
                 return root

@@ -202,13 +202,18 @@ class ReportWriter:
         nodes = graph.nodes if graph is not None else {}
         seen = set(self.tracer.items)
         items.extend({"id": n, "status": "not_run"} for n in nodes if n not in seen)
+        roots = getattr(self.config.pluginmanager.get_plugin("orchestrate-properties"), "roots", {})
+        edges: list[dict[str, str]] = []
         for item in items:
             node = nodes.get(item["id"])
             item["kind"] = node.kind if node is not None else "test"
+            if item["id"] in roots:  # the rule that skipped it (soft dependencies skip nothing)
+                item["root_cause"] = roots[item["id"]]
             if node is not None:
                 item["stage"] = node.stage
-                item["dependencies"] = [d for d in node.deps if d in nodes]
-        edges = [{"from": d, "to": i["id"], "kind": "hard"} for i in items for d in i.get("dependencies", ())]
+                for dep in node.deps:
+                    if dep in nodes:
+                        edges.append({"from": dep, "to": node.nodeid, "kind": "soft" if dep in node.soft else "hard"})
         workers = self.config.getoption("numprocesses", None)
         finished = time.time()
         return build_report(
