@@ -85,12 +85,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="Print the item dependency graph in this format and exit without running anything",
     )
+    group.addoption(
+        "--orchestrate-no-state",
+        action="store_true",
+        default=False,
+        help="Do not record this session's item outcomes in the state file (recorded by default, for "
+        "--orchestrate-resume)",
+    )
+    group.addoption(
+        "--orchestrate-resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="RUN_ID",
+        help="Run only what did not pass in the last unfinished session (or in run RUN_ID; write "
+        "--orchestrate-resume=RUN_ID): items that passed there are reported as passed, carried over",
+    )
     parser.addini("orchestrate", "Turn on --orchestrate for every run", type="bool", default=False)
     parser.addini(
         "orchestrate_scripts",
         "Globs (relative to rootdir) of scripts collected as test items under --orchestrate",
         type="args",
         default=DEFAULT_SCRIPT_GLOBS,
+    )
+    parser.addini(
+        "orchestrate_state",
+        "The state file --orchestrate records sessions in (relative to rootdir; default: in pytest's cache folder)",
+        type="string",
+        default="",
     )
 
 
