@@ -37,7 +37,14 @@ SHUTDOWN = "shutdown"
 
 class FakeGateway:
     def __init__(self, worker_id: str) -> None:
-        self.id = worker_id
+        self._id = worker_id
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def newchannel(self) -> Any:
+        raise AssertionError("the simulation hands the channel over directly")
 
 
 class FakeChannel:
@@ -182,7 +189,7 @@ class Simulation:
         if stop and not self.shutdown_triggered:
             self.shutdown_triggered = True
             for node in self.sched.nodes:
-                node.shutdown()  # type: ignore[attr-defined]
+                node.shutdown()
 
     def report(self, nodeid: str, outcome: str, when: str) -> None:
         longrepr: Any = None
@@ -261,7 +268,7 @@ class Simulation:
         else:
             self.shutdown_triggered = True
             for other in self.sched.nodes:
-                other.shutdown()  # type: ignore[attr-defined]
+                other.shutdown()
         self.after_event()
 
     def runnable(self, node: FakeNode) -> bool:

@@ -420,15 +420,16 @@ def _worker_state(config: pytest.Config) -> SessionState | None:
     return SessionState(config, None, resumed_from=info.get("run"), stored=stored)
 
 
-def open_state(config: pytest.Config) -> SessionState | None:
-    """The session's state, registered as a plugin; ``None`` when it is off (or on a worker whose controller does not
-    record). Raises ``pytest.UsageError`` when ``--orchestrate-resume`` cannot be honoured."""
+def open_state(config: pytest.Config, *, runs_nothing: bool = False) -> SessionState | None:
+    """The session's state, registered as a plugin; ``None`` when it is off, when the session runs nothing
+    (``runs_nothing``: ``--orchestrate-graph``; ``--collect-only``), or on a worker whose controller does not record.
+    Raises ``pytest.UsageError`` when ``--orchestrate-resume`` cannot be honoured."""
     resume: bool | str | None = config.getoption("orchestrate_resume", None)
     if config.getoption("orchestrate_no_state", False):
         if resume:
             raise pytest.UsageError("--orchestrate-resume needs state: drop --orchestrate-no-state")
         return None
-    if config.getoption("collectonly", False) or config.getoption("orchestrate_graph", None):
+    if runs_nothing or config.getoption("collectonly", False):
         return None
     if hasattr(config, "workerinput"):
         state = _worker_state(config)
