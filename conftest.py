@@ -13,6 +13,13 @@ from typing import Any
 
 import pytest
 
+# pytester's in-process runs (``pytester.runpytest()``) drop from ``sys.modules`` every module first imported during
+# them. The process layer keeps state across runs (psutil's caches, the reaper's adopted processes), so it is
+# imported here, once, before any in-process run: re-imported per run, psutil raised ``KeyError: 'psutil'`` and a
+# child's ``Popen`` was left unreaped when test files were batched.
+import pytest_orchestrator.execution.process
+import pytest_orchestrator.execution.reaper  # noqa: F401
+
 
 pytest_plugins = ["pytester"]
 
