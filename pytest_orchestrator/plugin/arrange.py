@@ -28,6 +28,7 @@ from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import MarkerError
 from pytest_orchestrator.plugin.markers import evaluate_marks
 from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.targets import AmbiguousTarget
 from pytest_orchestrator.plugin.targets import ItemRef
 from pytest_orchestrator.plugin.targets import TargetResolver
 from pytest_orchestrator.plugin.targets import build_graph
@@ -72,7 +73,7 @@ def build_item_graph(
     snapshot: Sequence[pytest.Item],
     *,
     own_timeout: bool,
-    find_script: Callable[[str], str | None] | None,
+    find_script: Callable[[str], list[str]] | None,
     lf_active: bool,
     durations: Mapping[str, float],
 ) -> ItemGraph:
@@ -90,6 +91,9 @@ def build_item_graph(
     resolver = TargetResolver(refs, config.rootpath, find_script=find_script, lf_active=lf_active)
     full, unknown = build_graph(resolver, durations)
     if unknown:
+        ambiguous = [u.message for u in unknown if isinstance(u, AmbiguousTarget)]
+        if ambiguous:
+            raise pytest.UsageError("orchestrate: ambiguous dependencies:\n" + "\n".join(ambiguous))
         raise pytest.UsageError("orchestrate: unknown dependencies:\n" + "\n".join(u.message for u in unknown))
     config.hook.pytest_orchestrate_modify_graph(config=config, graph=full)
     try:

@@ -5,6 +5,8 @@ A file that matches the ``orchestrate_scripts`` globs is a script. A ``.py`` scr
 the command line or matches ``python_files``), and in ``pytest_collect_file`` otherwise; a ``.py`` file named on
 the command line that is no test module runs as a script too, and so does a ``.sh`` file named there.
 :func:`script_finder` looks scripts up on disk by stem, for targets that name a script that was not collected.
+Which files are scripts at all is :class:`~.script_scope.ScriptScope`'s answer (the CLI's discovery): a path that
+reaches a script a second time, or a link out of the rootdir, is not collected (:meth:`ScriptRouting.ignore`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pytest_orchestrator.plugin.items import ScriptFile
 from pytest_orchestrator.plugin.items import is_script_path
 from pytest_orchestrator.plugin.items import looks_like_test_module
 from pytest_orchestrator.plugin.items import matches_python_files
+from pytest_orchestrator.plugin.script_scope import ScriptScope
 
 
 __all__ = ["ScriptRouting", "script_finder"]
@@ -33,9 +36,19 @@ class ScriptRouting:
         self.rootpath = rootpath
         self.script_globs = list(script_globs)
         self.python_files = list(python_files)
+        self.scope = ScriptScope(rootpath, self.script_globs)
 
     def is_script(self, path: Path) -> bool:
-        return is_script_path(path, self.rootpath, self.script_globs)
+        return is_script_path(path, self.rootpath, self.script_globs) and self.scope.admits(path)
+
+    def ignore(self, path: Path) -> bool | None:
+        """``pytest_ignore_collect``: ``True`` for a folder link into its own ancestors, and for a file the globs
+        match that reaches a script already collected or leaves the rootdir; else ``None`` (pytest decides)."""
+        if path.is_dir():
+            return True if self.scope.ignores_dir(path) else None
+        if not is_script_path(path, self.rootpath, self.script_globs):
+            return None
+        return True if self.scope.verdict(path) in ("duplicate", "outside") else None
 
     def collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         """``pytest_collect_file``: a script collector, or ``None`` to leave the file to pytest."""
@@ -64,25 +77,10 @@ class ScriptRouting:
         return None
 
 
-def script_finder(rootpath: Path, script_globs: Sequence[str]) -> Callable[[str], str | None]:
-    """``find(stem) -> path or None``: scripts on disk under the globs, looked up by stem (the first path wins).
+def script_finder(rootpath: Path, script_globs: Sequence[str]) -> Callable[[str], list[str]]:
+    """``find(stem) -> paths``: the scripts on disk under the globs named ``stem`` (more than one: ambiguous).
 
-    The disk is walked once, on the first call (most runs never ask).
+    The disk is walked once, on the first call (most runs never ask); it says nothing (collection already did).
     """
-    found: dict[str, str] | None = None
-
-    def find(target: str) -> str | None:
-        nonlocal found
-        if found is None:
-            from pytest_orchestrator.scripts.discovery import discover_scripts
-
-            found = {}
-            try:
-                scripts = discover_scripts(rootpath, list(script_globs))
-            except (OSError, ValueError):
-                scripts = []
-            for path in scripts:
-                found.setdefault(path.stem, str(path))
-        return found.get(target)
-
-    return find
+    scope = ScriptScope(rootpath, script_globs, warn=None, configs=False)
+    return scope.with_stem

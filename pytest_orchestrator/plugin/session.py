@@ -87,6 +87,9 @@ class OrchestratePlugin:
             raise pytest.UsageError("--orchestrate-graph prints the graph without running anything: drop -n")
 
     # -- collection ---------------------------------------------------------------------------------------------
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        return self._routing.ignore(collection_path)
+
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         return self._routing.collect_file(file_path, parent)
 
