@@ -113,9 +113,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
         from pytest_orchestrator.plugin.session import OrchestratePlugin
+        from pytest_orchestrator.plugin.shutdown import register as register_shutdown
         from pytest_orchestrator.plugin.xdist import register as register_xdist
 
         config.pluginmanager.register(OrchestratePlugin(config), SESSION_PLUGIN_NAME)
+        register_shutdown(config)  # SIGTERM/SIGINT: stop cleanly, exit 143/130, leave no process behind
         # under xdist: the DAG scheduler on the controller, the graph export and flush items on each worker
         register_xdist(config)
         if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations for failed items, a step summary
