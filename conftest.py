@@ -11,9 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import psutil  # noqa: F401  (see below)
 import pytest
 
 
+# pytester's in-process runs drop the modules first imported during them; psutil looks itself up in sys.modules at
+# call time, so a copy of the reaper kept from an earlier inner run would fail there. Imported here, psutil stays.
 pytest_plugins = ["pytester"]
 
 REPO_ROOT = Path(__file__).resolve().parent

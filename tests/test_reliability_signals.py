@@ -69,17 +69,36 @@ class Run:
     output: str
     junit: Path
 
-    def stats(self) -> dict[str, int]:
-        """pytest's own final stats line, as ``{"passed": 1, ...}``."""
-        last = [line for line in self.output.splitlines() if line.startswith("=")][-1]
-        return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", last) if word not in ("warnings", "warning")}
+    def assert_counts_agree(self) -> None:
+        assert_counts_agree(self.output.splitlines())
 
-    def summary_counts(self) -> dict[str, int]:
-        """The workflow summary's ``N items: ...`` line, as ``{"passed": 1, ...}``."""
-        lines = [line for line in self.output.splitlines() if re.match(r"^\d+ items?:", line)]
-        assert lines, self.output
-        counts = lines[-1].split(":", 1)[1]
-        return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", counts)}
+
+def pytest_stats(lines: list[str]) -> dict[str, int]:
+    """pytest's own final stats line, as ``{"passed": 1, "error": 1, ...}`` (warnings and deselected left out)."""
+    last = [line for line in lines if line.startswith("=")][-1]
+    found = {word.rstrip("s") if word == "errors" else word: int(n) for n, word in re.findall(r"(\d+) (\w+)", last)}
+    return {k: v for k, v in found.items() if k not in ("warning", "warnings", "deselected")}
+
+
+def summary_counts(lines: list[str]) -> dict[str, int]:
+    """The counts pytest also shows, from the workflow summary's ``N items: ...`` line (a timeout is pytest's
+    ``failed``; ``interrupted`` and ``not run`` items are not in pytest's line)."""
+    found = [line for line in lines if re.match(r"^\d+ items?:", line)]
+    assert found, "\n".join(lines)
+    head, _, reruns = found[-1].split(":", 1)[1].partition(";")
+    counts: dict[str, int] = {}
+    for n, word in re.findall(r"(\d+) (\w+)", head):
+        key = "failed" if word == "timeout" else word
+        if key not in ("interrupted", "not"):
+            counts[key] = counts.get(key, 0) + int(n)
+    for n in re.findall(r"(\d+) reruns?", reruns):
+        counts["rerun"] = int(n)
+    return counts
+
+
+def assert_counts_agree(lines: list[str]) -> None:
+    """The workflow summary's totals equal pytest's own stats line."""
+    assert summary_counts(lines) == pytest_stats(lines), "\n".join(lines)
 
 
 class Project:
@@ -150,6 +169,8 @@ def proj(tmp_path: Path) -> Iterator[Project]:
 
 def _assert_clean_stop(proj: Project, run: Run, sig: int) -> None:
     assert run.elapsed < 5.0, f"took {run.elapsed:.1f} s to stop\n{run.output}"
+    run.assert_counts_agree()
+    assert "interrupted" in [line for line in run.output.splitlines() if " items: " in line][-1], run.output
     assert run.returncode == 128 + sig, run.output
     assert env_survivors(proj.marker, wait=0.5) == [], run.output
     assert survivors(proj.marker) == []
@@ -223,6 +244,7 @@ def test_a_killed_worker_leaves_no_script_alive(proj: Project) -> None:
     run = proj.finish(proc, time.monotonic(), timeout=60)
     assert "crashed" in run.output, run.output
     assert env_survivors(proj.marker, wait=1.0) == [], run.output
+    run.assert_counts_agree()
 
 
 # -- a Python test's timeout --------------------------------------------------------------------------------------
@@ -268,8 +290,29 @@ def test_a_timed_out_test_takes_what_it_started_with_it(pytester: pytest.Pyteste
         result = pytester.runpytest("--orchestrate", "-p", "no:timeout", "-p", "no:cacheprovider")
         result.assert_outcomes(passed=2, failed=1)
         assert survivors(marker, wait=1.0) == []
+        assert_counts_agree(result.outlines)
     finally:
         from proc_helpers import kill_survivors
 
         kill_survivors(marker)
         kill_survivors(session_marker)
+
+
+# -- counts that do not lie ---------------------------------------------------------------------------------------
+
+
+def test_an_output_flood_says_what_was_kept_and_what_was_dropped(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "scripts").mkdir()
+    (pytester.path / "scripts" / "flood.py").write_text(
+        "import sys\nline = 'x' * 99 + '\\n'\nfor _ in range(50_000):\n    sys.stdout.write(line)\nsys.exit(3)\n"
+    )
+    result = pytester.runpytest("--orchestrate", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "----- stdout (last 20 of the 10000 lines kept; output truncated: first 4.0 MB / 40,000 lines dropped, "
+            "last 1.0 MB kept) -----"
+        ]
+    )
+    assert_counts_agree(result.outlines)

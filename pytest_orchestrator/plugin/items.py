@@ -268,7 +268,12 @@ def describe_failure(result: ScriptResult, shown_path: str) -> str:
         if not tail:
             lines.append(f"----- {name}: (empty) -----")
             continue
-        shown = f"last {len(tail)} of {total} lines" if total > len(tail) else f"{total} lines"
+        cut: str = getattr(result, f"{name}_truncation", "")
+        if cut:  # the head was dropped to bound memory: say what was kept and what was dropped
+            kept = f"last {len(tail)} of the {total} lines kept" if total > len(tail) else f"the {total} lines kept"
+            shown = f"{kept}; {cut.strip('()')}"
+        else:
+            shown = f"last {len(tail)} of {total} lines" if total > len(tail) else f"{total} lines"
         lines.append(f"----- {name} ({shown}) -----")
         lines.extend(tail)
     return "\n".join(lines)
