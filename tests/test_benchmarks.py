@@ -51,3 +51,15 @@ def test_runners_bench_runs(repo_root: Path, subprocess_env: dict[str, str]) -> 
 def test_plugin_bench_runs(repo_root: Path, subprocess_env: dict[str, str]) -> None:
     out = bench(repo_root, subprocess_env, "plugin.py", "--repeat", "2", "--tests", "200")
     assert "inactive: pytest --co -q" in out and "active: pytest -q --orchestrate" in out
+
+
+def test_state_bench_runs(repo_root: Path, subprocess_env: dict[str, str]) -> None:
+    out = bench(repo_root, subprocess_env, "state.py", "--quick")
+    assert "(a) workflow of 2000 no-op tasks" in out and "random" in out and "wide" in out
+    assert "(b) pytest" in out
+
+
+def test_dask_bench_runs(repo_root: Path, subprocess_env: dict[str, str]) -> None:
+    pytest.importorskip("distributed")
+    out = bench(repo_root, subprocess_env, "dask.py", "--repeats", "1")
+    assert "bare submit" in out and "makespan ratio" in out and "per-task overhead ratio" in out

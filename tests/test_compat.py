@@ -145,35 +145,3 @@ def test_disable_group_suffix() -> None:
     config = fake_config(loadgroup=True)
     compat.disable_group_suffix(config)
     assert config.option.loadgroup is False
-
-
-def test_teardown_towards_reports_a_failing_finalizer(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
-        """
-        import pytest
-        from pytest_orchestrator.plugin import compat
-
-        seen = []
-
-        @pytest.fixture(scope="module")
-        def broken():
-            yield
-            raise RuntimeError("teardown went wrong")
-
-        @pytest.hookimpl(tryfirst=True)
-        def pytest_runtest_teardown(item, nextitem):
-            call = compat.teardown_towards(item, nextitem)
-            seen.append((item.name, None if call.excinfo is None else str(call.excinfo.value)))
-            if item.name == "test_last":
-                print("SEEN", seen)
-        """
-    )
-    pytester.makepyfile(
-        test_one="""
-        def test_first(broken): pass
-        def test_last(broken): pass
-        """
-    )
-    result = pytester.runpytest("-s", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
-    assert "SEEN [('test_first', None), ('test_last', 'teardown went wrong')]" in result.stdout.str()

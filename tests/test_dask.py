@@ -336,6 +336,9 @@ def test_a_scheduler_and_two_workers_by_address(tmp_path: Path, subprocess_env: 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
+    # the workers unpickle this module's actions by name: they need its folder on their path, as pytest has
+    here = str(Path(__file__).resolve().parent)
+    subprocess_env = {**subprocess_env, "PYTHONPATH": os.pathsep.join((here, subprocess_env["PYTHONPATH"]))}
     dask_cli = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
     worker_cli = [sys.executable, "-m", "distributed.cli.dask_worker"]
     started: list[subprocess.Popen[bytes]] = []

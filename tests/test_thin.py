@@ -267,8 +267,8 @@ def test_batch_never_drops_a_target_and_counts_add_up(tmp_path: Path) -> None:
     good = py(tmp_path, "good", "print('good')")
     bad_sh = tmp_path / "bad.sh"
     bad_sh.write_text("exit 2\n")
-    targets: list[Any] = [str(good), bad_sh, "echo shell", "exit 5", "missing_x.py", "", "sleep 5", 42]
-    result = batch(targets, workers=8, timeout=1.0)
+    targets: list[Any] = [str(good), bad_sh, "echo shell", "exit 5", "missing_x.py", "", "sleep 60", 42]
+    result = batch(targets, workers=8, timeout=3.0)  # room for a loaded machine; only "sleep 60" runs out
     assert result.total == len(targets) == len(result.results)
     assert result.passed + result.failed + result.timeout + result.skipped == result.total
     statuses = [r.status for r in result.results]

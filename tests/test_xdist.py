@@ -452,7 +452,7 @@ def test_collection_mismatch_is_a_clear_error(pytester: pytest.Pytester) -> None
     assert not timeline(pytester)
 
 
-@pytest.mark.parametrize(("dist", "overridden"), [(None, False), ("load", False), ("loadfile", True), ("each", True)])
+@pytest.mark.parametrize(("dist", "overridden"), [(None, False), ("load", False), ("loadfile", True)])
 def test_dist_is_overridden_with_one_line(pytester: pytest.Pytester, dist: str | None, overridden: bool) -> None:
     project(pytester, test_chain=CHAIN)
     args = ["--orchestrate", "-n", "2"] + ([f"--dist={dist}"] if dist else [])

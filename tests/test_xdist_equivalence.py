@@ -87,13 +87,13 @@ def junit(path: Path) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def compare(pytester: pytest.Pytester, seed: int) -> None:
+def compare(pytester: pytest.Pytester, seed: int, workers: int = 2) -> None:
     count = generate(pytester, seed)
     serial = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--orchestrate", "--junitxml=serial.xml", timeout=120
     )
     parallel = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--orchestrate", "-n", "2", "--junitxml=parallel.xml", timeout=120
+        "-p", "no:cacheprovider", "--orchestrate", "-n", str(workers), "--junitxml=parallel.xml", timeout=120
     )
     a, b = junit(pytester.path / "serial.xml"), junit(pytester.path / "parallel.xml")
     assert len(a) == count, serial.stdout.str()
@@ -103,9 +103,10 @@ def compare(pytester: pytest.Pytester, seed: int) -> None:
     assert serial.ret == parallel.ret
 
 
+@pytest.mark.parametrize("workers", [2, 4])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_same_outcomes_as_serial(pytester: pytest.Pytester, seed: int) -> None:
-    compare(pytester, seed)
+def test_same_outcomes_as_serial(pytester: pytest.Pytester, seed: int, workers: int) -> None:
+    compare(pytester, seed, workers)
 
 
 @pytest.mark.slow

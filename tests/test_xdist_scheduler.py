@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-import json
 from pathlib import Path
 import random
 import types
@@ -27,7 +26,10 @@ from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.xdist_controller import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
 from pytest_orchestrator.plugin.xdist_controller import DagScheduling
-from pytest_orchestrator.plugin.xdist_handoff import graph_file
+from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
+from pytest_orchestrator.plugin.xdist_handoff import STOP
+from pytest_orchestrator.plugin.xdist_handoff import VERDICT
+from pytest_orchestrator.plugin.xdist_handoff import encode
 
 
 SHUTDOWN = "shutdown"
@@ -35,7 +37,28 @@ SHUTDOWN = "shutdown"
 
 class FakeGateway:
     def __init__(self, worker_id: str) -> None:
-        self.id = worker_id
+        self._id = worker_id
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def newchannel(self) -> Any:
+        raise AssertionError("the simulation hands the channel over directly")
+
+
+class FakeChannel:
+    """The execnet channel to one worker: the worker's hand-off message, and what the controller sent back."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.sent: list[Any] = []
+
+    def receive(self, timeout: float | None = None) -> str:
+        return self.message
+
+    def send(self, item: Any) -> None:
+        self.sent.append(item)
 
 
 class FakeNode:
@@ -123,13 +146,15 @@ class Simulation:
         self.outcomes = outcomes
         self.config = make_config(tmp_path, workers)
         self.plugin = ControllerPlugin(self.config)
-        self.plugin.folder = str(tmp_path)
         self.config.hook.plugin = self.plugin
-        self.sched: DagScheduling = self.plugin.pytest_xdist_make_scheduler(self.config, None)
+        self.sched = DagScheduling(self.config, None)
+        self.plugin.scheduler = self.sched
         self.collection = list(graph.nodes)
-        parents = list(dict.fromkeys(node.parent for node in graph.nodes.values()))
-        self.flush = {parent: len(self.collection) + i for i, parent in enumerate(parents)}
-        data = {"graph": graph.to_json(), "flush": self.flush}
+        data = encode(graph)
+        #: items that wait for the controller's verdict on the worker (they have dependencies)
+        self.gated = {n for n, node in graph.nodes.items() if node.deps}
+        #: items the workers skipped on the controller's verdict
+        self.verdict_skips: dict[str, str] = {}
         self.workers = workers
         self.next_id = 0
         self.nodes: list[FakeNode] = []
@@ -148,7 +173,7 @@ class Simulation:
     def new_node(self) -> FakeNode:
         node = FakeNode(f"gw{self.next_id}")
         self.next_id += 1
-        Path(graph_file(str(self.tmp_path), node.gateway.id)).write_text(json.dumps(self.data))
+        node.workerinput[CHANNEL_KEY] = FakeChannel(self.data)
         self.nodes.append(node)
         self.sched.add_node(node)
         return node
@@ -164,7 +189,7 @@ class Simulation:
         if stop and not self.shutdown_triggered:
             self.shutdown_triggered = True
             for node in self.sched.nodes:
-                node.shutdown()  # type: ignore[attr-defined]
+                node.shutdown()
 
     def report(self, nodeid: str, outcome: str, when: str) -> None:
         longrepr: Any = None
@@ -175,13 +200,34 @@ class Simulation:
         rep = pytest.TestReport(nodeid, ("x.py", 0, nodeid), {}, outcome, longrepr, when)  # type: ignore[arg-type]
         self.config.hook.pytest_runtest_logreport(rep)
 
+    def verdict(self, node: FakeNode, nodeid: str, *, take: bool) -> tuple[bool, str | None]:
+        """Whether the controller gave its verdict on ``nodeid`` to ``node``, and the skip reason if any."""
+        sent = node.workerinput[CHANNEL_KEY].sent
+        for i, message in enumerate(sent):
+            if message[0] == VERDICT and message[1] == nodeid:
+                if take:
+                    del sent[i]
+                return True, message[2]
+        for message in sent:
+            if message[0] == STOP:
+                return True, message[1]
+        return False, None
+
     def run_item(self, node: FakeNode, index: int) -> bool:
         """Run one index on ``node``; False when the worker crashed."""
         self.clock += 1
-        if index in self.flush.values():
-            self.sched.mark_test_complete(node, index, 0.0)
-            return True
         nodeid = self.collection[index]
+        if nodeid in self.gated:
+            known, reason = self.verdict(node, nodeid, take=True)
+            assert known
+            if reason is not None:
+                self.verdict_skips[nodeid] = reason
+                self.config.hook.pytest_runtest_logstart(nodeid, None)
+                self.report(nodeid, "skipped", "setup")
+                self.report(nodeid, "passed", "teardown")
+                self.config.hook.pytest_runtest_logfinish(nodeid, None)
+                self.sched.mark_test_complete(node, index, 0.0)
+                return True
         self.started_at[nodeid] = self.clock
         self.ran.append(nodeid)
         hooks = self.config.hook
@@ -222,13 +268,17 @@ class Simulation:
         else:
             self.shutdown_triggered = True
             for other in self.sched.nodes:
-                other.shutdown()  # type: ignore[attr-defined]
+                other.shutdown()
         self.after_event()
 
     def runnable(self, node: FakeNode) -> bool:
         if node.held is None:
             return bool(node.queue)
-        return node.held != SHUTDOWN and bool(node.queue)
+        if node.held == SHUTDOWN or not node.queue:
+            return False
+        held = node.held
+        assert isinstance(held, int)
+        return self.collection[held] not in self.gated or self.verdict(node, self.collection[held], take=False)[0]
 
     def step(self, node: FakeNode) -> None:
         if node.held is None:
@@ -296,7 +346,7 @@ def synthetic_skips(sim: Simulation) -> dict[str, str]:
 
 def check(sim: Simulation, graph: ItemGraph, outcomes: dict[str, str]) -> None:
     states, reasons = expected(graph, outcomes)
-    skips = synthetic_skips(sim)
+    skips = synthetic_skips(sim) | sim.verdict_skips
     for nodeid in states:
         if nodeid in reasons:  # skipped by the rules: reported by the controller, never run
             assert nodeid not in sim.ran, nodeid
@@ -366,11 +416,6 @@ def test_batches_shape(tmp_path: Path) -> None:
     sim.new_node = keep  # type: ignore[method-assign]
     sim.run()
     check(sim, graph, {})
-    flush = set(sim.flush.values())
-    for node in nodes:
-        for batch in node.sent:
-            assert batch[-1] in flush and not flush & set(batch[:-1]), batch
-            assert len(batch) >= 2
     # independent tiny items travel in batches: far fewer round trips than items
     assert sum(len(node.sent) for node in nodes) < 300 / 4
 
@@ -389,7 +434,7 @@ def test_dependency_skip_names_first_declared_dependency(tmp_path: Path) -> None
         folder.mkdir()
         sim = Simulation(folder, graph, outcomes, 2, seed=seed)
         sim.run()
-        assert synthetic_skips(sim) == {"t.py::child": "dependency 't.py::slow' failed"}
+        assert synthetic_skips(sim) | sim.verdict_skips == {"t.py::child": "dependency 't.py::slow' failed"}
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

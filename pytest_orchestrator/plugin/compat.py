@@ -13,7 +13,6 @@ simulation in the tests implements.
 from __future__ import annotations
 
 from collections.abc import Callable
-import os
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
@@ -21,9 +20,7 @@ from typing import Protocol
 # No public equivalent: the runtest protocol without logging (pytest's own, so an attempt of a retried item is
 # exactly one normal run: setup, call, teardown, with pytest's makereport hooks). Same signature
 # ``runtestprotocol(item, log=True, nextitem=None) -> list[TestReport]`` in pytest 8.0.2 and 9.0.3.
-import _pytest.runner
 from _pytest.runner import runtestprotocol
-import pluggy
 import pytest
 
 
@@ -43,7 +40,6 @@ else:
 
 __all__ = [
     "Failed",
-    "TracebackFilteredItem",
     "WorkerNode",
     "XdistLog",
     "collection_diff",
@@ -53,55 +49,11 @@ __all__ = [
     "report_worker",
     "runtestprotocol",
     "should_stop",
-    "teardown_towards",
     "worker_count",
 ]
 
 
 # -- pytest ---------------------------------------------------------------------------------------------------
-
-
-def _reraise(config: pytest.Config) -> tuple[type[BaseException], ...]:
-    """The exceptions pytest never turns into a report: ``pytest.exit`` and (without ``--pdb``) Ctrl-C."""
-    # ``_pytest.runner.get_reraise_exceptions`` exists in pytest 9.0.3 but not in 8.0.2, where the runner builds
-    # the same tuple inline (``call_runtest_hook``); use pytest's when it is there, so a change follows pytest.
-    get: Callable[[pytest.Config], tuple[type[BaseException], ...]] | None = getattr(
-        _pytest.runner, "get_reraise_exceptions", None
-    )
-    if get is not None:
-        return get(config)
-    reraise: tuple[type[BaseException], ...] = (pytest.exit.Exception,)
-    if not config.getoption("usepdb", False):
-        reraise += (KeyboardInterrupt,)
-    return reraise
-
-
-def teardown_towards(item: pytest.Item, nextitem: pytest.Item | None) -> pytest.CallInfo[None]:
-    """Tear down what ``nextitem`` does not share with ``item``, as pytest's teardown phase does, and nothing else.
-
-    The flush items of the xdist worker run only this. pytest has no public way to tear down towards an item:
-    ``session._setupstate`` (a ``SetupState``) and its ``teardown_exact(nextitem)`` are private. The call is wrapped
-    as pytest's runner wraps a phase (``pytest.CallInfo.from_call``, with pytest's exceptions that are never turned
-    into a report), so a failure becomes a normal teardown report. All the same in pytest 8.0.2 and 9.0.3.
-    """
-    setupstate = item.session._setupstate
-    return pytest.CallInfo.from_call(
-        lambda: setupstate.teardown_exact(nextitem), when="teardown", reraise=_reraise(item.config)
-    )
-
-
-class TracebackFilteredItem(pytest.Item):
-    """An item whose failure tracebacks leave out pytest's, pluggy's and this module's frames.
-
-    For the xdist flush item: a module fixture's teardown error should show the fixture's code, not the machinery
-    around :func:`teardown_towards`. pytest's ``Node._traceback_filter`` is the private hook for this (pytest's
-    own ``Function`` overrides it); present with the same signature in pytest 8.0.2 and 9.0.3.
-    """
-
-    def _traceback_filter(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
-        internal = (os.path.dirname(_pytest.__file__), os.path.dirname(pluggy.__file__), __file__)
-        traceback = excinfo.traceback.filter(lambda entry: not str(entry.path).startswith(internal))
-        return traceback or excinfo.traceback
 
 
 # -- pytest-xdist ---------------------------------------------------------------------------------------------
@@ -129,8 +81,12 @@ def quiet_log() -> XdistLog:
 
 
 class _Gateway(Protocol):
+    """An execnet ``Gateway``: its id (``gw0``) and ``newchannel()``, both public execnet API."""
+
     @property
     def id(self) -> str: ...
+
+    def newchannel(self) -> Any: ...
 
 
 class WorkerNode(Protocol):
@@ -150,6 +106,8 @@ class WorkerNode(Protocol):
     def workerinput(self) -> dict[str, Any]: ...
 
     def send_runtest_some(self, indices: list[int]) -> None: ...
+
+    def shutdown(self) -> None: ...
 
 
 def worker_count(config: pytest.Config) -> int:

@@ -2,25 +2,30 @@
 
 Two halves, each loaded only where it is needed:
 
-- :mod:`.xdist_controller` on the xdist controller (``-n N`` and no ``workerinput``): a scheduler that sends an item
-  to a worker only after all its dependencies finished on any worker, and reports dependency skips itself;
-- :mod:`.xdist_worker` on each worker: hands the item graph to the controller and runs the *flush* items that keep
-  xdist's worker from holding back the last item of its queue.
+- :mod:`.xdist_controller` on the xdist controller (``-n N`` and no ``workerinput``): a scheduler that starts an
+  item only after all its dependencies finished on any worker, and reports dependency skips itself;
+- :mod:`.xdist_worker` on each worker: hands the item graph to the controller and holds an item with dependencies
+  until the controller's verdict arrives (see :mod:`.xdist_scheduling` for why an item may be sent before its
+  dependencies finished).
 
 :func:`register` is called from the plugin's ``pytest_configure`` under ``--orchestrate``, after the session plugin
 is registered.
 
-What the user sees: the controller always prints one line when it starts scheduling,
-``orchestrate: DAG scheduling on N workers: I items, D dependencies``, ending in
-``; --dist=MODE overridden by the DAG scheduler`` when a mode other than xdist's default ``load`` was given (any
-``--dist`` is overridden under ``--orchestrate``). Dependency skips are reported by the controller (without the
-``[gwN]`` prefix under ``-v``); the workflow summary gains an ``xdist workers busy: ...`` line (busy time per
-worker and parallel efficiency over the span from the first item sent to the last one finished).
+What the user sees: the controller prints one line when it starts scheduling,
+``orchestrate: DAG scheduling on N workers: I items, D dependencies``. Dependency skips of items that never reached
+a worker are reported by the controller; the workflow summary gains an ``xdist workers busy: ...`` line (busy time
+per worker and parallel efficiency over the span from the first item sent to the last one finished).
 
-Limits: the workers hand the graph over through files in a temporary folder, so the workers must share the
-controller's filesystem (local ``popen`` workers; not ``--tx ssh=...``). A module or class fixture is torn down by
-the flush item that follows the worker's last item of that module, so a failing fixture *teardown* is reported
-against that item after its dependents may already have run (serial mode would skip them).
+The workers hand the graph over on an execnet channel of their own (:mod:`.xdist_handoff`), so remote workers
+(``--tx socket=...``, ``--tx ssh=...``) work with a working directory of their own.
+
+What is guaranteed about teardowns. An item with dependencies starts after each dependency's whole runtest protocol
+ended on its worker: its setup, call and teardown, including the teardown of every fixture the *next item on that
+worker* does not share (pytest tears down towards the next item, as in serial mode). A module or class fixture that
+the dependency shares with the next item of its worker is torn down later, when that worker leaves the module; a
+failure there is reported as the teardown error of the item running then, and skips *that* item's dependents, as
+it would serially. So a dependency that is the only item of its module on its worker (or its module's last one)
+has its module fixtures torn down, and their teardown errors counted, before any dependent starts.
 """
 
 from __future__ import annotations

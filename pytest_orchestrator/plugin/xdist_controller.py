@@ -1,9 +1,9 @@
 """The controller half of the DAG-aware xdist scheduler (see :mod:`pytest_orchestrator.plugin.xdist`).
 
-:class:`ControllerPlugin` is registered on the xdist controller under ``--orchestrate``: it names the folder the
-workers write their item graph to, installs the scheduler and forwards the test reports to it, accounts for the
-items that never ran once xdist's loop is over, and completes the workflow summary (the graph's part, which the
-session plugin cannot know on a controller, and the workers' lines).
+:class:`ControllerPlugin` is registered on the xdist controller under ``--orchestrate``: it opens the channel each
+worker hands its item graph over on (:mod:`.xdist_handoff`), installs the scheduler and forwards the test reports
+to it, accounts for the items that never ran once xdist's loop is over, and completes the workflow summary (the
+graph's part, which the session plugin cannot know on a controller, and the workers' lines).
 
 The scheduler is split by job:
 
@@ -19,16 +19,15 @@ The controller side never imports the worker side (:mod:`.xdist_worker`): what b
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
 
 from pytest_orchestrator.plugin.summary import format_summary
-from pytest_orchestrator.plugin.xdist_handoff import FLUSH_SUFFIX
-from pytest_orchestrator.plugin.xdist_handoff import GRAPH_DIR_KEY
+from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
+from pytest_orchestrator.plugin.xdist_handoff import FREE
 from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_reports import complete_summary
 from pytest_orchestrator.plugin.xdist_reports import workers_lines
@@ -45,7 +44,7 @@ __all__ = ["SYNTHETIC_ATTR", "ControllerPlugin", "DagScheduling"]
 class ControllerPlugin:
     """Registered on the xdist controller under ``--orchestrate``: installs :class:`DagScheduling`.
 
-    It talks to xdist only through xdist's hooks: the graph folder goes to the workers in ``node.workerinput``
+    It talks to xdist only through xdist's hooks: a new execnet channel goes to each worker in ``node.workerinput``
     (``pytest_configure_node``), the scheduler is what ``pytest_xdist_make_scheduler`` returns, and the state of
     the run stays in the scheduler (the workflow summary gets the graph's part through
     ``pytest_orchestrate_summary``).
@@ -53,22 +52,31 @@ class ControllerPlugin:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        #: the folder the workers write their item graph to (made when the first worker is configured)
-        self.folder: str | None = None
         self.scheduler: DagScheduling | None = None
-
-    def graph_folder(self) -> str:
-        if self.folder is None:
-            self.folder = tempfile.mkdtemp(prefix="pytest-orchestrate-")
-        return self.folder
+        self._channels: list[Any] = []
+        #: another scheduler runs the session (a user's, or ``--dist each``): the workers wait for no verdict
+        self.free = False
 
     def pytest_configure_node(self, node: WorkerNode) -> None:
-        # ``workerinput`` is xdist's documented way to hand a worker data
-        node.workerinput[GRAPH_DIR_KEY] = self.graph_folder()
+        # ``workerinput`` is xdist's documented way to hand a worker data; execnet sends a channel as a channel
+        channel = node.gateway.newchannel()
+        node.workerinput[CHANNEL_KEY] = channel
+        self._channels.append(channel)
+        if self.free:
+            channel.send((FREE,))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: XdistLog | None) -> DagScheduling:
-        self.scheduler = DagScheduling(config, log, self.graph_folder())
+    @pytest.hookimpl(wrapper=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: XdistLog | None) -> Generator[None, Any, Any]:
+        # A wrapper, so a conftest's or another plugin's scheduler wins; xdist's own default (``trylast``, the one
+        # ``--dist`` chose) is kept as the delegate that runs a session with nothing to schedule.
+        inner = yield
+        own = inner is None or type(inner).__module__.split(".")[0] == "xdist"
+        if not own or config.getoption("dist", None) == "each":
+            self.free = True
+            for channel in self._channels:
+                channel.send((FREE,))
+            return inner
+        self.scheduler = DagScheduling(config, log, delegate=inner)
         return self.scheduler
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
@@ -78,11 +86,6 @@ class ControllerPlugin:
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         if self.scheduler is not None:
             self.scheduler.logfinish(nodeid)
-
-    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_logreport")
-    def pytest_runtest_logreport_flush(self, report: pytest.TestReport) -> None:
-        if self.scheduler is not None and report.nodeid.endswith(FLUSH_SUFFIX):
-            self.scheduler.adopt_flush_report(report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -112,8 +115,3 @@ class ControllerPlugin:
             lines[:] = format_summary(summary, verbose=config.option.verbose)
         if sched.busy:
             lines.extend(workers_lines(sched.busy, sched.span(), sched.numnodes, sched.dependency_skips, sched.crashes))
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None

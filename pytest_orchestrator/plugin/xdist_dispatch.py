@@ -4,8 +4,8 @@ A worker gets work only when it has no real item in flight: the best ready item 
 collection order), preferring items of the module or class the worker ran last (its fixtures are warm) when they
 are as good (within :data:`TOLERANCE`), and otherwise a module no other worker is in. When the ready pool is large,
 a batch of small independent items (no dependents) of the same parent follows the first one, to save round trips.
-(The scheduler ends every batch with the flush item of its last item's parent, so no real item is ever the last
-one in a worker's queue: xdist's worker runs an item only once it knows the next one.)
+(The scheduler, :mod:`.xdist_scheduling`, decides when a worker gets work: xdist's worker runs an item only once
+it knows the next one.)
 """
 
 from __future__ import annotations

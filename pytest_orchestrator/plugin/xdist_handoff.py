@@ -1,34 +1,61 @@
 """The item-graph hand-off between the xdist workers and the controller: both sides of it, and its names.
 
-Each worker (:mod:`.xdist_worker`) writes its item graph, and the index of the flush item of each parent collector,
-as JSON to the folder the controller (:mod:`.xdist_controller`) named in ``workerinput`` under
-:data:`GRAPH_DIR_KEY`; the scheduler (:mod:`.xdist_scheduling`) reads the first worker's file. The worker writes
-before xdist sends ``collectionfinish`` and the controller reads after it received it, so the file is complete when
-it is read. This module is what both sides share; neither side imports the other.
+The controller (:mod:`.xdist_controller`) opens one execnet channel per worker (``node.gateway.newchannel()``) and
+hands it over in ``workerinput`` under :data:`CHANNEL_KEY`, xdist's documented way to give a worker data. Each
+worker (:mod:`.xdist_worker`) sends one message on it, :func:`encode`'s text, *before* xdist sends
+``collectionfinish`` on its own channel; both channels share the gateway's one connection, so the message is there
+when the controller's scheduler (:mod:`.xdist_scheduling`) reads it after ``collectionfinish``. Nothing goes through
+the filesystem: the worker may be remote (``--tx socket=...``, ``--tx ssh=...``) with a working directory of its own.
+
+The same channel carries the controller's word back to a worker (:data:`VERDICT`, :data:`STOP`): see
+:mod:`.xdist_worker`.
+
+The message is compact (a 10,000-item graph is a few hundred kB and decodes in a few tens of ms): node ids are sent
+once, dependencies as indices, parents and paths as indices into their own tables, everything that is usually
+empty only where it is not. A graph with no edges is sent as its node count alone: the controller then leaves the
+run to xdist's own scheduler.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import json
-import os
-import tempfile
 from typing import Any
 
+from pytest_orchestrator.plugin.dag import Blocker
 from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.dag import Node
 
 
-__all__ = ["FLUSH_NAME", "FLUSH_SUFFIX", "GRAPH_DIR_KEY", "HandoffError", "graph_file", "read_graph", "write_graph"]
+__all__ = [
+    "CHANNEL_KEY",
+    "FREE",
+    "STOP",
+    "VERDICT",
+    "Handoff",
+    "HandoffError",
+    "decode",
+    "encode",
+    "encode_error",
+    "is_flat",
+    "receive",
+]
 
-#: the ``workerinput`` key naming the folder the workers write their graph files to
-GRAPH_DIR_KEY = "orchestrate_graph_dir"
-#: the name of a flush item under its parent collector
-FLUSH_NAME = "__orchestrate_flush__"
-#: how a flush item's node id ends
-FLUSH_SUFFIX = "::" + FLUSH_NAME
+#: the ``workerinput`` key of the execnet channel between the controller and one worker
+CHANNEL_KEY = "orchestrate_channel"
+#: controller -> worker: ``(VERDICT, node id, skip reason or None)``: a held dependent may start (or is skipped)
+VERDICT = "verdict"
+#: controller -> worker: ``(FREE,)``: another scheduler runs the session, no verdicts will come
+FREE = "free"
+#: controller -> worker: ``(STOP, reason)``: the run is stopping, skip every dependent still waiting for a verdict
+STOP = "stop"
+_VERSION = 2
+#: seconds the controller waits for a worker's message (sent before ``collectionfinish``, so it is there at once)
+RECEIVE_TIMEOUT = 60.0
 
 
 class HandoffError(Exception):
-    """No usable item graph: the worker's error, or why its file cannot be read."""
+    """No usable item graph: the worker's error, or why its message cannot be read."""
 
     def __init__(self, message: str, *, usage_error: bool = False) -> None:
         super().__init__(message)
@@ -37,34 +64,124 @@ class HandoffError(Exception):
         self.usage_error = usage_error
 
 
-def graph_file(folder: str, worker_id: str) -> str:
-    """The path of the graph file worker ``worker_id`` writes in ``folder``."""
-    return os.path.join(folder, f"{worker_id}.json")
+class Handoff:
+    """What a worker hands over: the item graph (``None`` when it has no edges), its size, and the
+    ``xdist_group`` of each item that has one."""
+
+    def __init__(self, graph: ItemGraph | None, size: int, groups: Mapping[str, str]) -> None:
+        self.graph = graph
+        self.size = size
+        self.groups = dict(groups)
 
 
-def write_graph(folder: str, worker_id: str, data: dict[str, Any]) -> None:
-    """Write worker ``worker_id``'s ``data`` to its graph file in ``folder``, atomically (a reader never sees half)."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{worker_id}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as stream:
-        json.dump(data, stream)
-    os.replace(tmp, graph_file(folder, worker_id))
+def is_flat(graph: ItemGraph) -> bool:
+    """Whether ``graph`` leaves nothing to schedule: no edges and no item skipped up front."""
+    return not any(node.deps or node.blocked for node in graph.nodes.values())
 
 
-def read_graph(folder: str | None, worker: str) -> tuple[ItemGraph, dict[str, int]]:
-    """The item graph worker ``worker`` wrote in ``folder``, and the flush item index per parent collector.
+def encode(graph: ItemGraph, groups: Mapping[str, str] | None = None) -> str:
+    """The message for ``graph`` (and the items' ``xdist_group`` names), as text."""
+    data: dict[str, Any] = {"v": _VERSION, "size": len(graph)}
+    if groups:
+        data["groups"] = dict(groups)
+    if is_flat(graph):
+        return json.dumps(data, separators=(",", ":"))
+    ids = list(graph.nodes)
+    index = {n: i for i, n in enumerate(ids)}
+    parents: dict[str, int] = {}
+    paths: dict[str, int] = {}
+    parent: list[int] = []
+    location: list[list[Any]] = []
+    estimate: list[float | None] = []
+    deps: dict[str, list[int | str]] = {}
+    extra: dict[str, dict[str, Any]] = {}
+    for i, node in enumerate(graph.nodes.values()):
+        parent.append(parents.setdefault(node.parent, len(parents)))
+        path, lineno, domain = node.location
+        location.append([paths.setdefault(path, len(paths)), lineno, domain])
+        estimate.append(node.estimated_duration)
+        if node.deps:
+            deps[str(i)] = [index.get(d, d) for d in node.deps]
+        more: dict[str, Any] = {}
+        if node.kind != "test":
+            more["kind"] = node.kind
+        if node.stage is not None:
+            more["stage"] = node.stage
+        if node.aliases:
+            more["aliases"] = list(node.aliases)
+        if node.missing:
+            more["missing"] = [list(m) for m in node.missing]
+        if node.blocked:
+            more["blocked"] = [[b.target, b.state, b.reason] for b in node.blocked]
+        if node.brought_back:
+            more["brought_back"] = True
+        if more:
+            extra[str(i)] = more
+    data.update(
+        ids=ids,
+        parents=list(parents),
+        parent=parent,
+        paths=list(paths),
+        location=location,
+        estimate=estimate,
+        deps=deps,
+        extra=extra,
+    )
+    return json.dumps(data, separators=(",", ":"))
 
-    Raises :class:`HandoffError` when the file holds the worker's error or cannot be read.
-    """
-    data: dict[str, Any] = {}
-    if folder is not None:
-        try:
-            with open(graph_file(folder, worker), encoding="utf-8") as stream:
-                data = json.load(stream)
-        except (OSError, ValueError) as exc:
-            data = {"error": f"orchestrate: cannot read the item graph of worker {worker}: {exc}"}
-    else:
-        data = {"error": "orchestrate: no folder for the workers' item graph"}
+
+def encode_error(message: str, *, usage_error: bool) -> str:
+    """The message of a worker that has no graph to hand over."""
+    return json.dumps({"v": _VERSION, "error": message, "usage_error": usage_error})
+
+
+def receive(channel: Any, worker: str) -> object:
+    """The message worker ``worker`` sent on ``channel`` (an execnet channel); :class:`HandoffError` if none came."""
+    if channel is None:
+        raise HandoffError(f"orchestrate: no channel to worker {worker}")
+    try:
+        return channel.receive(timeout=RECEIVE_TIMEOUT)
+    except Exception as exc:  # execnet's TimeoutError, EOFError (the worker died), RemoteError
+        raise HandoffError(f"orchestrate: no item graph from worker {worker}: {type(exc).__name__}: {exc}") from None
+
+
+def decode(text: object, worker: str) -> Handoff:
+    """What worker ``worker`` handed over in ``text``; raises :class:`HandoffError` for its error or bad data."""
+    try:
+        if not isinstance(text, str):
+            raise ValueError(f"unexpected {type(text).__name__}")
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("v") != _VERSION:
+            raise ValueError("not an item graph of this version of pytest-orchestrator")
+    except ValueError as exc:
+        raise HandoffError(f"orchestrate: cannot read the item graph of worker {worker}: {exc}") from None
     if "error" in data:
         raise HandoffError(str(data["error"]), usage_error=bool(data.get("usage_error")))
-    flush = {str(k): int(v) for k, v in data.get("flush", {}).items()}
-    return ItemGraph.from_json(data["graph"]), flush
+    groups = {str(k): str(v) for k, v in data.get("groups", {}).items()}
+    if "ids" not in data:
+        return Handoff(None, int(data["size"]), groups)
+    ids: list[str] = data["ids"]
+    parents: list[str] = data["parents"]
+    paths: list[str] = data["paths"]
+    deps: dict[str, list[int | str]] = data["deps"]
+    extra: dict[str, dict[str, Any]] = data["extra"]
+    nodes = []
+    for i, nodeid in enumerate(ids):
+        path, lineno, domain = data["location"][i]
+        node = Node(
+            nodeid,
+            deps=[ids[d] if isinstance(d, int) else d for d in deps.get(str(i), ())],
+            parent=parents[data["parent"][i]],
+            location=(paths[path], lineno, domain),
+            estimated_duration=data["estimate"][i],
+        )
+        more = extra.get(str(i))
+        if more:
+            node.kind = more.get("kind", "test")
+            node.stage = more.get("stage")
+            node.aliases = tuple(more.get("aliases", ()))
+            node.missing = [(str(t), str(h)) for t, h in more.get("missing", ())]
+            node.blocked = [Blocker(str(t), str(s), str(r)) for t, s, r in more.get("blocked", ())]
+            node.brought_back = bool(more.get("brought_back", False))
+        nodes.append(node)
+    return Handoff(ItemGraph(nodes), len(ids), groups)

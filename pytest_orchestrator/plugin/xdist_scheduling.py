@@ -1,16 +1,28 @@
 """xdist's scheduler protocol over the item graph (see :mod:`pytest_orchestrator.plugin.xdist`).
 
 :class:`DagScheduling` implements xdist's scheduler protocol (``xdist/scheduler/protocol.py``). It reads the item
-graph the workers wrote (:mod:`.xdist_worker`, :mod:`.xdist_handoff`), drives a
-:class:`~pytest_orchestrator.core.scheduler.DagScheduler` (the outcome rules shared with serial mode) and sends an
-item to a worker only once every dependency finished. Which ready item goes to which worker is
-:mod:`.xdist_dispatch`'s choice; every batch ends with the flush item of its last item's parent, so no real item is
-ever the last one in a worker's queue (xdist's worker runs an item only once it knows the next one). What the
-controller reports itself (dependency skips, items that never ran) is :mod:`.xdist_reports`'s job.
+graph a worker handed over (:mod:`.xdist_handoff`), drives a :class:`~pytest_orchestrator.core.scheduler.DagScheduler`
+(the outcome rules shared with serial mode) and decides which item each worker runs; which *ready* item is
+:mod:`.xdist_dispatch`'s choice, and what the controller reports itself (dependency skips, items that never ran) is
+:mod:`.xdist_reports`'s job.
+
+The next-item rule. xdist's worker runs an item only once it has received the *next* one (pytest needs ``nextitem``
+to know which fixtures to tear down), so the last item of a worker's queue waits. The scheduler never hides items
+to work around it; it keeps a *follower* behind every item it wants running:
+
+- a ready item when there is one (stock xdist's pipelining);
+- else an item whose unfinished dependencies are all sent already (*placed*), best when they are on the same
+  worker. It is held behind the running one; before it starts, the worker waits for the controller's *verdict*
+  (run, or skipped because a dependency did not complete: :mod:`.xdist_worker`). The wait is bounded by the
+  dependencies' own run, and no wait is circular: an item only ever waits for items sent before it;
+- else, when nothing is left to send, ``shutdown`` releases the worker's last item (the end of the run).
+
+So every item with dependencies starts only after all of them finished on any worker, and the scheduler never holds
+a ready item for want of a follower while any other item could be sent.
 
 Crashes. ``remove_node`` returns the item the dead worker was running (xdist reports it as failed), puts the
-items it had not started back into the pool, and the crash item's dependents are skipped when xdist's crash report
-arrives (so the output reads cause before effect).
+items it had not started back, and the crash item's dependents are skipped when xdist's crash report arrives (so
+the output reads cause before effect).
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import time
 from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 
@@ -27,14 +40,17 @@ from pytest_orchestrator.core.scheduler import SKIPPED
 from pytest_orchestrator.core.scheduler import DagScheduler
 from pytest_orchestrator.plugin.compat import is_crash_report
 from pytest_orchestrator.plugin.compat import quiet_log
-from pytest_orchestrator.plugin.compat import report_worker
 from pytest_orchestrator.plugin.compat import should_stop
 from pytest_orchestrator.plugin.compat import worker_count
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.xdist_dispatch import Dispatcher
+from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
+from pytest_orchestrator.plugin.xdist_handoff import STOP
+from pytest_orchestrator.plugin.xdist_handoff import VERDICT
 from pytest_orchestrator.plugin.xdist_handoff import HandoffError
-from pytest_orchestrator.plugin.xdist_handoff import read_graph
+from pytest_orchestrator.plugin.xdist_handoff import decode
+from pytest_orchestrator.plugin.xdist_handoff import receive
 from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_reports import header_line
 from pytest_orchestrator.plugin.xdist_reports import not_run_line
@@ -56,11 +72,14 @@ _RERUN = "rerun"
 class DagScheduling:
     """xdist's ``Scheduling`` protocol over the item graph: see the module docstring."""
 
-    def __init__(self, config: pytest.Config, log: XdistLog | None, folder: str | None) -> None:
-        """``log`` is xdist's (None: say nothing); ``folder`` holds the workers' graph files (:mod:`.xdist_handoff`)."""
+    def __init__(self, config: pytest.Config, log: XdistLog | None, delegate: Any = None) -> None:
+        """``log`` is xdist's (None: say nothing); ``delegate`` is xdist's own scheduler for ``--dist``, which runs
+        the session when the graph has nothing to schedule (no edges, nothing skipped up front)."""
         self.config = config
+        self.delegate = delegate
+        #: the delegate runs the session
+        self.flat = False
         self.log: XdistLog = log.dagsched if log is not None else quiet_log()
-        self.folder = folder
         self.numnodes = worker_count(config)
         self.node2pending: dict[WorkerNode, list[int]] = {}
         self.node2collection: dict[WorkerNode, list[str]] = {}
@@ -69,16 +88,19 @@ class DagScheduling:
         self._unusable: set[WorkerNode] = set()
         #: why nothing more can run although items are left (no usable worker)
         self.starved: str | None = None
-        self._inflight: dict[WorkerNode, int] = {}
-        self._last_item: dict[WorkerNode, str] = {}
+        #: sent and not finished: node id -> the worker it was sent to
+        self._placed: dict[str, WorkerNode] = {}
+        #: candidates to follow a held item: not sent, every unfinished dependency sent (checked when chosen)
+        self._placeable: set[str] = set()
+        #: items not finished
+        self._open: set[str] = set()
+        self._stop_sent = False
         self.collection: list[str] | None = None
         self.graph: ItemGraph | None = None
         self.sched: DagScheduler[str] | None = None
         #: set when nothing can run: collections differ, or the workers' graph is unusable
         self.aborted: str | None = None
         self._indices: dict[str, list[int]] = {}
-        self._flush: dict[str, int] = {}
-        self._flush_indices: set[int] = set()
         self._dispatcher = Dispatcher()
         #: when the first item was sent and the last one finished (``time.perf_counter``)
         self.first_sent: float | None = None
@@ -98,6 +120,8 @@ class DagScheduling:
     # -- the Scheduling protocol ---------------------------------------------------------------------------
     @property
     def nodes(self) -> list[WorkerNode]:
+        if self.flat:
+            return list(self.delegate.nodes)
         return list(self.node2pending)
 
     @property
@@ -106,23 +130,30 @@ class DagScheduling:
 
     @property
     def tests_finished(self) -> bool:
+        if self.flat:
+            return bool(self.delegate.tests_finished)
         if self.aborted is not None or self.starved is not None:
             return True
         if self.sched is None:
             return False
-        return not self.sched.is_active() and not any(self._inflight.values())
+        return not self.sched.is_active() and not self._placed
 
     @property
     def has_pending(self) -> bool:
+        if self.flat:
+            return bool(self.delegate.has_pending)
         return self.sched is not None and self.sched.is_active()
 
     def add_node(self, node: WorkerNode) -> None:
         assert node not in self.node2pending
         self.node2pending[node] = []
-        self._inflight[node] = 0
+        if self.delegate is not None:
+            self.delegate.add_node(node)
 
     def add_node_collection(self, node: WorkerNode, collection: Sequence[str]) -> None:
         assert node in self.node2pending
+        if self.delegate is not None:
+            self.delegate.add_node_collection(node, collection)
         self._collections += 1
         if self.collection is None:
             self.node2collection[node] = list(collection)
@@ -141,72 +172,87 @@ class DagScheduling:
     def mark_test_complete(self, node: WorkerNode, item_index: int, duration: float = 0) -> None:
         worker = node.gateway.id
         self.busy[worker] = self.busy.get(worker, 0.0) + duration
+        if self.flat:
+            self.last_done = time.perf_counter()
+            self.delegate.mark_test_complete(node, item_index, duration)
+            return
         pending = self.node2pending.get(node)
         if pending is not None and item_index in pending:
             pending.remove(item_index)
-        if item_index in self._flush_indices:
-            return
         assert self.collection is not None
-        self._inflight[node] = self._inflight.get(node, 1) - 1
         nodeid = self.collection[item_index]
-        self._last_item[node] = nodeid
         left = self._left.get(nodeid, 1) - 1
         self._left[nodeid] = left
         if left <= 0:
             self._left.pop(nodeid, None)
+            self._placed.pop(nodeid, None)
             self.accounted.add(nodeid)
             self._finish(nodeid, self._outcome.pop(nodeid, COMPLETED))
         self._dispatch()
 
     def mark_test_pending(self, item: str) -> None:
         """Run ``item`` again (a ``pytest_handlecrashitem`` hook asks for it after a crash)."""
+        if self.flat:
+            self.delegate.mark_test_pending(item)
+            return
         if self.sched is None or item not in self._dispatcher or self.sched.is_finished(item):
             return
         if self._crashed.pop(item, None) is not None:
             self._rerun_after_crash.add(item)
         self.accounted.discard(item)
         self._outcome.pop(item, None)
+        self._placed.pop(item, None)
         self._dispatcher.running.discard(item)
         self._dispatcher.pool.add(item)
         self._dispatch()
 
     def remove_pending_tests_from_node(self, node: WorkerNode, indices: Sequence[int]) -> None:
-        raise NotImplementedError("the DAG scheduler never steals")
+        if not self.flat:
+            raise NotImplementedError("the DAG scheduler never steals")
+        self.delegate.remove_pending_tests_from_node(node, indices)
 
     def remove_node(self, node: WorkerNode) -> str | None:
         pending = self.node2pending.pop(node)
-        self._inflight.pop(node, None)
+        if self.flat:
+            crashitem: str | None = self.delegate.remove_node(node)
+            return crashitem
         self._usable.discard(node)
         self._unusable.discard(node)
         self._dispatcher.last_parent.pop(node, None)
-        self._last_item.pop(node, None)
         self.node2collection.pop(node, None)
-        if self.collection is None:
+        if self.collection is None or self.sched is None:
             return None
         crash: str | None = None
         seen: set[str] = set()
+        lost: list[str] = []
         for index in pending:
-            if index in self._flush_indices:
-                continue
             nodeid = self.collection[index]
             if nodeid in seen:
                 continue
             seen.add(nodeid)
             self._left.pop(nodeid, None)
             self._outcome.pop(nodeid, None)
+            self._placed.pop(nodeid, None)
             self._dispatcher.running.discard(nodeid)
             if crash is None and nodeid in self._started:
                 crash = nodeid
-            else:
-                self._dispatcher.pool.add(nodeid)  # never started: another worker runs it
+            elif not self.sched.is_finished(nodeid):
+                self._unplace(nodeid)  # never started: another worker runs it
+            elif nodeid not in self.accounted:  # skipped on a verdict the worker did not live to act on
+                lost.append(nodeid)
         if crash is not None:
             self.crashes += 1
             self._crashed[crash] = node.gateway.id
+        for nodeid in lost:
+            self._report_skip(nodeid, self.sched.reasons.get(nodeid, "a dependency did not complete"))
         self._dispatch()
         return crash
 
     def schedule(self) -> None:
         assert self.collection_is_completed
+        if self.flat:
+            self.delegate.schedule()
+            return
         if self.aborted is not None:
             return
         if self.sched is None:
@@ -244,16 +290,6 @@ class DagScheduling:
         elif report.skipped and self._outcome.get(nodeid) != FAILED:
             self._outcome[nodeid] = SKIPPED
 
-    def adopt_flush_report(self, report: pytest.TestReport) -> None:
-        """File a flush item's teardown error under the real item its worker ran last (serial pytest reports a
-        module fixture's teardown error as the teardown error of the module's last item)."""
-        node = report_worker(report)
-        nodeid = self._last_item.get(node) if node is not None else None
-        if nodeid is None or self.graph is None:
-            return
-        report.nodeid = nodeid
-        report.location = self.graph.nodes[nodeid].location
-
     # -- setting up ---------------------------------------------------------------------------------------------
     def _initialize(self) -> None:
         (first, collection), *others = self.node2collection.items()
@@ -268,14 +304,26 @@ class DagScheduling:
             return
         self.collection = collection
         self._usable.update(self.node2collection)
-        graph = self._read_graph(first.gateway.id)
-        if graph is None:
+        graph = self._read_graph(first)
+        if self.aborted is not None:
             return
+        if graph is None and self.delegate is not None:
+            # nothing to schedule: the items travel as stock xdist sends them, by xdist's own scheduler
+            self.flat = True
+            self.first_sent = time.perf_counter()
+            self.delegate.schedule()
+            return
+        if graph is None:
+            graph = ItemGraph(
+                Node(n, parent=n.partition("::")[0], location=(n.partition("::")[0], None, n))
+                for n in dict.fromkeys(collection)
+            )
         self._setup(graph, collection)
 
-    def _read_graph(self, worker: str) -> ItemGraph | None:
+    def _read_graph(self, node: WorkerNode) -> ItemGraph | None:
         try:
-            graph, self._flush = read_graph(self.folder, worker)
+            handoff = decode(receive(node.workerinput.get(CHANNEL_KEY), node.gateway.id), node.gateway.id)
+            graph = handoff.graph
         except HandoffError as exc:
             if exc.usage_error:
                 raise pytest.UsageError(exc.message) from None
@@ -285,7 +333,6 @@ class DagScheduling:
         return graph
 
     def _setup(self, graph: ItemGraph, collection: list[str]) -> None:
-        self._flush_indices = set(self._flush.values())
         position: dict[str, int] = {}
         for index, nodeid in enumerate(collection):
             self._indices.setdefault(nodeid, []).append(index)
@@ -294,6 +341,7 @@ class DagScheduling:
             if nodeid not in graph:  # not expected: the graph covers every item the workers run
                 graph.nodes[nodeid] = Node(nodeid, parent=nodeid.rpartition("::")[0])
         self.graph = graph
+        self._open = set(graph.nodes)
         sched = self.sched = graph.make_scheduler()
         self._dispatcher.setup(graph, sched, position, len(collection))
         write_line(self.config, header_line(self.config, self.numnodes, graph))
@@ -317,39 +365,184 @@ class DagScheduling:
         if sched.is_finished(nodeid):
             return
         skipped = sched.done(nodeid, outcome)
+        self._open.discard(nodeid)
         self._dispatcher.finished(nodeid, skipped)
         self.last_done = time.perf_counter()
+        for dependent, _ in skipped:
+            self._open.discard(dependent)
+            self._placeable.discard(dependent)
+        for finished in [nodeid, *(n for n, _ in skipped)]:
+            for dependent in sched.dependents(finished):
+                if dependent in self._open and dependent not in self._placed:
+                    self._placeable.add(dependent)  # one dependency fewer to wait for (checked when chosen)
         if self._stopping():
             return  # -x / --maxfail: listed with what did not run
         for dependent, reason in skipped:
-            self._report_skip(dependent, reason)
+            node = self._placed.get(dependent)
+            if node is not None:
+                self._verdict(node, dependent, reason)  # the worker holds it: it reports the skip
+            else:
+                self._report_skip(dependent, reason)
 
     def _report_skip(self, nodeid: str, reason: str, *, dependency: bool = True) -> None:
         """Report ``nodeid`` as skipped in setup, as serial mode does, without a worker."""
         assert self.graph is not None
         self.accounted.add(nodeid)
+        self._open.discard(nodeid)
+        self._placeable.discard(nodeid)
         self._dispatcher.pool.remove(nodeid)
         if dependency:
             self.dependency_skips += 1
         report_skip(self.config, nodeid, self.graph.nodes[nodeid].location, reason, dependency=dependency)
 
+    def _verdict(self, node: WorkerNode, nodeid: str, reason: str | None) -> None:
+        """Tell ``node`` that the held ``nodeid`` may start (``reason`` None) or is skipped."""
+        channel = node.workerinput.get(CHANNEL_KEY)
+        if channel is not None:
+            channel.send((VERDICT, nodeid, reason))
+
+    def _stop_workers(self) -> None:
+        """-x / --maxfail: the workers skip what still waits for a verdict."""
+        if self._stop_sent:
+            return
+        self._stop_sent = True
+        reason = f"not run: {should_stop(self.config) or 'the session is stopping'}"
+        for node in self.node2pending:
+            channel = node.workerinput.get(CHANNEL_KEY)
+            if channel is not None:
+                channel.send((STOP, reason))
+
+    def _unplace(self, nodeid: str) -> None:
+        """``nodeid`` was not run by the worker it was sent to: send it again."""
+        sched = self.sched
+        assert sched is not None and self.graph is not None
+        if not self._deps_done(nodeid):
+            self._placeable.add(nodeid)
+        else:
+            self._dispatcher.pool.add(nodeid)
+
+    def _deps_done(self, nodeid: str) -> bool:
+        sched = self.sched
+        assert sched is not None and self.graph is not None
+        return all(sched.is_finished(d) for d in self.graph.nodes[nodeid].deps)
+
+    def _can_place(self, nodeid: str) -> bool:
+        """Whether every unfinished dependency of ``nodeid`` is sent (so it may be held behind another item)."""
+        sched = self.sched
+        assert sched is not None and self.graph is not None
+        if nodeid in self._placed or nodeid not in self._open:
+            return False
+        return all(d in self._placed or sched.is_finished(d) for d in self.graph.nodes[nodeid].deps)
+
+    def _follower(self, node: WorkerNode, *, local: bool) -> str | None:
+        """The best item to hold behind ``node``'s last one when no item is ready: dependencies on ``node`` first
+        (only those when ``local``)."""
+        best: tuple[bool, tuple[float, int], str] | None = None
+        stale = []
+        assert self.graph is not None
+        for nodeid in self._placeable:
+            if not self._can_place(nodeid) or self._deps_done(nodeid):
+                stale.append(nodeid)  # not placeable yet, or ready (the pool's)
+                continue
+            remote = any(self._placed.get(d, node) is not node for d in self.graph.nodes[nodeid].deps)
+            if remote and local:
+                continue
+            candidate = (remote, self._dispatcher.key[nodeid], nodeid)
+            if best is None or candidate < best:
+                best = candidate
+        self._placeable.difference_update(stale)
+        return best[2] if best is not None else None
+
     def _dispatch(self) -> None:
         sched = self.sched
-        if sched is None or self.aborted is not None or self._stopping():
+        if sched is None or self.aborted is not None:
+            return
+        if self._stopping():
+            self._stop_workers()
             return
         pool = self._dispatcher.pool
         for nodeid in sched.get_ready():
-            pool.add(nodeid)
-        if not pool:
-            return
-        idle = [n for n in self.node2pending if n in self._usable and not n.shutting_down and not self._inflight[n]]
-        self._dispatcher.warm_first(idle)
-        for node in idle:
+            node = self._placed.get(nodeid)
+            if node is not None:
+                self._verdict(node, nodeid, None)  # held on a worker: it may start now
+            else:
+                pool.add(nodeid)
+        while self._dispatch_round():
+            pass
+
+    def _dispatch_round(self) -> bool:
+        """One round of sending (see the module docstring); whether anything was sent."""
+        pool = self._dispatcher.pool
+        free = [n for n in self.node2pending if n in self._usable and not n.shutting_down]
+        holders = [n for n in free if len(self.node2pending[n]) == 1]
+        empty = [n for n in free if not self.node2pending[n]]
+        self._dispatcher.warm_first(holders)
+        self._dispatcher.warm_first(empty)
+        holders.sort(key=self._hunger)
+        sent = False
+        # 1. a holder gets an item that waits only for items of its own queue (a chain stays on one worker)
+        for node in holders:
+            follower = self._follower(node, local=True)
+            if follower is not None:
+                self._send(node, [follower])
+                sent = True
+        holders = [n for n in holders if len(self.node2pending[n]) == 1]
+        # 2. an empty worker gets a ready item and something to hold behind it
+        for position, node in enumerate(empty):
             if not pool:
                 break
-            self._send(node, self._dispatcher.take(node, len(idle), len(self._usable)))
+            batch = self._dispatcher.take(node, len(empty), len(self._usable))
+            if len(batch) == 1:
+                self._place(node, batch)  # its dependents may follow it
+                follower = self._follower(node, local=False)
+                if follower is not None:
+                    batch.append(follower)
+                elif len(pool) > len(empty) - position - 1:
+                    batch.extend(self._dispatcher.take(node, len(empty), len(self._usable)))
+                # else it is held until an item can follow it (or the last items are released by a shutdown)
+            self._send(node, batch)
+            sent = True
+            if len(self.node2pending[node]) == 1:
+                holders.append(node)
+        # 3. a holder gets a ready item, else one that waits for other workers, else (nothing left) a shutdown
+        for node in holders:
+            if len(self.node2pending[node]) != 1:
+                continue
+            batch = self._dispatcher.take(node, len(holders), len(self._usable)) if pool else []
+            if not batch:
+                follower = self._follower(node, local=False)
+                batch = [follower] if follower is not None else []
+            if batch:
+                self._send(node, batch)
+                sent = True
+            elif not self._open.difference(self._placed):
+                node.shutdown()  # nothing left to send: release its last item
+        return sent
+
+    def _hunger(self, node: WorkerNode) -> int:
+        """Who gets ready items first: a worker holding a ready item (one more item runs it), then an empty one,
+        then one whose held item still waits for its dependencies."""
+        pending = self.node2pending[node]
+        if not pending:
+            return 1
+        assert self.collection is not None
+        return 0 if self._deps_done(self.collection[pending[-1]]) else 2
+
+    def _place(self, node: WorkerNode, batch: list[str]) -> None:
+        assert self.graph is not None and self.sched is not None
+        for nodeid in batch:
+            self._placed[nodeid] = node
+            self._placeable.discard(nodeid)
+            if nodeid in self._dispatcher.pool:
+                self._dispatcher.pool.remove(nodeid)
+                self._dispatcher.running.add(nodeid)
+            for dependent in self.sched.dependents(nodeid):
+                if dependent not in self._placed and dependent in self._open:
+                    self._placeable.add(dependent)
 
     def _send(self, node: WorkerNode, batch: list[str]) -> None:
+        assert self.graph is not None and self.sched is not None
+        self._place(node, batch)
         indices: list[int] = []
         if self.first_sent is None:
             self.first_sent = time.perf_counter()
@@ -357,11 +550,8 @@ class DagScheduling:
             own = self._indices[nodeid]
             self._left[nodeid] = len(own)
             indices.extend(own)
-        flush = self._flush.get(self._dispatcher.parent[batch[-1]])
-        if flush is None:  # not expected; any flush item keeps the last real one from being held
-            flush = min(self._flush_indices)
-        indices.append(flush)
-        self._inflight[node] += len(indices) - 1
+            if self.graph.nodes[nodeid].deps and self._deps_done(nodeid):
+                self._verdict(node, nodeid, None)  # its dependencies are done
         self.node2pending[node].extend(indices)
         node.send_runtest_some(indices)
 

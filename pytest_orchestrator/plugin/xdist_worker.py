@@ -2,66 +2,111 @@
 
 On each xdist worker, once the session plugin has built and ordered the item graph, this plugin
 
-- writes the graph (and where the flush items sit) as JSON to the folder the controller named in
-  ``workerinput`` (:mod:`.xdist_handoff`), *before* xdist sends ``collectionfinish``, so the controller can read it
-  when it schedules;
-- appends one :class:`FlushItem` per parent collector (module, class or script file) to ``session.items``,
-  *after* xdist has sent the collected node ids: the controller addresses them by index, and they never show up
-  in counts, reports or the collection comparison between workers;
-- runs a flush item as a teardown towards the next item and nothing else (no reports unless that teardown fails).
+- sends the graph on the execnet channel the controller handed over in ``workerinput`` (:mod:`.xdist_handoff`),
+  *before* xdist sends ``collectionfinish``, so the controller has it when it schedules; a graph without edges is
+  sent as its size alone, and nothing else of this plugin is active then;
+- makes an item with dependencies wait, before it starts (before its ``logstart``), for the controller's verdict:
+  the controller may hold such an item behind a running one before its dependencies finished (xdist's worker runs
+  an item only once it has the next one, see :mod:`.xdist_scheduling`). A verdict that skips it is raised in its
+  setup, so the skip is reported by this worker like any other (``[gwN]`` under ``-v``).
 
-Why flush items: an xdist worker runs an item only once it has received the *next* one (pytest needs ``nextitem``
-to know which fixtures to tear down), so the last item of a worker's queue waits. The controller therefore always
-sends a real item followed by the flush item of its parent: the real item runs at once with its module and class
-fixtures kept (the flush is a sibling), and the worker then holds only the harmless flush.
+The verdicts arrive on the same channel, read by execnet's receiving thread; the item waits on a condition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-import sys
+import threading
 from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
 
-from pytest_orchestrator.plugin.compat import TracebackFilteredItem
-from pytest_orchestrator.plugin.compat import teardown_towards
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
-from pytest_orchestrator.plugin.xdist_handoff import FLUSH_NAME
-from pytest_orchestrator.plugin.xdist_handoff import GRAPH_DIR_KEY
-from pytest_orchestrator.plugin.xdist_handoff import write_graph
+from pytest_orchestrator.plugin.summary import DEPENDENCY_SKIP_ATTR
+from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
+from pytest_orchestrator.plugin.xdist_handoff import FREE
+from pytest_orchestrator.plugin.xdist_handoff import STOP
+from pytest_orchestrator.plugin.xdist_handoff import VERDICT
+from pytest_orchestrator.plugin.xdist_handoff import encode
+from pytest_orchestrator.plugin.xdist_handoff import encode_error
+from pytest_orchestrator.plugin.xdist_handoff import is_flat
 
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from pytest_orchestrator.plugin.dag import ItemGraph
 
-__all__ = ["FlushItem", "WorkerPlugin", "run_flush"]
+__all__ = ["Verdicts", "WorkerGate", "WorkerPlugin"]
+
+GATE_PLUGIN_NAME = "orchestrate-xdist-gate"
 
 
-class FlushItem(TracebackFilteredItem):
-    """A no-op item: running it tears down what the next item does not share, and reports nothing."""
+class Verdicts:
+    """The controller's verdicts on held items, filled by the channel's callback (execnet's receiving thread)."""
 
-    def runtest(self) -> None:  # pragma: no cover - never run through the normal protocol
-        pass
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._verdicts: dict[str, str | None] = {}
+        #: why the run is stopping (every waiting item is skipped with it)
+        self.stopped: str | None = None
+        #: another scheduler runs the session: nothing waits
+        self.free = False
 
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"orchestrate flush of {self.parent.nodeid if self.parent else ''}"
+    def receive(self, message: Any) -> None:
+        with self._cond:
+            if isinstance(message, tuple | list) and message and message[0] == VERDICT:
+                self._verdicts[str(message[1])] = None if message[2] is None else str(message[2])
+            elif isinstance(message, tuple | list) and message and message[0] == FREE:
+                self.free = True
+            elif isinstance(message, tuple | list) and message and message[0] == STOP:
+                self.stopped = str(message[1])
+            else:  # the channel's end marker: the controller is gone
+                self.stopped = self.stopped or "not run: the xdist controller went away"
+            self._cond.notify_all()
+
+    def wait(self, nodeid: str) -> str | None:
+        """Block until ``nodeid`` has a verdict; None (run it) or why it is skipped."""
+        with self._cond:
+            if self.free:
+                return None
+            while nodeid not in self._verdicts and self.stopped is None and not self.free:
+                self._cond.wait()
+            if nodeid in self._verdicts:
+                return self._verdicts.pop(nodeid)
+            return self.stopped
 
 
-def run_flush(item: FlushItem, nextitem: pytest.Item | None) -> None:
-    """Tear down towards ``nextitem``.
+class WorkerGate:
+    """Registered on a worker whose graph has edges: items with dependencies wait for the controller's verdict."""
 
-    A failing teardown (a module or class fixture's) is logged as a teardown report of the flush item, without
-    logstart/logfinish: the controller files it under the real item this worker ran last, as serial pytest would.
-    """
-    call = teardown_towards(item, nextitem)
-    if call.excinfo is None:
-        return
-    ihook = item.ihook
-    ihook.pytest_runtest_logreport(report=ihook.pytest_runtest_makereport(item=item, call=call))
+    def __init__(self, graph: ItemGraph, verdicts: Verdicts) -> None:
+        self.gated = {n for n, node in graph.nodes.items() if node.deps}
+        self.verdicts = verdicts
+        self._skips: dict[str, str] = {}
+        self._skipped: set[str] = set()
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        if item.nodeid in self.gated:
+            reason = self.verdicts.wait(item.nodeid)
+            if reason is not None:
+                self._skips[item.nodeid] = reason
+        return (yield)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        reason = self._skips.pop(item.nodeid, None)
+        if reason is not None:
+            self._skipped.add(item.nodeid)
+            raise pytest.skip.Exception(reason, _use_item_location=True)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report: pytest.TestReport = yield
+        if report.when == "setup" and item.nodeid in self._skipped:
+            self._skipped.discard(item.nodeid)
+            setattr(report, DEPENDENCY_SKIP_ATTR, True)  # the workflow summary lists it with the dependency skips
+        return report
 
 
 class WorkerPlugin:
@@ -70,9 +115,10 @@ class WorkerPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         workerinput: dict[str, Any] = getattr(config, "workerinput", {})
-        self.folder: str | None = workerinput.get(GRAPH_DIR_KEY)
-        self.worker_id = str(workerinput.get("workerid", "gw"))
-        self._flush: list[FlushItem] = []
+        #: the execnet channel to the controller (:mod:`.xdist_handoff`)
+        self.channel: Any = workerinput.get(CHANNEL_KEY)
+        #: what went wrong while the items were arranged (the graph was not built)
+        self._error: BaseException | None = None
 
     def _graph(self) -> ItemGraph | None:
         # the session plugin's graph of what runs (its public attribute; read, never written)
@@ -80,45 +126,46 @@ class WorkerPlugin:
         graph: ItemGraph | None = getattr(plugin, "graph", None)
         return graph
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_collection_finish(self, session: pytest.Session) -> Generator[None, object, object]:
-        # Called from a ``finally``: a usage error raised while the graph was built is in flight right now.
-        error = sys.exc_info()[1]
-        items = session.items
-        self._flush = []
-        if not isinstance(error, BaseException):
-            parents: dict[str, pytest.Collector] = {}
-            for item in items:
-                if item.parent is not None and isinstance(item.parent, pytest.Collector):
-                    parents.setdefault(item.parent.nodeid, item.parent)
-            self._flush = [FlushItem.from_parent(parent, name=FLUSH_NAME) for parent in parents.values()]
-        self._write(items, error)
-        result = yield  # xdist's own hook sends the collected node ids now
-        items.extend(self._flush)
-        return result
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> Generator[None, object, object]:
+        # Registered after the session plugin, so this wrapper is outside its: it sees the usage error raised
+        # while the graph is built (pytest still calls ``pytest_collection_finish`` afterwards).
+        self._error = None
+        try:
+            return (yield)
+        except BaseException as exc:
+            self._error = exc
+            raise
 
-    def _write(self, items: list[pytest.Item], error: BaseException | None) -> None:
-        if self.folder is None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # tryfirst: before xdist's own implementation sends ``collectionfinish``
+        if self.channel is None:
             return
-        data: dict[str, Any] = {"worker": self.worker_id}
+        error = self._error
         graph = self._graph()
         if error is not None:
             text = str(error.args[0]) if isinstance(error, pytest.UsageError) and error.args else str(error)
-            data["error"] = text
-            data["usage_error"] = isinstance(error, pytest.UsageError)
-        elif graph is None:
-            data["error"] = "orchestrate: the worker built no item graph"
-            data["usage_error"] = False
-        else:
-            data["graph"] = graph.to_json()
-            data["flush"] = {
-                flush.parent.nodeid: len(items) + i for i, flush in enumerate(self._flush) if flush.parent is not None
-            }
-        write_graph(self.folder, self.worker_id, data)
+            self.channel.send(encode_error(text, usage_error=isinstance(error, pytest.UsageError)))
+            return
+        if graph is None:
+            self.channel.send(encode_error("orchestrate: the worker built no item graph", usage_error=False))
+            return
+        groups = xdist_groups(session.items) if self.config.getoption("dist", None) == "loadgroup" else None
+        self.channel.send(encode(graph, groups=groups))
+        if not is_flat(graph):
+            verdicts = Verdicts()
+            self.channel.setcallback(verdicts.receive, endmarker=None)
+            self.config.pluginmanager.register(WorkerGate(graph, verdicts), GATE_PLUGIN_NAME)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-        if isinstance(item, FlushItem):
-            run_flush(item, nextitem)
-            return True
-        return None
+
+def xdist_groups(items: list[pytest.Item]) -> dict[str, str]:
+    """``{node id: group}`` of the items with an ``xdist_group`` marker (``--dist loadgroup``)."""
+    groups: dict[str, str] = {}
+    for item in items:
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        )
+        if names:
+            groups[item.nodeid] = "_".join(names)
+    return groups
