@@ -22,7 +22,7 @@ from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME as SESSION_PLUG
 if TYPE_CHECKING:
     from pytest_orchestrator.plugin.items import ScriptRunner
 
-__all__ = ["is_active", "run_script"]
+__all__ = ["ignored_options", "is_active", "run_script"]
 
 DEFAULT_SCRIPT_GLOBS = ["scripts/**/*.py", "scripts/**/*.sh"]
 
@@ -100,6 +100,31 @@ def is_active(config: pytest.Config) -> bool:
     if flag is not None:
         return bool(flag)
     return bool(config.getini("orchestrate"))
+
+
+def ignored_options(config: pytest.Config) -> list[str]:
+    """The ``--orchestrate-*`` options (and ``--stage``) given on a run without orchestration, as ``--opt value``."""
+    given: list[str] = []
+    for dest, value in sorted(vars(config.option).items()):
+        if not (dest.startswith("orchestrate_") or dest == "stage") or value in (None, False, [], ()):
+            continue
+        flag = "--" + dest.replace("_", "-")
+        values = value if isinstance(value, list | tuple) else [value]
+        given.extend(flag if v is True else f"{flag} {v}" for v in values)
+    return given
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if is_active(config) or hasattr(config, "workerinput"):
+        return
+    ignored = ignored_options(config)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if ignored and reporter is not None:
+        reporter.write_line(
+            f"orchestrate: ignored without --orchestrate (or ini orchestrate = true): {', '.join(ignored)}",
+            yellow=True,
+        )
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

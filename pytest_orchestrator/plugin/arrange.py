@@ -89,6 +89,9 @@ def build_item_graph(
         raise pytest.UsageError("orchestrate: malformed markers:\n" + "\n".join(problems))
     refs = [item_ref(item, specs[item.nodeid]) for item in snapshot]
     resolver = TargetResolver(refs, config.rootpath, find_script=find_script, lf_active=lf_active)
+    clashes = resolver.alias_clashes()
+    if clashes:
+        raise pytest.UsageError("orchestrate: aliases that shadow a name:\n" + "\n".join(clashes))
     full, unknown = build_graph(resolver, durations)
     if unknown:
         ambiguous = [u.message for u in unknown if isinstance(u, AmbiguousTarget)]
@@ -118,6 +121,12 @@ def select_items(
     selected = list(dict.fromkeys(item.nodeid for item in items))
     if stages:
         wanted = set(stages)
+        known = sorted({node.stage for node in full.nodes.values() if node.stage is not None})
+        unknown = [s for s in dict.fromkeys(stages) if s not in known]
+        if unknown:
+            names = ", ".join(repr(s) for s in unknown)
+            there = f"the stages are: {', '.join(known)}" if known else "no item has a stage"
+            raise pytest.UsageError(f"orchestrate: no stage named {names}; {there}")
         selected = [n for n in selected if full.nodes[n].stage in wanted]
     run = full.select(selected, deps_policy)
 

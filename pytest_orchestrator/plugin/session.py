@@ -47,6 +47,7 @@ from pytest_orchestrator.plugin.item_hooks import register_item_hooks
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.outcomes import RERUN
+from pytest_orchestrator.plugin.plugin_errors import call_guarded
 from pytest_orchestrator.plugin.summary import Recorder
 from pytest_orchestrator.plugin.summary import build_summary
 from pytest_orchestrator.plugin.summary import format_summary
@@ -189,10 +190,13 @@ class OrchestratePlugin:
             return
         summary = self.summary()
         lines = format_summary(summary, verbose=config.option.verbose)
-        config.hook.pytest_orchestrate_summary(config=config, summary=summary, lines=lines)
+        # an implementation that raises is named, and pytest's stats line still follows
+        error = call_guarded(config.hook.pytest_orchestrate_summary, config=config, summary=summary, lines=lines)
         terminalreporter.write_sep("=", "workflow summary")
         for line in lines:
             terminalreporter.write_line(line)
+        if error is not None:
+            terminalreporter.write_line(f"orchestrate: {error}", red=True, bold=True)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if _is_worker(self.config):

@@ -124,6 +124,26 @@ class TargetResolver:
                 self.by_stem.setdefault(stem, []).append(ref.nodeid)
         self._dir_cache: dict[str, list[str]] = {}
 
+    def alias_clashes(self) -> list[str]:
+        """One message per alias that is also the name of another item (a test's name, a node id or a script's
+        stem): a dependency on that name would mean the alias, silently (aliases are tried first)."""
+        names: dict[str, list[str]] = {}
+        for ref in self.refs:
+            names.setdefault(ref.base.rpartition("::")[2], []).append(ref.nodeid)
+            names.setdefault(ref.nodeid, []).append(ref.nodeid)
+        for stem, ids in self.by_stem.items():
+            names.setdefault(stem, []).extend(ids)
+        problems: list[str] = []
+        for ref in self.refs:
+            for alias in ref.aliases:
+                others = [n for n in dict.fromkeys(names.get(alias, ())) if n != ref.nodeid]
+                if others:
+                    problems.append(
+                        f"{ref.nodeid}: alias {alias!r} shadows the name of {', '.join(others[:3])}"
+                        f"{' and more' if len(others) > 3 else ''}; choose another name= for depends"
+                    )
+        return problems
+
     def _under(self, folder: str) -> list[str]:
         found = self._dir_cache.get(folder)
         if found is None:
