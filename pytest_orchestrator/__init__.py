@@ -103,6 +103,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_config",
         "get_script_config",
     ),
+    "plugin.compat_dependency": ("depends",),
 }
 _LAZY: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -154,6 +155,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.pipelines import create_pipeline_workflow as create_pipeline_workflow
     from pytest_orchestrator.pipelines import load_pipeline as load_pipeline
     from pytest_orchestrator.pipelines import run_ci_stage as run_ci_stage
+    from pytest_orchestrator.plugin.compat_dependency import depends as depends
     from pytest_orchestrator.reporting.recorder import ReportRecorder as ReportRecorder
     from pytest_orchestrator.reporting.report import build_report as build_report
     from pytest_orchestrator.reporting.report import report_from_workflow as report_from_workflow

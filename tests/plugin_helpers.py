@@ -131,3 +131,7 @@ def lean_xdist_inner_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p))
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
+
+
+#: the ini line that declares a project's scripts/ folder (running scripts is opt-in)
+SCRIPTS_INI = "orchestrate_scripts = scripts/**/*.py scripts/**/*.sh\n"

@@ -463,15 +463,15 @@ def _stage_option_works() -> bool:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True, timeout=60, check=False
     )
-    return "--stage" in proc.stdout
+    return "--orchestrate-stage" in proc.stdout
 
 
 def test_pytest_stage_selects_a_stage(tmp_path: Path, subprocess_env: dict[str, str], run_workflow: Run) -> None:
     if not _stage_option_works():
-        pytest.skip("the plugin has no --stage option")
+        pytest.skip("the plugin has no --orchestrate-stage option")
     suite = _tests_dir(tmp_path, failing=True)  # the failing test is in stage "slow", not selected
     wf = create_pipeline_workflow(
-        [{"name": "unit", "pytest": [str(suite), "-q", "-p", "no:cacheprovider", "--stage", "unit"]}],
+        [{"name": "unit", "pytest": [str(suite), "-q", "-p", "no:cacheprovider", "--orchestrate-stage", "unit"]}],
         env={"PYTHONPATH": subprocess_env["PYTHONPATH"]},
     )
     results = run_workflow(wf, 60)

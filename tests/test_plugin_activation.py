@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from plugin_helpers import SCRIPTS_INI
 from plugin_helpers import lean_inner_runs
 from plugin_helpers import order_of
 from plugin_helpers import project
@@ -39,7 +40,7 @@ def test_inactive_keeps_order_and_collects_no_scripts(pytester: pytest.Pytester)
 
 
 def test_flag_activates(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     pytester.makepyfile(test_order=ORDER_SUITE)
     script(pytester, "scripts/load.py", "print('hi')")
     result = pytester.runpytest("-v", "--orchestrate")
@@ -132,7 +133,7 @@ def test_active_imports_no_networkx_yaml_or_engine(pytester: pytest.Pytester) ->
 def test_markers_listed_with_signatures(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     for pattern in (
-        "@pytest.mark.depends([*]targets, on=(), name=None):*",
+        "@pytest.mark.depends([*]targets, on=(), name=None, before=(), any_of=(), soft=False):*",
         "@pytest.mark.retry(max_attempts=3, initial_delay=1.0*retry_on=(Exception,)):*",
         "@pytest.mark.timeout(seconds):*",
         "@pytest.mark.stage(name):*",
@@ -150,7 +151,7 @@ def test_help_shows_one_group(pytester: pytest.Pytester) -> None:
         "--orchestrate-deps",
         "--orchestrate-retries",
         "--orchestrate-timeout",
-        "--stage",
+        "--orchestrate-stage",
         "--orchestrate-graph",
     ):
         assert option in group, option

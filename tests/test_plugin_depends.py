@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from plugin_helpers import SCRIPTS_INI
 from plugin_helpers import assert_clean_error
 from plugin_helpers import lean_inner_runs
 from plugin_helpers import order_of
@@ -89,7 +90,7 @@ def test_failed_and_skipped_dependencies_skip_dependents(pytester: pytest.Pytest
             "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_child' was skipped "
             "(root cause: 'test_chain.py::test_root' failed)",
             "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_skipped' was skipped",
-            "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_xfail' was skipped",
+            "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_xfail' was xfailed",
             "SKIPPED [[]1[]] test_chain.py:*: dependency 'test_chain.py::test_skips_inside' was skipped",
         ]
     )
@@ -119,7 +120,7 @@ def test_dependency_skip_runs_no_fixture(pytester: pytest.Pytester) -> None:
 
 def test_target_forms(pytester: pytest.Pytester) -> None:
     """Node id, same-module name, Class::name, parametrised base, file, folder, script path and stem, alias, on=."""
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/seed.py", "print('seeded')")
     script(pytester, "scripts/extract.py", "print('extracted')")
     write(
@@ -225,7 +226,7 @@ def test_target_forms(pytester: pytest.Pytester) -> None:
 
 
 def test_script_dependencies_from_metadata(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/a_load.py", "print('load')", meta='depends = ["z_extract"]')
     script(pytester, "scripts/z_extract.py", "raise SystemExit(1)")
     script(pytester, "scripts/m_report.py", "print('report')", meta='depends = ["a_load.py"]')
@@ -245,7 +246,7 @@ def test_script_dependencies_from_metadata(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_unknown_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
+def test_unknown_target_is_a_usage_error_when_strict(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(
         test_u="""
@@ -257,7 +258,7 @@ def test_unknown_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
         def test_use(): pass
         """
     )
-    result = pytester.runpytest("--orchestrate")
+    result = pytester.runpytest("--orchestrate", "--orchestrate-strict")
     assert_clean_error(
         result,
         "test_u.py::test_use: dependency 'test_logni' matches no collected test, script, file or alias",
@@ -265,7 +266,7 @@ def test_unknown_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_unknown_name_in_existing_file(pytester: pytest.Pytester) -> None:
+def test_unknown_name_in_existing_file_when_strict(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(
         test_u="""
@@ -277,10 +278,11 @@ def test_unknown_name_in_existing_file(pytester: pytest.Pytester) -> None:
         def test_use(): pass
         """
     )
-    assert_clean_error(pytester.runpytest("--orchestrate"), "'test_u.py::test_logon'", "test_u.py::test_login")
+    result = pytester.runpytest("--orchestrate", "--orchestrate-strict")
+    assert_clean_error(result, "'test_u.py::test_logon'", "test_u.py::test_login")
 
 
-def test_cycle_is_a_usage_error(pytester: pytest.Pytester) -> None:
+def test_cycle_is_a_usage_error_when_strict(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(
         test_cyc="""
@@ -297,7 +299,7 @@ def test_cycle_is_a_usage_error(pytester: pytest.Pytester) -> None:
         """
     )
     assert_clean_error(
-        pytester.runpytest("--orchestrate"),
+        pytester.runpytest("--orchestrate", "--orchestrate-strict"),
         "dependency cycle: test_cyc.py::test_a -> test_cyc.py::test_b -> test_cyc.py::test_a",
     )
 
@@ -307,7 +309,7 @@ def test_cycle_is_a_usage_error(pytester: pytest.Pytester) -> None:
     [
         ("depends(42)", "a dependency target must be a string"),
         ("depends()", "give at least one target"),
-        ("depends('x', before='y')", "unexpected keyword argument(s) before"),
+        ("depends('x', after='y')", "unexpected keyword argument(s) after"),
         ("depends(name='')", "name= must be a non-empty string"),
         ("depends(on=3)", "on= must be a target or a list of targets"),
     ],

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from plugin_helpers import NO_TIMEOUT_PLUGIN
+from plugin_helpers import SCRIPTS_INI
 from plugin_helpers import assert_counts
 from plugin_helpers import junit_cases
 from plugin_helpers import lean_inner_runs
@@ -180,7 +181,7 @@ def test_last_failed_brings_back_passed_dependencies(pytester: pytest.Pytester) 
 def test_scripts_run_under_coverage(pytester: pytest.Pytester) -> None:
     """`coverage run -m pytest --orchestrate`: the script's lines count after `coverage combine`."""
     pytest.importorskip("coverage")
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(
         pytester,
         "scripts/calc.py",

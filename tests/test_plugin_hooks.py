@@ -58,6 +58,7 @@ def test_modify_graph_can_remove_an_edge(pytester: pytest.Pytester) -> None:
 
 
 def test_modify_graph_cycle_and_unknown_are_usage_errors(pytester: pytest.Pytester) -> None:
+    """A cycle is a usage error under --orchestrate-strict; an unknown node id added by the hook always is."""
     project(pytester)
     pytester.makepyfile(test_g=SUITE)
     pytester.makeconftest(
@@ -68,7 +69,7 @@ def test_modify_graph_cycle_and_unknown_are_usage_errors(pytester: pytest.Pytest
         """
     )
     assert_clean_error(
-        pytester.runpytest("--orchestrate"),
+        pytester.runpytest("--orchestrate", "--orchestrate-strict"),
         "dependency cycle: test_g.py::test_migrate -> test_g.py::test_query -> test_g.py::test_migrate",
     )
     pytester.makeconftest(

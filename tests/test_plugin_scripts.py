@@ -7,6 +7,7 @@ from pathlib import Path
 import sys
 import time
 
+from plugin_helpers import SCRIPTS_INI
 from plugin_helpers import lean_inner_runs
 from plugin_helpers import order_of
 from plugin_helpers import project
@@ -21,7 +22,7 @@ def _lean(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_scripts_become_items(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/load.py", "print('loaded')")
     script(pytester, "scripts/sub/deep.py", "print('deep')")
     write(pytester, "scripts/clean.sh", "echo cleaned\n")
@@ -60,7 +61,7 @@ def test_custom_globs_and_test_modules(pytester: pytest.Pytester) -> None:
 
 def test_script_named_on_command_line(pytester: pytest.Pytester) -> None:
     """A .py script named on the command line is a script item; a test module named there stays one."""
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     write(pytester, "tools/migrate.py", "print('migrated')\n")
     write(pytester, "tools/run.sh", "echo ran\n")
     pytester.makepyfile(test_mod="def test_x():\n    pass\n")
@@ -70,7 +71,7 @@ def test_script_named_on_command_line(pytester: pytest.Pytester) -> None:
 
 
 def test_failure_shows_command_status_and_output(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(
         pytester,
         "scripts/load.py",
@@ -104,7 +105,7 @@ def test_failure_shows_command_status_and_output(pytester: pytest.Pytester) -> N
 
 
 def test_exit_77_skips_with_last_stderr_line(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(
         pytester,
         "scripts/needs_db.py",
@@ -123,7 +124,7 @@ def test_exit_77_skips_with_last_stderr_line(pytester: pytest.Pytester) -> None:
 
 
 def test_timeout_kills_the_process_group(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     pidfile = pytester.path / "child.pid"
     script(
         pytester,
@@ -156,7 +157,7 @@ def test_timeout_kills_the_process_group(pytester: pytest.Pytester) -> None:
 
 
 def test_default_timeout_applies_to_scripts(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/slow.py", "import time\ntime.sleep(30)\n")
     result = pytester.runpytest("--orchestrate", "--orchestrate-timeout", "0.5")
     result.assert_outcomes(failed=1)
@@ -164,7 +165,7 @@ def test_default_timeout_applies_to_scripts(pytester: pytest.Pytester) -> None:
 
 
 def test_metadata_args_env_and_allowed_exit_codes(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(
         pytester,
         "scripts/check.py",
@@ -190,7 +191,7 @@ def test_metadata_args_env_and_allowed_exit_codes(pytester: pytest.Pytester) -> 
 
 
 def test_orchestrate_yaml_wins_over_metadata(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(
         pytester,
         "scripts/a.py",
@@ -215,7 +216,7 @@ def test_orchestrate_yaml_wins_over_metadata(pytester: pytest.Pytester) -> None:
 
 
 def test_malformed_metadata_is_a_clean_error(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/bad.py", "print('x')", meta="timout = 3")
     result = pytester.runpytest("--orchestrate")
     assert result.ret == pytest.ExitCode.INTERRUPTED
@@ -226,7 +227,7 @@ def test_malformed_metadata_is_a_clean_error(pytester: pytest.Pytester) -> None:
 
 
 def test_malformed_yaml_is_a_clean_error(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/a.py", "print('x')")
     write(pytester, "orchestrate.yaml", "defaults:\n  timeout: -4\n")
     result = pytester.runpytest("--orchestrate")
@@ -237,7 +238,7 @@ def test_malformed_yaml_is_a_clean_error(pytester: pytest.Pytester) -> None:
 
 
 def test_keyword_deselect_and_stage_marker_filters(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/extract.py", "print(1)", meta='stage = "etl"')
     script(pytester, "scripts/report.py", "print(2)")
     script(pytester, "scripts/other.py", "print(3)")
@@ -252,7 +253,7 @@ def test_keyword_deselect_and_stage_marker_filters(pytester: pytest.Pytester) ->
 
 
 def test_last_failed_reruns_the_failed_script(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/good.py", "print('ok')")
     script(pytester, "scripts/bad.py", "raise SystemExit(2)")
     pytester.runpytest("--orchestrate").assert_outcomes(passed=1, failed=1)
@@ -263,7 +264,7 @@ def test_last_failed_reruns_the_failed_script(pytester: pytest.Pytester) -> None
 
 def test_run_script_fixture(pytester: pytest.Pytester) -> None:
     """run_script runs a script like an item (settings apply), relative to rootdir, and returns the result."""
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     script(
         pytester,
         "scripts/echo.py",
@@ -302,7 +303,7 @@ def test_run_script_fixture(pytester: pytest.Pytester) -> None:
 
 
 def test_run_script_retries_per_settings(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     counter = pytester.path / "count.txt"
     script(
         pytester,
@@ -330,7 +331,7 @@ def test_run_script_retries_per_settings(pytester: pytest.Pytester) -> None:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="bash scripts")
 def test_shell_script_env_and_failure(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, SCRIPTS_INI)
     write(
         pytester,
         "scripts/deploy.sh",

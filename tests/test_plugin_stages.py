@@ -1,4 +1,4 @@
-"""@pytest.mark.stage, script stages and --stage selection."""
+"""@pytest.mark.stage, script stages and --orchestrate-stage selection."""
 
 from __future__ import annotations
 
@@ -50,14 +50,14 @@ def staged(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_stage_selects_and_deselects(staged: pytest.Pytester) -> None:
-    result = staged.runpytest("--orchestrate", "-v", "--stage", "unit")
+    result = staged.runpytest("--orchestrate", "-v", "--orchestrate-stage", "unit")
     result.assert_outcomes(passed=2)
     assert order_of(result) == ["test_staged.py::test_fast", "test_staged.py::TestGrouped::test_inherits"]
     result.stdout.fnmatch_lines(["*collected 7 items / 5 deselected / 2 selected*", "*2 passed, 5 deselected*"])
 
 
 def test_stage_is_repeatable(staged: pytest.Pytester) -> None:
-    result = staged.runpytest("--orchestrate", "-v", "--stage", "unit", "--stage", "build")
+    result = staged.runpytest("--orchestrate", "-v", "--orchestrate-stage", "unit", "--orchestrate-stage", "build")
     result.assert_outcomes(passed=4)
     assert set(order_of(result)) == {
         "test_staged.py::test_compile",
@@ -68,7 +68,7 @@ def test_stage_is_repeatable(staged: pytest.Pytester) -> None:
 
 
 def test_dependencies_in_other_stages_run_first(staged: pytest.Pytester) -> None:
-    result = staged.runpytest("--orchestrate", "-v", "--stage", "deploy")
+    result = staged.runpytest("--orchestrate", "-v", "--orchestrate-stage", "deploy")
     result.assert_outcomes(passed=3)
     # brought-back dependencies land just before their dependent, in declaration order
     assert order_of(result) == [
@@ -80,19 +80,19 @@ def test_dependencies_in_other_stages_run_first(staged: pytest.Pytester) -> None
 
 
 def test_dependencies_in_other_stages_skip_policy(staged: pytest.Pytester) -> None:
-    result = staged.runpytest("--orchestrate", "-rs", "--stage", "deploy", "--orchestrate-deps", "skip")
+    result = staged.runpytest("--orchestrate", "-rs", "--orchestrate-stage", "deploy", "--orchestrate-deps", "skip")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*dependency 'test_staged.py::test_compile' was deselected*"])
 
 
 def test_script_stage_from_metadata(staged: pytest.Pytester) -> None:
-    result = staged.runpytest("--orchestrate", "-v", "--stage", "etl")
+    result = staged.runpytest("--orchestrate", "-v", "--orchestrate-stage", "etl")
     result.assert_outcomes(passed=1)
     assert order_of(result) == ["scripts/etl_check.py::etl_check"]
 
 
 def test_unknown_stage_is_an_error_naming_the_stages(staged: pytest.Pytester) -> None:
-    result = staged.runpytest("--orchestrate", "--stage", "nope")
+    result = staged.runpytest("--orchestrate", "--orchestrate-stage", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*no stage named 'nope'; the stages are: build, deploy, etl, unit*"])
 

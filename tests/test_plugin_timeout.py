@@ -94,7 +94,8 @@ def test_timeout_is_retried(pytester: pytest.Pytester) -> None:
 
 
 def test_pytest_timeout_keeps_its_marker(pytester: pytest.Pytester) -> None:
-    """With pytest-timeout active its marker works as always; --orchestrate-timeout covers unmarked tests."""
+    """With pytest-timeout active its marker works as always; --orchestrate-timeout covers unmarked tests, enforced
+    by pytest-timeout (the shorter limit wins)."""
     pytest.importorskip("pytest_timeout")
     project(pytester)
     pytester.makepyfile(
@@ -112,10 +113,23 @@ def test_pytest_timeout_keeps_its_marker(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("--orchestrate", "--orchestrate-timeout", "0.5", *LEAN)
     result.assert_outcomes(failed=2)
-    text = result.stdout.str()
-    assert "Timeout (>0.5s) from pytest-timeout" in text  # pytest-timeout's own message for the marked test
-    result.stdout.fnmatch_lines(["  test_both.py::test_unmarked: timed out after 0.5 s"])
-    assert "test_both.py::test_marked: timed out" not in text
+    result.stdout.fnmatch_lines(["*test_marked - Failed: Timeout (>0.5s) from pytest-time*"])
+    result.stdout.fnmatch_lines(["*test_unmarked - Failed: Timeout (>0.5s) from pytest-time*"])
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours", "limit"), [("0.5", "30", "0.5"), ("30", "0.5", "0.5")], ids=["theirs-shorter", "ours-shorter"]
+)
+def test_the_shorter_of_timeout_and_orchestrate_timeout_wins(
+    pytester: pytest.Pytester, theirs: str, ours: str, limit: str
+) -> None:
+    """--orchestrate-timeout never weakens pytest-timeout's --timeout (which also bounds fixtures)."""
+    pytest.importorskip("pytest_timeout")
+    project(pytester)
+    pytester.makepyfile(test_slow="import time\n\ndef test_slow():\n    time.sleep(20)\n")
+    result = pytester.runpytest_subprocess("--orchestrate", "--timeout", theirs, "--orchestrate-timeout", ours, *LEAN)
+    result.assert_outcomes(failed=1)
+    assert f"Timeout (>{limit}s) from pytest-timeout" in result.stdout.str()
 
 
 def test_script_timeout_is_always_ours(pytester: pytest.Pytester) -> None:
@@ -141,3 +155,12 @@ def test_bad_timeout_markers(pytester: pytest.Pytester, marker: str, message: st
     pytester.makepyfile(test_bad=f"import pytest\n\n@pytest.mark.{marker}\ndef test_x(): pass\n")
     result = pytester.runpytest("--orchestrate", *NO_TIMEOUT_PLUGIN)
     assert_clean_error(result, "test_bad.py::test_x:", message)
+
+
+@pytest.mark.parametrize(
+    "marker", ["timeout(None)", "timeout(5, method='thread')", "timeout(5, func_only=True)", "timeout(timeout=5)"]
+)
+def test_every_form_of_pytest_timeouts_marker_is_accepted(pytester: pytest.Pytester, marker: str) -> None:
+    project(pytester)
+    pytester.makepyfile(test_forms=f"import pytest\n\n@pytest.mark.{marker}\ndef test_x(): pass\n")
+    pytester.runpytest("--orchestrate", *NO_TIMEOUT_PLUGIN).assert_outcomes(passed=1)

@@ -77,13 +77,10 @@ def test_a_summary_hook_that_raises_is_a_named_plugin_error(pytester: pytest.Pyt
 def test_orchestrate_options_without_orchestrate_say_they_are_ignored(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makepyfile(test_t="def test_a(): pass\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--stage", "unit", "--orchestrate-timeout", "3")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--orchestrate-stage", "unit", "--orchestrate-timeout", "3")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
-        [
-            "orchestrate: ignored without --orchestrate (or ini orchestrate = true): --orchestrate-timeout 3.0, "
-            "--stage unit"
-        ]
+        ["orchestrate: ignored without --orchestrate (*): --orchestrate-stage unit, --orchestrate-timeout 3*"]
     )
     quiet = pytester.runpytest("-p", "no:cacheprovider")
     assert "ignored without --orchestrate" not in quiet.stdout.str()
@@ -95,7 +92,7 @@ def test_an_unknown_stage_names_the_stages_that_exist(pytester: pytest.Pytester)
         test_t="import pytest\n\n@pytest.mark.stage('unit')\ndef test_a(): pass\n\n"
         "@pytest.mark.stage('etl')\ndef test_b(): pass\n"
     )
-    result = pytester.runpytest("--orchestrate", "-p", "no:cacheprovider", "--stage", "nosuch")
+    result = pytester.runpytest("--orchestrate", "-p", "no:cacheprovider", "--orchestrate-stage", "nosuch")
     assert_clean_error(result, "no stage named 'nosuch'; the stages are: etl, unit")
 
 
@@ -119,7 +116,7 @@ def test_an_alias_that_shadows_a_test_name_is_an_error(pytester: pytest.Pytester
 
 
 def test_an_alias_naming_a_script_stem_is_an_error(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, "orchestrate_scripts = scripts/*.py\n")
     script(pytester, "scripts/load.py", "print('load')")
     pytester.makepyfile(test_t="import pytest\n\n@pytest.mark.depends(name='load')\ndef test_a(): pass\n")
     result = pytester.runpytest("--orchestrate", "-p", "no:cacheprovider")

@@ -28,6 +28,10 @@ from pytest_orchestrator.scripts.entries import missing_entries
 SHOW = ("-W", "always::pytest_orchestrator.plugin.script_scope.OrchestrateWarning")
 
 
+#: scripts are opt-in: these projects declare theirs by the ini globs
+GLOBS = "orchestrate_scripts = scripts/**/*.py scripts/**/*.sh\n"
+
+
 @pytest.fixture(autouse=True)
 def _lean(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     lean_inner_runs(monkeypatch)
@@ -45,7 +49,7 @@ def _evil(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_a_file_link_out_of_the_root_is_skipped_with_a_warning(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    project(pytester)
+    project(pytester, GLOBS)
     script(pytester, "scripts/a.py", "print('a')")
     evil, mark = _evil(tmp_path_factory)
     os.symlink(evil, pytester.path / "scripts" / "evil.py")
@@ -58,7 +62,7 @@ def test_a_file_link_out_of_the_root_is_skipped_with_a_warning(
 def test_a_folder_link_out_of_the_root_is_skipped_with_a_warning(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    project(pytester)
+    project(pytester, GLOBS)
     script(pytester, "scripts/a.py", "print('a')")
     evil, mark = _evil(tmp_path_factory)
     os.symlink(evil.parent, pytester.path / "scripts" / "ext")
@@ -69,7 +73,7 @@ def test_a_folder_link_out_of_the_root_is_skipped_with_a_warning(
 
 
 def test_a_link_back_into_the_tree_runs_each_script_once(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, GLOBS)
     script(pytester, "scripts/a.py", "print('a')")
     script(pytester, "scripts/sub/b.py", "print('b')")
     os.symlink(".", pytester.path / "scripts" / "self")  # before the fix: 41 copies of each script
@@ -80,7 +84,7 @@ def test_a_link_back_into_the_tree_runs_each_script_once(pytester: pytest.Pytest
 
 
 def test_a_two_link_cycle_never_hangs_collection(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, GLOBS)
     script(pytester, "scripts/x/one.py", "print('1')")
     script(pytester, "scripts/y/two.py", "print('2')")
     os.symlink("../y", pytester.path / "scripts" / "x" / "to_y")
@@ -91,7 +95,7 @@ def test_a_two_link_cycle_never_hangs_collection(pytester: pytest.Pytester) -> N
 
 
 def test_a_config_entry_naming_no_script_is_a_warning_with_close_matches(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, GLOBS)
     script(pytester, "scripts/load.py", "print('load')")
     config = "scripts:\n  scripts/load.py: {timeout: 5}\n  scripts/lod.py: {retry: 2}\n"
     write(pytester, "orchestrate.yaml", config)
@@ -100,10 +104,12 @@ def test_a_config_entry_naming_no_script_is_a_warning_with_close_matches(pyteste
     result.stdout.fnmatch_lines(
         ["*orchestrate.yaml:3: scripts entry 'scripts/lod.py' names no script; did you mean 'scripts/load.py'?*"]
     )
+    strict = pytester.runpytest(*SHOW, "--orchestrate", "--orchestrate-strict", "-p", "no:cacheprovider")
+    assert_clean_error(strict, "config entries that name no script", "scripts entry 'scripts/lod.py' names no script")
 
 
 def test_a_stem_two_scripts_share_is_an_ambiguous_dependency(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, GLOBS)
     script(pytester, "scripts/a/load.py", "print('a')")
     script(pytester, "scripts/b/load.py", "print('b')")
     pytester.makepyfile(
@@ -116,20 +122,28 @@ def test_a_stem_two_scripts_share_is_an_ambiguous_dependency(pytester: pytest.Py
         """
     )
     result = pytester.runpytest(*SHOW, "--orchestrate", "-p", "no:cacheprovider")
-    assert_clean_error(result, "dependency 'load' is ambiguous", "scripts/a/load.py, scripts/b/load.py")
+    # as an unknown dependency: the item errors, naming the candidates (a usage error under --orchestrate-strict)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*test_x.py::test_x: dependency 'load' is ambiguous: it matches scripts/a/load.py, scripts/b/load.py; *"]
+    )
+    strict = pytester.runpytest(*SHOW, "--orchestrate", "--orchestrate-strict", "-p", "no:cacheprovider")
+    assert_clean_error(strict, "dependency 'load' is ambiguous", "scripts/a/load.py, scripts/b/load.py")
 
 
 def test_a_stem_shared_with_an_uncollected_script_is_ambiguous_too(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, GLOBS)
     script(pytester, "scripts/a/load.py", "print('a')")
     script(pytester, "scripts/b/load.py", "print('b')")
     pytester.makepyfile(test_x="import pytest\n\n@pytest.mark.depends('load')\ndef test_x():\n    pass\n")
-    result = pytester.runpytest(*SHOW, "--orchestrate", "-p", "no:cacheprovider", "test_x.py", "scripts/a")
+    result = pytester.runpytest(
+        *SHOW, "--orchestrate", "--orchestrate-strict", "-p", "no:cacheprovider", "test_x.py", "scripts/a"
+    )
     assert_clean_error(result, "dependency 'load' is ambiguous", "scripts/a/load.py, scripts/b/load.py")
 
 
 def test_a_stem_one_script_has_still_resolves(pytester: pytest.Pytester) -> None:
-    project(pytester)
+    project(pytester, GLOBS)
     script(pytester, "scripts/a/load.py", "print('a')")
     pytester.makepyfile(test_x="import pytest\n\n@pytest.mark.depends('load')\ndef test_x():\n    pass\n")
     result = pytester.runpytest(*SHOW, "--orchestrate", "-p", "no:cacheprovider", "-v")

@@ -109,7 +109,7 @@ class Project:
         self.started.mkdir(parents=True)
         self.tmp = root / "tmp"
         self.tmp.mkdir()
-        (root / "pytest.ini").write_text("[pytest]\n")
+        (root / "pytest.ini").write_text("[pytest]\norchestrate_scripts = scripts/*.py\n")
         (root / "orchestrate.yaml").write_text(f"defaults:\n  args: [{marker}, {self.started}]\n")
         scripts = root / "scripts"
         scripts.mkdir()
@@ -302,7 +302,7 @@ def test_a_timed_out_test_takes_what_it_started_with_it(pytester: pytest.Pyteste
 
 
 def test_an_output_flood_says_what_was_kept_and_what_was_dropped(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\n")
+    pytester.makeini("[pytest]\norchestrate_scripts = scripts/*.py\n")
     (pytester.path / "scripts").mkdir()
     (pytester.path / "scripts" / "flood.py").write_text(
         "import sys\nline = 'x' * 99 + '\\n'\nfor _ in range(50_000):\n    sys.stdout.write(line)\nsys.exit(3)\n"

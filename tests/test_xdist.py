@@ -424,7 +424,7 @@ def test_retry_and_timeout_markers_on_workers(pytester: pytest.Pytester) -> None
 )
 def test_usage_errors_are_reported_once(pytester: pytest.Pytester, body: str, fragment: str) -> None:
     project(pytester, test_bad="import pytest\n\ndef test_a(): pass\n\n" + body)
-    result = run(pytester, "--orchestrate", "-n", "2")
+    result = run(pytester, "--orchestrate", "--orchestrate-strict", "-n", "2")
     text = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR, text
     assert text.count("ERROR: orchestrate:") == 1, text

@@ -24,7 +24,7 @@ def _inner_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> No
 def generate(pytester: pytest.Pytester, seed: int, size: int = 30) -> int:
     """Write a random suite; return its number of items."""
     rng = random.Random(seed)
-    pytester.makeini("[pytest]\n")
+    pytester.makeini("[pytest]\norchestrate_scripts = scripts/*.py\n")
     modules: dict[str, list[str]] = {}
     scripts: dict[str, str] = {}
     ids: list[tuple[str, str]] = []  # (node id, how another item names it)

@@ -11,7 +11,6 @@ Timeouts are not the clock's business: they are scopes on the event loop (``core
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from typing import Protocol
@@ -57,6 +56,8 @@ class SystemClock:
         return dt.datetime.now(dt.UTC)
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio  # imported when first awaited: the pytest plugin imports clocks and never needs asyncio
+
         await asyncio.sleep(max(0.0, seconds))
 
     def __repr__(self) -> str:
@@ -105,6 +106,8 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.advance(max(0.0, seconds))
+        import asyncio
+
         await asyncio.sleep(0)
 
     def __repr__(self) -> str:

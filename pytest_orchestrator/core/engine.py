@@ -25,6 +25,7 @@ import collections
 from collections.abc import Awaitable
 from collections.abc import Callable
 import concurrent.futures
+import contextlib
 import functools
 import inspect
 from typing import TYPE_CHECKING
@@ -50,6 +51,7 @@ from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.errors import TaskFailedError
+from pytest_orchestrator.execution.cluster import session_active
 
 
 if TYPE_CHECKING:
@@ -235,11 +237,20 @@ class Engine:
         if wf.state is not None:
             # before anything runs: a state file that cannot be used, or a run of this name in progress elsewhere,
             # stops the run here with a clear error
-            self.recorder = wf.state.open_run(wf, resume, run_id=run_id)
+            try:
+                self.recorder = wf.state.open_run(wf, resume, run_id=run_id)
+            except BaseException:
+                await self._close_session()
+                self._close_executor()
+                raise
             self.run_id = self.recorder.run_id
             self._carried = self.recorder.carried
         elif run_id is not None:
             self.run_id = run_id
+        # the run's async actions may place work on its cluster themselves (execution.cluster.active_session); a
+        # run without one, inside an action of a run with one, does not hand its actions the outer run's cluster
+        scope = contextlib.ExitStack()
+        scope.enter_context(session_active(self._session))
         started = self._now()
         if self.listeners:
             ev.emit(self.listeners, ev.WorkflowStarted(wf.name, self.clock.time(), len(self.tasks), self.run_id))
@@ -260,6 +271,7 @@ class Engine:
             raise
         finally:
             elapsed = self._now() - started
+            scope.close()
             await self._close_session()
             self._close_executor()
             durations = {

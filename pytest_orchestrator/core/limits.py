@@ -8,7 +8,6 @@ only, and cheap to import.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from collections.abc import Callable
 import contextvars
@@ -61,6 +60,8 @@ async def within(seconds: float | None, awaitable: Awaitable[T], expired: Callab
     """
     if seconds is None:
         return await awaitable
+    import asyncio  # the pytest plugin imports this module for check_seconds and never needs asyncio
+
     scope = asyncio.timeout(seconds)
     try:
         async with scope:

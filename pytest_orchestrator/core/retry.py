@@ -8,7 +8,6 @@ the agents and the pytest plugin all retry through it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -248,10 +247,15 @@ async def run_attempts_async(
     *,
     judge: Callable[[T], BaseException | None] | None = None,
     listener: AttemptListener | None = None,
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> Attempts[T]:
-    """The async face of :func:`run_attempts`: same decisions, ``await call(n)`` and ``await sleep(delay)``."""
+    """The async face of :func:`run_attempts`: same decisions, ``await call(n)`` and ``await sleep(delay)``
+    (``asyncio.sleep`` by default)."""
+    if sleep is None:
+        import asyncio  # here, not at module level: the pytest plugin imports this module and never needs asyncio
+
+        sleep = asyncio.sleep
     loop: _Loop[T] = _Loop(policy, judge, listener, stop)
     while (number := loop.next()) is not None:
         loop.settle(*await _call_async(call, number))

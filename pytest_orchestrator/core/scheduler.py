@@ -10,7 +10,8 @@ The rules:
 - Its trigger rule then decides: ``all_success`` (default) runs only if every dependency completed, else the node
   is skipped with a reason naming the first dependency, in declaration order, that did not complete (and the root
   cause when that dependency was itself skipped because of another); ``all_done`` always runs; ``one_failed`` runs
-  only if a dependency failed.
+  only if a dependency failed. Under ``all_success``, a *soft* dependency (``soft``) orders only: the node runs
+  whatever it ended in; and of each *any-of* group (``any_of``) one completed dependency is enough.
 - Ready nodes come out by the ``strategy`` (``STRATEGIES``): ``critical_path`` (default) by ``priority`` (higher
   first), then longest remaining path (most work behind them), then definition order; ``priority`` by priority,
   then definition order; ``fifo`` in the order they became ready.
@@ -85,6 +86,8 @@ class DagScheduler(Generic[N]):
         trigger_rules: Mapping[N, str] | None = None,
         critical_path: bool = True,
         strategy: str = "critical_path",
+        soft: Mapping[N, Sequence[N]] | None = None,
+        any_of: Mapping[N, Sequence[Sequence[N]]] | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
@@ -114,6 +117,9 @@ class DagScheduler(Generic[N]):
         #: longest weighted path from each node to the end (empty with critical_path=False)
         self.remaining_path = remaining
         self._rules = dict(trigger_rules or {})
+        #: per node: dependencies that order only, and groups of which one completed dependency is enough
+        self._soft = {n: frozenset(d) for n, d in (soft or {}).items() if d}
+        self._any_of = {n: [tuple(g) for g in groups] for n, groups in (any_of or {}).items() if groups}
         self._unfinished_deps = {n: len(d) for n, d in self._deps.items()}
         #: how many of a node's finished dependencies did not complete
         self._bad_deps = dict.fromkeys(self._deps, 0)
@@ -271,10 +277,15 @@ class DagScheduler(Generic[N]):
             if any(self.state[d] == FAILED for d in deps):
                 return None
             return "trigger rule one_failed: no dependency failed"
-        for dep in deps:
+        soft = self._soft.get(node, frozenset())
+        groups = self._any_of.get(node, ())
+        grouped = {d for g in groups for d in g}
+        failing = [d for d in deps if d not in soft and d not in grouped and self.state[d] != COMPLETED]
+        for group in groups:
+            if not any(self.state[d] == COMPLETED for d in group):
+                failing.append(group[0])
+        for dep in sorted(failing, key=deps.index):
             outcome = self.state[dep]
-            if outcome == COMPLETED:
-                continue
             root = self.root_cause.get(dep)
             if root is None:
                 root = (dep, outcome)

@@ -1,14 +1,19 @@
 """What the engine needs of an executor that runs work on a cluster: ``ClusterExecutor`` and ``ClusterSession``.
 
 The engine opens one ``ClusterSession`` per run, before any task starts, and hands it sync actions and command
-tasks; async actions stay in the engine's loop. ``DaskExecutor`` (``execution/dask.py``) is the one implementation.
+tasks; async actions stay in the engine's loop. While the run lasts, ``active_session()`` gives its session to the
+run's async actions, which may place blocking work there themselves (``run_killable``: a scripts run puts each
+script on a worker that way). ``DaskExecutor`` (``execution/dask.py``) is the one implementation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 import concurrent.futures
+import contextlib
+import contextvars
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
@@ -17,7 +22,7 @@ from typing import Protocol
 if TYPE_CHECKING:
     from pytest_orchestrator.execution.process import ProcessResult
 
-__all__ = ["ClusterExecutor", "ClusterSession"]
+__all__ = ["ClusterExecutor", "ClusterSession", "active_session", "session_active"]
 
 
 class ClusterSession(Protocol):
@@ -48,6 +53,20 @@ class ClusterSession(Protocol):
         cancelled."""
         ...
 
+    async def run_killable(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        name: str,
+        resources: Mapping[str, float] | None = None,
+    ) -> Any:
+        """``fn(*args, cancel_event=EVENT, **kwargs)`` on a worker, ``EVENT`` a ``threading.Event`` there that is set
+        when the awaiting task is cancelled (``fn`` kills what it started and returns); the cancellation goes
+        through once ``fn`` has returned (bounded). ``fn`` must be importable on the workers."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -59,6 +78,31 @@ class ClusterExecutor(concurrent.futures.Executor):
     #: where the cluster is, for messages
     address: str
 
+    def connect(self) -> int:
+        """Connect now, from synchronous code (before a run, to fail early), and return how many tasks the cluster
+        runs at once (its worker threads). Raises ``ConcurrencyError`` naming the address if it cannot be reached."""
+        raise NotImplementedError
+
     async def open_session(self, requirements: Mapping[str, Mapping[str, float]] | None = None) -> ClusterSession:
         """Connect for one run; ``requirements`` maps task names to the resources each needs."""
         raise NotImplementedError
+
+
+_ACTIVE: contextvars.ContextVar[ClusterSession | None] = contextvars.ContextVar(
+    "pytest_orchestrator_cluster_session", default=None
+)
+
+
+def active_session() -> ClusterSession | None:
+    """The cluster session of the workflow run this code is part of (its actions, in the engine's loop), or None."""
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def session_active(session: ClusterSession | None) -> Iterator[None]:
+    """Make ``session`` the ``active_session()`` of the current context (the engine, for one run)."""
+    token = _ACTIVE.set(session)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)

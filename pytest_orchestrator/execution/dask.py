@@ -7,7 +7,9 @@ trigger rules, cancellation, state); Dask only places each attempt on a worker:
 * a sync action is one Dask task (``dask.utils.apply``); an argument that is a large value which came from the
   cluster is passed back as its Dask future, so the worker fetches it from its peer, not from the driver;
 * a command task runs on a worker through ``execution.process.run_process``; when the engine cancels it (timeout,
-  fail_fast, ``Workflow.cancel``) a Dask ``Event`` tells that worker to kill the command's process tree;
+  fail_fast, ``Workflow.cancel``) a Dask ``Event`` tells that worker to kill the command's process tree. Any
+  function taking a ``cancel_event`` runs that way too (``run_killable``: the scripts and stages of ``orchestrate
+  run --executor dask://...``);
 * ``resources={"GPU": 1}`` becomes Dask worker resources; a need that no worker can meet is an error, not a wait;
 * a worker lost in the middle of a task fails that attempt (``KilledWorker``): the retry policy decides, and a
   retry goes to a surviving worker. On a cluster this executor starts, Dask's own silent rescheduling is off
@@ -34,7 +36,6 @@ from typing import Any
 import uuid
 
 from pytest_orchestrator.errors import ConcurrencyError
-from pytest_orchestrator.errors import WorkflowError
 from pytest_orchestrator.execution.cluster import ClusterExecutor
 
 
@@ -159,6 +160,9 @@ class DaskExecutor(ClusterExecutor):
                     raise _unreachable(self.address, exc) from exc
             return self._client
 
+    def connect(self) -> int:
+        return sum(self.client.nthreads().values())
+
     # -- concurrent.futures.Executor -----------------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = self.client.get_executor(pure=False).submit(fn, *args, **kwargs)
@@ -198,8 +202,9 @@ class DaskExecutor(ClusterExecutor):
         return session
 
 
-def _unreachable(address: str, exc: BaseException) -> WorkflowError:
-    return WorkflowError(f"cannot reach the Dask scheduler at {address}: {type(exc).__name__}: {exc}", address=address)
+def _unreachable(address: str, exc: BaseException) -> ConcurrencyError:
+    message = f"cannot reach the Dask scheduler at {address}: {type(exc).__name__}: {exc}"
+    return ConcurrencyError(message, address=address)
 
 
 # -- one run ---------------------------------------------------------------------------------------------------------
@@ -213,10 +218,9 @@ def _call_local(token: str) -> Any:
     return fn(*args, **kwargs)
 
 
-def _run_command(command: str, shell: bool, timeout: float | None, cancel_name: str) -> ProcessResult:
-    """On a worker: run the command; a watcher thread kills it when the driver sets the Dask event ``cancel_name``."""
-    from pytest_orchestrator.execution.process import run_process
-
+def _call_killable(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], cancel_name: str) -> Any:
+    """On a worker: ``fn(*args, cancel_event=..., **kwargs)``; a watcher thread sets that event when the driver sets
+    the Dask event ``cancel_name`` (``fn`` then kills what it started: a command's process tree, a script's)."""
     distributed = _distributed()
 
     cancelled = threading.Event()
@@ -231,13 +235,13 @@ def _run_command(command: str, shell: bool, timeout: float | None, cancel_name: 
                 if event.wait(_CANCEL_POLL):
                     cancelled.set()
                     return
-            except Exception:  # the scheduler went away: the command runs on, bounded by its own timeout
+            except Exception:  # the scheduler went away: fn runs on, bounded by its own timeout
                 return
 
     watcher = threading.Thread(target=watch, name="pytest-orchestrator-cancel", daemon=True)
     watcher.start()
     try:
-        return run_process(command, shell=shell, timeout=timeout, cancel_event=cancelled)
+        return fn(*args, cancel_event=cancelled, **kwargs)
     finally:
         finished.set()
 
@@ -361,15 +365,30 @@ class _DaskSession:
         name: str,
         resources: Mapping[str, float] | None = None,
     ) -> ProcessResult:
+        from pytest_orchestrator.execution.process import run_process
+
+        result: ProcessResult = await self.run_killable(
+            run_process, (command,), {"shell": shell, "timeout": timeout}, name=name, resources=resources
+        )
+        return result
+
+    async def run_killable(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        name: str,
+        resources: Mapping[str, float] | None = None,
+    ) -> Any:
         if resources:
             await self._check(name, resources)
         cancel_name = f"pytest-orchestrator-cancel-{uuid.uuid4().hex}"
-        future = self._submit(_run_command, (command, shell, timeout, cancel_name), name, resources)
+        future = self._submit(_call_killable, (fn, args, dict(kwargs), cancel_name), name, resources)
         try:
-            result: ProcessResult = await future
-            return result
+            return await future
         except asyncio.CancelledError:
-            # tell the worker to kill the command's tree, and let the cancellation through once it has (bounded);
+            # tell the worker to kill what fn started, and let the cancellation through once it has (bounded);
             # a second cancellation while doing so does not stop the kill
             stopping = asyncio.ensure_future(self._stop_command(future, cancel_name))
             while not stopping.done():

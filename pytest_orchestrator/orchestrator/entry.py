@@ -4,7 +4,8 @@
 :mod:`.pipeline`); both go through the one run driver. The original module's command line is accepted as well
 (``--scripts-dir``, ``-n``, ``-t``, ``-s``, ``-f``, ``-o``, ``-v``, ``--max-depth``, ``--generate-docs``; see
 :func:`~.options.add_run_arguments`). Exit status: 0 success, 1 a script or stage failed, 2 bad input (missing
-folder, bad metadata or config, unknown dependency, cycle, invalid pipeline, bad flags), 130 interrupted (Ctrl-C),
+folder, bad metadata or config, unknown dependency, cycle, invalid pipeline, bad flags, a ``--executor`` cluster that
+cannot be reached), 130 interrupted (Ctrl-C),
 143 terminated (SIGTERM).
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 import sys
 
+from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import StateError
 from pytest_orchestrator.orchestrator.docs import plan_reference
 from pytest_orchestrator.orchestrator.driver import RunListener
@@ -143,7 +145,7 @@ def _run(args: argparse.Namespace, listeners: Sequence[RunListener]) -> int:
         return 0
     try:
         report = run_plan(plan, options, listeners=listeners)
-    except StateError as exc:
+    except (StateError, ConcurrencyError) as exc:  # ConcurrencyError: --executor's cluster, before anything ran
         return usage_error(exc.message)
     except OSError as exc:
         return usage_error(f"cannot create the run folder: {exc}")

@@ -14,7 +14,12 @@ Every ``ScriptResult`` is kept in ``ScriptsRun.results`` as its script finishes 
 no value), for the progress lines, the log files and the report.
 
 Cancellation (``--fail-fast``, Ctrl-C): the engine cancels the running actions; each sets its script's cancel
-event, which kills the script's process group, and waits for that before the run ends. The driver turns Ctrl-C
+event, which kills the script's process group, and waits for that before the run ends.
+
+With ``--executor dask://HOST:PORT`` (``RunOptions.executor``) the cluster is connected to before anything runs
+(:mod:`.cluster`) and each script's ``run_script`` runs on a Dask worker instead of a local thread
+(``ClusterSession.run_killable``): the script is a subprocess of that worker, killed with its process group there
+on timeout or cancellation; its result comes back to write the log and the report here. The driver turns Ctrl-C
 into ``RunReport.interrupted``: the run folder still gets its ``summary.json``.
 """
 
@@ -25,6 +30,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import concurrent.futures
 import hashlib
+import os
 import sys
 import threading
 from typing import Any
@@ -38,6 +44,10 @@ from pytest_orchestrator.core.workflow import TaskStatus
 from pytest_orchestrator.core.workflow import Workflow
 from pytest_orchestrator.errors import StateError
 from pytest_orchestrator.errors import StepError
+from pytest_orchestrator.execution.cluster import ClusterExecutor
+from pytest_orchestrator.execution.cluster import ClusterSession
+from pytest_orchestrator.execution.cluster import active_session
+from pytest_orchestrator.orchestrator.cluster import open_cluster
 from pytest_orchestrator.orchestrator.driver import ItemProgress
 from pytest_orchestrator.orchestrator.driver import RunDriver
 from pytest_orchestrator.orchestrator.driver import RunKind
@@ -72,18 +82,37 @@ def run_plan(plan: Plan, options: RunOptions | None = None, *, listeners: Sequen
     """Run a valid plan and write its run folder; Ctrl-C ends it with ``RunReport.interrupted`` set.
 
     ``listeners`` hear the run start and end (see :class:`~.driver.RunListener`). Raises ``ValueError`` if the
-    plan has problems, ``OSError`` if the run folder cannot be created.
+    plan has problems, ``OSError`` if the run folder cannot be created, ``ConcurrencyError`` if the cluster of
+    ``options.executor`` cannot be reached (before anything runs).
     """
     if plan.problems:
         raise ValueError("the plan has problems:\n" + "\n".join(plan.problems))
     options = options or RunOptions()
+    if isinstance(options.executor, str):
+        executor, threads = open_cluster(options.executor)
+        try:
+            return _run_plan(plan, options, listeners, executor, threads)
+        finally:
+            executor.shutdown()
+    if options.executor is not None:
+        return _run_plan(plan, options, listeners, options.executor, options.executor.connect())
+    return _run_plan(plan, options, listeners, None, None)
+
+
+def _run_plan(
+    plan: Plan,
+    options: RunOptions,
+    listeners: Sequence[RunListener],
+    executor: ClusterExecutor | None,
+    cluster_threads: int | None,
+) -> RunReport:
     stream = options.stream if options.stream is not None else sys.stderr
     state = open_state(workflow_name(plan), enabled=options.state, resume=options.resume, err=stream)
     if isinstance(state, str):
         raise StateError(state)
     folder_id = (state.folder_id() if state is not None else None) or new_run_id()
     folder = RunFolder(options.runs_dir if options.runs_dir is not None else DEFAULT_RUNS_DIR, folder_id)
-    kind = ScriptsRun(plan, options, folder)
+    kind = ScriptsRun(plan, options, folder, executor=executor, cluster_threads=cluster_threads)
     driver = RunDriver(
         kind.build_workflow(),
         kind,
@@ -127,10 +156,21 @@ def _tail(result: ScriptResult, lines: int = STDERR_TAIL_LINES) -> list[str]:
 class ScriptsRun(RunKind):
     """A plan as a workflow for the :class:`~.driver.RunDriver`: the worker threads, the results and the logs."""
 
-    def __init__(self, plan: Plan, options: RunOptions, folder: RunFolder) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        options: RunOptions,
+        folder: RunFolder,
+        *,
+        executor: ClusterExecutor | None = None,
+        cluster_threads: int | None = None,
+    ) -> None:
         self.plan = plan
         self.options = options
-        self.jobs = options.effective_jobs
+        #: the cluster the scripts run on (``--executor``), or None: local threads
+        self.executor = executor
+        # on a cluster, as many scripts at once as it has worker threads unless -j says
+        self.jobs = options.jobs or cluster_threads or options.effective_jobs
         self.runs_dir = folder.base
         self.folder = folder
         #: every script that ran, by name, stored as it finishes
@@ -147,7 +187,12 @@ class ScriptsRun(RunKind):
 
     # -- the workflow ----------------------------------------------------------------------------------------
     def build_workflow(self) -> Workflow:
-        wf = Workflow(workflow_name(self.plan), fail_fast=self.options.fail_fast, max_concurrency=self.jobs)
+        wf = Workflow(
+            workflow_name(self.plan),
+            fail_fast=self.options.fail_fast,
+            max_concurrency=self.jobs,
+            executor=self.executor,
+        )
         remembered = previous_durations(self.runs_dir, list(self.plan.scripts))
         for name, spec in self.plan.scripts.items():
             metadata: dict[str, Any] = {"path": str(spec.path), "fingerprint": _script_fingerprint(spec)}
@@ -171,16 +216,20 @@ class ScriptsRun(RunKind):
             return skip_by_configuration
 
         async def run_one_script() -> ScriptResult:
-            assert self.pool is not None
-            cancel = threading.Event()
-            self.cancel_events.append(cancel)
-            future = asyncio.get_running_loop().run_in_executor(self.pool, self._execute, spec, cancel)
-            try:
-                result = await asyncio.shield(future)
-            except asyncio.CancelledError:
-                cancel.set()  # kills the script's process group
-                await _wait_through_cancellation(future)
-                raise
+            session = active_session() if self.executor is not None else None
+            if session is not None:
+                result = await self._execute_on(session, spec)
+            else:
+                assert self.pool is not None
+                cancel = threading.Event()
+                self.cancel_events.append(cancel)
+                future = asyncio.get_running_loop().run_in_executor(self.pool, self._execute, spec, cancel)
+                try:
+                    result = await asyncio.shield(future)
+                except asyncio.CancelledError:
+                    cancel.set()  # kills the script's process group
+                    await _wait_through_cancellation(future)
+                    raise
             if result.status == "skipped":
                 raise SkipTask(result.skip_reason)
             if result.status in ("failed", "timeout", "error"):
@@ -196,12 +245,30 @@ class ScriptsRun(RunKind):
         timeout, policy = effective_limits(spec, self.options)
         config = {**spec.settings, "timeout": timeout, "retry": policy}
         result = run_script(spec.path, config=config, timeout=timeout, env=self.env, cwd=self.cwd, cancel_event=cancel)
+        self._keep(spec, result)
+        return result
+
+    async def _execute_on(self, session: ClusterSession, spec: ScriptSpec) -> ScriptResult:
+        """Run one script on a worker of the cluster (killed there when this is cancelled); keep it and its log.
+
+        Its path and working folder are sent as absolute paths: the same on every host (a shared file system)."""
+        timeout, policy = effective_limits(spec, self.options)
+        config = {**spec.settings, "timeout": timeout, "retry": policy}
+        result: ScriptResult = await session.run_killable(
+            run_script,
+            (spec.path.absolute(),),
+            {"config": config, "timeout": timeout, "env": self.env, "cwd": self.cwd or os.getcwd()},
+            name=spec.name,
+        )
+        self._keep(spec, result)
+        return result
+
+    def _keep(self, spec: ScriptSpec, result: ScriptResult) -> None:
         self.results[spec.name] = result
         try:
             self.logs[spec.name] = self.folder.write_log(spec.name, result, cwd=self.cwd)
         except OSError:
             pass
-        return result
 
     # -- the worker threads ----------------------------------------------------------------------------------
     def open(self) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import TextIO
 
 from pytest_orchestrator.argtypes import number
@@ -24,6 +25,9 @@ from pytest_orchestrator.orchestrator.plan import Plan
 from pytest_orchestrator.orchestrator.plan import ScriptSpec
 from pytest_orchestrator.reporting.summary import ScriptOutcome
 
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.execution.cluster import ClusterExecutor
 
 __all__ = [
     "CONFIG_SKIP_REASON",
@@ -78,6 +82,9 @@ class RunOptions:
     resume: bool | str = False
     #: ``-v``: each script's output is printed above its progress line as it finishes
     verbose: bool = False
+    #: ``--executor``: where the scripts run: ``None`` here, or a Dask scheduler (``"dask://HOST:PORT"``), or an
+    #: executor already open (a ``ClusterExecutor``; the caller closes it)
+    executor: str | ClusterExecutor | None = None
 
     @property
     def effective_jobs(self) -> int:
@@ -96,6 +103,7 @@ class RunOptions:
             state=not getattr(args, "no_state", False),
             resume=getattr(args, "resume", False) or False,
             verbose=bool(getattr(args, "verbose", False)),
+            executor=getattr(args, "executor", None),
         )
 
 
@@ -103,6 +111,22 @@ class RunOptions:
 _positive_int = number(int, minimum=1, what="a whole number")
 _count = number(int, minimum=0, what="a whole number")
 _seconds = number(float, minimum=0, what="a number of seconds")
+
+
+def _executor(value: str) -> str | None:
+    """``--executor``: ``local`` (the default) or a Dask scheduler; checked here, connected to before the run."""
+    from pytest_orchestrator.execution.executors import CLUSTER_SCHEMES
+    from pytest_orchestrator.execution.executors import check_executor
+
+    if value == "local":
+        return None
+    if not value.startswith(CLUSTER_SCHEMES):
+        raise argparse.ArgumentTypeError(f"use 'local' or 'dask://HOST:PORT', not {value!r}")
+    try:
+        check_executor(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def add_path_argument(parser: argparse.ArgumentParser, *, pipelines: bool = True) -> None:
@@ -129,6 +153,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--retries", type=_count, metavar="N", help="extra attempts for scripts that set no retry")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure (default: run on)")
+    parser.add_argument(
+        "--executor",
+        type=_executor,
+        metavar="WHERE",
+        help="where scripts (or stages) run: 'local' (default) or the workers of the Dask scheduler "
+        "'dask://HOST:PORT' (-j defaults to its worker threads; needs pytest-orchestrator[dask])",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("-q", "--quiet", action="store_true", help="no live progress lines")
     output.add_argument("-v", "--verbose", action="store_true", help="also print each script's output as it finishes")
@@ -220,6 +251,7 @@ examples:
   orchestrate run examples/ci/pipeline.yaml # a pipeline file
   orchestrate run scripts -f 'clean_*'      # clean_* and what they depend on
   orchestrate run scripts --resume          # rerun what did not complete last time
+  orchestrate run scripts --executor dask://10.0.0.5:8786  # on the workers of a Dask cluster
   orchestrate run scripts -n                # the plan, nothing run
   orchestrate run scripts --generate-docs docs/scripts.md
 

@@ -6,6 +6,9 @@ the same folder layout (``.orchestrate/runs/<run_id>/logs/<stage>.log`` and ``su
 keeps the scripts run's keys (its ``scripts`` entries are the stages) and adds ``kind: "pipeline"``, ``pipeline``,
 ``file``, ``warnings`` (allowed failures), ``timeout_error`` and ``workflow`` (the workflow summary).
 
+``--executor dask://HOST:PORT`` connects to the cluster before anything runs (:mod:`.cluster`; exit status 2 naming
+the address if it cannot be reached) and runs each stage on a worker (see ``pipelines/run.py``).
+
 Which CI hosts the run is not known here: output for a CI (GitHub Actions groups, annotations, the job summary) is
 a :class:`~.driver.RunListener` the caller gives (the ``orchestrate`` command attaches it on GitHub Actions).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -24,6 +28,9 @@ from typing import TextIO
 from pytest_orchestrator.core import events as ev
 from pytest_orchestrator.core.graph import generations
 from pytest_orchestrator.core.workflow import TaskStatus
+from pytest_orchestrator.errors import ConcurrencyError
+from pytest_orchestrator.execution.cluster import ClusterExecutor
+from pytest_orchestrator.orchestrator.cluster import open_cluster
 from pytest_orchestrator.orchestrator.driver import ItemProgress
 from pytest_orchestrator.orchestrator.driver import RunDriver
 from pytest_orchestrator.orchestrator.driver import RunKind
@@ -107,7 +114,13 @@ class PipelineRun(RunKind):
     """
 
     def __init__(
-        self, config: PipelineConfig, folder: RunFolder, *, fail_fast: bool | None = None, jobs: int | None = None
+        self,
+        config: PipelineConfig,
+        folder: RunFolder,
+        *,
+        fail_fast: bool | None = None,
+        jobs: int | None = None,
+        executor: ClusterExecutor | None = None,
     ) -> None:
         self.config = config
         self.folder = folder
@@ -118,6 +131,7 @@ class PipelineRun(RunKind):
             run_dir=folder.path,
             env={"ORCHESTRATE_RUN_ID": folder.run_id},
             max_concurrency=jobs,
+            executor=executor,
         )
         for stage in config.stage_list:  # a stage's identity for resume: its whole configuration
             self.workflow.tasks[stage.name].metadata["fingerprint"] = repr(stage)
@@ -262,16 +276,61 @@ def run_pipeline(
     resume: bool | str = False,
     report_path: str | os.PathLike[str] | None = None,
     as_json: bool = False,
+    executor: str | ClusterExecutor | None = None,
 ) -> int:
     """Run a loaded pipeline as ``orchestrate run PIPELINE.yaml`` does; return the exit status.
 
     Live progress goes to ``stream`` (default stderr), the summary (or, with ``dry_run``, the plan) to ``out``
     (default stdout). ``listeners`` hear the run start and end (e.g. ``integration.ci.GitHubReporter``).
     ``state`` records the run in ``.orchestrate/state.db``; ``resume`` (``True`` or a run id) reruns only the
-    stages that did not complete there.
+    stages that did not complete there. ``executor`` (``"dask://HOST:PORT"`` or an open ``ClusterExecutor``) runs
+    the stages on a cluster's workers; one that cannot be reached is a usage error (2) before anything runs.
     """
     err = stream if stream is not None else sys.stderr
-    target = out if out is not None else sys.stdout
+    cluster = None if isinstance(executor, str) else executor
+    with contextlib.ExitStack() as opened_here:
+        if isinstance(executor, str) and not dry_run:
+            try:
+                cluster, _ = open_cluster(executor)
+            except ConcurrencyError as exc:
+                print(f"orchestrate: error: {exc.message}", file=err)
+                return 2
+            opened_here.callback(cluster.shutdown)
+        return _run_pipeline(
+            config,
+            err,
+            out if out is not None else sys.stdout,
+            run_dir=run_dir,
+            quiet=quiet,
+            fail_fast=fail_fast,
+            jobs=jobs,
+            dry_run=dry_run,
+            listeners=listeners,
+            state=state,
+            resume=resume,
+            report_path=report_path,
+            as_json=as_json,
+            executor=cluster,
+        )
+
+
+def _run_pipeline(
+    config: PipelineConfig,
+    err: TextIO,
+    target: TextIO,
+    *,
+    run_dir: str | os.PathLike[str] | None,
+    quiet: bool,
+    fail_fast: bool | None,
+    jobs: int | None,
+    dry_run: bool,
+    listeners: Sequence[RunListener],
+    state: bool,
+    resume: bool | str,
+    report_path: str | os.PathLike[str] | None,
+    as_json: bool,
+    executor: ClusterExecutor | None,
+) -> int:
     run_state = None
     if not dry_run:
         opened = open_state(workflow_name(config), enabled=state, resume=resume, err=err)
@@ -281,7 +340,7 @@ def run_pipeline(
         run_state = opened
     folder_id = (run_state.folder_id() if run_state is not None else None) or new_run_id()
     folder = RunFolder(run_dir if run_dir is not None else DEFAULT_RUNS_DIR, folder_id)
-    kind = PipelineRun(config, folder, fail_fast=fail_fast, jobs=jobs)
+    kind = PipelineRun(config, folder, fail_fast=fail_fast, jobs=jobs, executor=executor)
     if dry_run:
         target.write(kind.plan_text())
         return 0
@@ -292,6 +351,9 @@ def run_pipeline(
         report = driver.run()
     except OSError as exc:
         print(f"orchestrate: error: cannot create the run folder: {exc}", file=err)
+        return 2
+    except ConcurrencyError as exc:  # the cluster, as the run opened it (before any stage started)
+        print(f"orchestrate: error: {exc.message}", file=err)
         return 2
     assert isinstance(report, PipelineReport)
     finish_run_output(
@@ -364,8 +426,8 @@ def run_pipeline_file(
     ``<run_dir>/<run_id>/`` (``run_dir`` defaults to ``.orchestrate/runs``, like a scripts run) holds
     ``logs/<stage>.log``, ``<stage>.xml`` for pytest stages and ``summary.json``. ``fail_fast=None`` keeps the
     pipeline's setting. ``args`` (the parsed ``run`` flags, or a list such as ``["-q", "--fail-fast"]``) fills
-    ``quiet``, ``fail_fast``, ``run_dir``, ``jobs`` and ``dry_run``. Relative paths in the pipeline are relative
-    to the current directory. ``listeners`` hear the run start and end: pass
+    ``quiet``, ``fail_fast``, ``run_dir``, ``jobs``, ``dry_run`` and ``executor``. Relative paths in the pipeline are
+    relative to the current directory. ``listeners`` hear the run start and end: pass
     ``integration.ci.GitHubReporter()`` for log groups, error annotations and the job summary on GitHub Actions
     (the ``orchestrate`` command does so there).
 
@@ -379,6 +441,7 @@ def run_pipeline_file(
     resume: bool | str = False
     report_path = None
     as_json = False
+    executor: str | None = None
     if args is not None:
         ns = args if isinstance(args, argparse.Namespace) else run_parser().parse_args(list(args))
         quiet = quiet or bool(getattr(ns, "quiet", False))
@@ -391,6 +454,7 @@ def run_pipeline_file(
         resume = getattr(ns, "resume", False) or False
         report_path = getattr(ns, "report", None)
         as_json = bool(getattr(ns, "json", False))
+        executor = getattr(ns, "executor", None)
     err = stream if stream is not None else sys.stderr
     config = open_pipeline(path, err)
     if isinstance(config, int):
@@ -409,4 +473,5 @@ def run_pipeline_file(
         resume=resume,
         report_path=report_path,
         as_json=as_json,
+        executor=executor,
     )

@@ -5,6 +5,10 @@ Each stage is one task of a :class:`PipelineWorkflow`; its ``when`` is the task'
 retries and dependent skips work as for any task. A stage with ``allow_failure`` completes on its last failed
 attempt: its :class:`StageResult` has ``allowed_failure=True`` and the summary lists it under ``warnings``.
 
+With a cluster executor (``PipelineWorkflow(executor="dask://HOST:PORT")``, ``orchestrate run X.yaml --executor
+...``) each attempt of a stage runs on a worker (``execute_stage_blocking`` there), its commands subprocesses of that
+worker, killed there on timeout or cancellation; logs are written here from the result that comes back.
+
 Running a pipeline file with a run folder, progress and a summary (``orchestrate run X.yaml``) is
 :func:`pytest_orchestrator.orchestrator.run_pipeline_file`.
 """
@@ -15,6 +19,7 @@ import asyncio
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import concurrent.futures
 import logging
 import os
 from pathlib import Path
@@ -25,10 +30,12 @@ from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.core.workflow import Workflow
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
+from pytest_orchestrator.execution.cluster import active_session
 from pytest_orchestrator.pipelines.config import PipelineConfig
 from pytest_orchestrator.pipelines.config import StageConfig
 from pytest_orchestrator.pipelines.stages import StageResult
 from pytest_orchestrator.pipelines.stages import execute_stage
+from pytest_orchestrator.pipelines.stages import execute_stage_blocking
 from pytest_orchestrator.pipelines.stages import safe_filename
 
 
@@ -59,12 +66,14 @@ class PipelineWorkflow(Workflow):
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         max_concurrency: int | None = None,
+        executor: str | concurrent.futures.Executor | None = None,
     ) -> None:
         super().__init__(
             name or config.name,
             fail_fast=config.fail_fast if fail_fast is None else fail_fast,
             timeout=config.timeout,
             max_concurrency=max_concurrency,
+            executor=executor,
         )
         self.config = config
         #: the folder that receives ``logs/<stage>.log`` and ``<stage>.xml``; ``None``: no files are written
@@ -149,10 +158,17 @@ class PipelineWorkflow(Workflow):
 
         async def run_stage() -> StageResult:
             attempt = self._attempt.get(stage.name, 1)
+            session = active_session()
             try:
-                result = await execute_stage(
-                    stage, env=self.stage_env(stage), cwd=self.cwd, junit_xml=self.junit_path(stage)
-                )
+                if session is None:
+                    result = await execute_stage(
+                        stage, env=self.stage_env(stage), cwd=self.cwd, junit_xml=self.junit_path(stage)
+                    )
+                else:  # on a worker of the run's cluster (paths: the same on every host)
+                    where = {"cwd": self.cwd or os.getcwd(), "junit_xml": self.junit_path(stage)}
+                    result = await session.run_killable(
+                        execute_stage_blocking, (stage,), {"env": self.stage_env(stage), **where}, name=stage.name
+                    )
             except asyncio.CancelledError:
                 self._write_log(stage, None, attempt, max_attempts)
                 raise

@@ -27,7 +27,15 @@ from pytest_orchestrator.execution.process import run_process_async
 from pytest_orchestrator.pipelines.config import StageConfig
 
 
-__all__ = ["CommandResult", "StageResult", "execute_stage", "pytest_command", "run_ci_stage", "safe_filename"]
+__all__ = [
+    "CommandResult",
+    "StageResult",
+    "execute_stage",
+    "execute_stage_blocking",
+    "pytest_command",
+    "run_ci_stage",
+    "safe_filename",
+]
 
 
 @dataclasses.dataclass
@@ -260,3 +268,34 @@ async def execute_stage(
             result.error = f"pytest: {what}" + (f" ({lines[-1]})" if lines else "")
         return result
     return await _run_lines(stage.name, list(stage.commands), stage.timeout, env, shell=stage.shell, cwd=cwd)
+
+
+#: how often a stage run by ``execute_stage_blocking`` looks at its cancel event (seconds)
+_CANCEL_POLL = 0.1
+
+
+def execute_stage_blocking(
+    stage: StageConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    junit_xml: Path | None = None,
+    cancel_event: threading.Event | None = None,
+) -> StageResult:
+    """``execute_stage`` from synchronous code (a Dask worker's thread): setting ``cancel_event`` kills the running
+    command's process group and returns a failed ``StageResult`` saying it was cancelled."""
+
+    async def main() -> StageResult:
+        attempt = asyncio.ensure_future(execute_stage(stage, env=env, cwd=cwd, junit_xml=junit_xml))
+        while not attempt.done():
+            await asyncio.wait([attempt], timeout=_CANCEL_POLL)
+            if cancel_event is not None and cancel_event.is_set() and not attempt.done():
+                attempt.cancel()
+                try:
+                    await attempt
+                except asyncio.CancelledError:
+                    pass
+                return StageResult(success=False, stage=stage.name, error=f"stage {stage.name!r} was cancelled")
+        return attempt.result()
+
+    return asyncio.run(main())

@@ -1,22 +1,28 @@
 """The pytest plugin (entry point ``pytest11: orchestrator``).
 
-Without ``--orchestrate`` (or ini ``orchestrate = true``) it only registers its options, ini values and markers:
-no reordering, no script items, and nothing heavy imported. With it, the session plugin in ``plugin/session.py``
-is registered and does the work. The hook specifications (``plugin/hooks.py``) and the ``run_script`` fixture are
-always there: the specs so a conftest implementing them validates, the fixture because it is useful on its own
-(both import nothing until used).
+Without ``--orchestrate`` (or ini ``orchestrate = true``) it registers its options, ini values and markers, gives
+``retry`` and ``timeout`` markers their effect and warns, in one line, about ordering markers it ignores
+(:mod:`.inactive`): no reordering, no script items, and nothing heavy imported unless a marker needs it. With it,
+the session plugin in ``plugin/session.py`` is registered and does the work. The hook specifications
+(``plugin/hooks.py``) and the ``run_script`` fixture are always there: the specs so a conftest implementing them
+validates, the fixture because it is useful on its own (both import nothing until used).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+import importlib.util
 import os
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_orchestrator.argtypes import number
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME as SESSION_PLUGIN_NAME
+from pytest_orchestrator.plugin.options import DEPS_CHOICES
+from pytest_orchestrator.plugin.options import GRAPH_CHOICES
+from pytest_orchestrator.plugin.options import XFAIL_DEPS_CHOICES
+from pytest_orchestrator.plugin.options import retry_count
+from pytest_orchestrator.plugin.options import seconds
 
 
 if TYPE_CHECKING:
@@ -24,26 +30,32 @@ if TYPE_CHECKING:
 
 __all__ = ["ignored_options", "is_active", "run_script"]
 
-DEFAULT_SCRIPT_GLOBS = ["scripts/**/*.py", "scripts/**/*.sh"]
+DEPENDENCY_MARKER = (
+    "dependency(name=None, depends=(), scope='module'): pytest-dependency's marker, read natively under "
+    "--orchestrate: run after the named tests, and skip when one of them did not pass"
+)
+ORDER_MARKER = (
+    "order(index=None, before=(), after=()): pytest-order's marker, read natively under --orchestrate as "
+    "ordering-only edges. Example: order('first'), order(after='test_a')"
+)
 
 MARKERS = (
-    "depends(*targets, on=(), name=None): run this item after the named tests, scripts, files or folders, and skip "
-    "it if one of them failed or was skipped. name= gives it an alias others can depend on. "
-    "Example: depends('test_login', on=['scripts/seed.py'])",
+    "depends(*targets, on=(), name=None, before=(), any_of=(), soft=False): run this item after the named tests, "
+    "classes, scripts, files or folders, and skip it if one of them failed or was skipped. name= gives it an alias "
+    "others can depend on; before= targets run after it; any_of= is met when one of its targets passed; soft=True "
+    "only orders. Example: depends('test_login', on=['scripts/seed.py'])",
     "retry(max_attempts=3, initial_delay=1.0, max_delay=60.0, exponential_base=2.0, jitter=0.0, "
     "retry_on=(Exception,)): rerun a failing item with exponential backoff (--orchestrate). "
     "Example: retry(max_attempts=3, initial_delay=0.1)",
     "timeout(seconds): fail the item when it runs longer than this (--orchestrate; on Python tests pytest-timeout "
     "handles it when installed). Example: timeout(30)",
-    "stage(name): put the item in a workflow stage, selectable with --stage (--orchestrate). Example: stage('unit')",
+    "stage(name): put the item in a workflow stage, selectable with --orchestrate-stage (--orchestrate). "
+    "Example: stage('unit')",
 )
 
 
-_positive_float = number(float, minimum=0, above=True, what="a number of seconds")
-_attempts = number(int, minimum=0, what="a whole number of retries")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # every option is --orchestrate-*, and each has an ini key of the same name (the command line wins over it)
     group = parser.getgroup("orchestrate", "Workflow orchestration (pytest-orchestrator)")
     group.addoption(
         "--orchestrate",
@@ -53,45 +65,79 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--orchestrate-deps",
-        choices=("run", "skip", "ignore"),
+        choices=DEPS_CHOICES,
         default=None,
         help="What to do with a dependency that was deselected: run it first (default), skip its dependents, "
-        "or treat it as met",
+        "or treat it as met (ini: orchestrate_deps)",
     )
     group.addoption(
         "--orchestrate-retries",
-        type=_attempts,
+        type=retry_count,
         default=None,
         metavar="N",
-        help="Retry every failing item up to N more times (a default retry policy)",
+        help="Retry every failing item up to N more times (a default retry policy; ini: orchestrate_retries)",
     )
     group.addoption(
         "--orchestrate-timeout",
-        type=_positive_float,
+        type=seconds,
         default=None,
         metavar="S",
-        help="Default timeout in seconds for every item",
+        help="Default timeout in seconds for every item (ini: orchestrate_timeout). With pytest-timeout active, "
+        "Python tests get the shorter of this and its limit, enforced by pytest-timeout",
     )
     group.addoption(
-        "--stage",
+        "--orchestrate-stage",
         action="append",
         default=[],
         metavar="NAME",
-        help="Run only items of this stage (repeatable); dependencies in other stages follow --orchestrate-deps",
+        help="Run only items of this stage (repeatable); dependencies in other stages follow --orchestrate-deps "
+        "(ini: orchestrate_stage)",
     )
     group.addoption(
         "--orchestrate-graph",
-        choices=("mermaid", "dot"),
+        choices=GRAPH_CHOICES,
         default=None,
-        help="Print the item dependency graph in this format and exit without running anything",
+        help="Print the item dependency graph in this format and exit without running anything "
+        "(ini: orchestrate_graph)",
     )
+    group.addoption(
+        "--orchestrate-strict",
+        action="store_true",
+        default=None,
+        help="An unknown dependency or a cycle stops the session (exit 4) instead of erroring the items that "
+        "carry it (ini: orchestrate_strict)",
+    )
+    group.addoption(
+        "--orchestrate-xfail-deps",
+        choices=XFAIL_DEPS_CHOICES,
+        default=None,
+        help="An xfailed dependency skips its dependents (skip, default, as pytest-dependency does) or counts as "
+        "met (run) (ini: orchestrate_xfail_deps)",
+    )
+    if pluginmanager.is_blocked("dependency") or importlib.util.find_spec("pytest_dependency") is None:
+        # pytest-dependency's own option and ini key, for its markers read under --orchestrate
+        group.addoption(
+            "--ignore-unknown-dependency",
+            action="store_true",
+            default=False,
+            help="dependency(depends=...) names that name no known test are ignored instead of skipping the test",
+        )
+        parser.addini("automark_dependency", "Every test is known to dependency(depends=...)", type="bool")
     parser.addini("orchestrate", "Turn on --orchestrate for every run", type="bool", default=False)
     parser.addini(
         "orchestrate_scripts",
-        "Globs (relative to rootdir) of scripts collected as test items under --orchestrate",
+        "Globs (relative to rootdir) of scripts collected as test items under --orchestrate (none by default: "
+        "scripts are opt-in, also through orchestrate.yaml or a script's own [tool.orchestrate] block)",
         type="args",
-        default=DEFAULT_SCRIPT_GLOBS,
+        default=[],
     )
+    parser.addini("orchestrate_deps", "Default of --orchestrate-deps (run, skip or ignore)", default="")
+    parser.addini("orchestrate_retries", "Default of --orchestrate-retries", default="")
+    parser.addini("orchestrate_timeout", "Default of --orchestrate-timeout", default="")
+    parser.addini("orchestrate_stage", "Default of --orchestrate-stage (stage names)", type="args", default=[])
+    parser.addini("orchestrate_graph", "Default of --orchestrate-graph (mermaid or dot)", default="")
+    parser.addini("orchestrate_xfail_deps", "Default of --orchestrate-xfail-deps (skip or run)", default="")
+    parser.addini("orchestrate_strict", "Default of --orchestrate-strict", type="bool", default=False)
 
 
 def is_active(config: pytest.Config) -> bool:
@@ -136,6 +182,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    # pytest-dependency's and pytest-order's markers, when those plugins do not register them
+    if not config.pluginmanager.has_plugin("dependency"):
+        config.addinivalue_line("markers", DEPENDENCY_MARKER)
+    if not config.pluginmanager.has_plugin("pytest_order"):
+        config.addinivalue_line("markers", ORDER_MARKER)
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
         from pytest_orchestrator.plugin.session import OrchestratePlugin
         from pytest_orchestrator.plugin.shutdown import register as register_shutdown
@@ -149,6 +200,24 @@ def pytest_configure(config: pytest.Config) -> None:
             from pytest_orchestrator.plugin.github import register as register_github
 
             register_github(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # without --orchestrate: retry/timeout markers act, and ignored ordering markers are counted (one pass)
+    if not is_active(config) and items:
+        from pytest_orchestrator.plugin.inactive import arrange_inactive
+
+        arrange_inactive(config, items)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    if is_active(config):
+        return []
+    from pytest_orchestrator.plugin.inactive import ignored_key
+
+    line = config.stash.get(ignored_key, None)
+    return [line] if line else []
 
 
 @pytest.fixture

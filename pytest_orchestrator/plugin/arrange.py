@@ -5,9 +5,11 @@ Two steps, run by the session plugin's ``pytest_collection_modifyitems`` wrapper
 1. :func:`build_item_graph`, over the snapshot taken *before* ``-k``, ``-m``, ``--deselect`` and ``--lf`` acted:
    every item's markers (:mod:`.markers`) become an :class:`~.markers.ItemSpec`, its targets are resolved
    (:mod:`.targets`), ``pytest_orchestrate_modify_graph`` may edit the graph, and the graph is checked. Malformed
-   markers, unknown targets, cycles: a usage error.
-2. :func:`select_items`, over what pytest kept: applies ``--stage``, brings back needed dependencies or blocks
-   their dependents (``--orchestrate-deps``), and puts ``items`` in the graph's order. Deselected items are
+   markers are a usage error. An unknown target or a cycle makes the items that carry it (every item on the
+   cycle) errors at setup (:data:`~.markers.broken_key`) and the rest runs; with ``--orchestrate-strict`` they are
+   a usage error too.
+2. :func:`select_items`, over what pytest kept: applies ``--orchestrate-stage``, brings back needed dependencies or
+   blocks their dependents (``--orchestrate-deps``), and puts ``items`` in the graph's order. Deselected items are
    reported through ``pytest_deselected``; brought-back ones are taken out of the terminal's "deselected" count.
 """
 
@@ -22,19 +24,25 @@ import pytest
 
 from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import DependencyResolutionError
+from pytest_orchestrator.plugin.compat_dependency import apply_dependency_marks
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.items import ScriptItem
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import MarkerError
+from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import evaluate_marks
 from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.order import apply_order_marks
 from pytest_orchestrator.plugin.targets import AmbiguousTarget
 from pytest_orchestrator.plugin.targets import ItemRef
 from pytest_orchestrator.plugin.targets import TargetResolver
 from pytest_orchestrator.plugin.targets import build_graph
 
 
-__all__ = ["build_item_graph", "item_ref", "item_spec", "select_items"]
+__all__ = ["build_item_graph", "item_ref", "item_spec", "notes_key", "select_items"]
+
+#: lines to print once after collection (pytest-order labels that name nothing, ...)
+notes_key = pytest.StashKey[list[str]]()
 
 
 def item_spec(item: pytest.Item, *, own_timeout: bool) -> ItemSpec:
@@ -64,6 +72,10 @@ def item_ref(item: pytest.Item, spec: ItemSpec) -> ItemRef:
         targets=spec.targets,
         aliases=spec.aliases,
         stage=spec.stage,
+        soft_targets=spec.soft_targets,
+        before=spec.before,
+        soft_before=spec.soft_before,
+        any_of=spec.any_of,
         location=item.location,
     )
 
@@ -76,8 +88,10 @@ def build_item_graph(
     find_script: Callable[[str], list[str]] | None,
     lf_active: bool,
     durations: Mapping[str, float],
+    strict: bool = False,
 ) -> ItemGraph:
-    """The checked graph over every item of ``snapshot``; raises ``pytest.UsageError`` for what cannot run."""
+    """The checked graph over every item of ``snapshot``; raises ``pytest.UsageError`` for malformed markers (and,
+    ``strict``, for unknown targets and cycles; otherwise the items concerned are marked broken)."""
     problems: list[str] = []
     specs: dict[str, ItemSpec] = {}
     for item in snapshot:
@@ -93,19 +107,44 @@ def build_item_graph(
     if clashes:
         raise pytest.UsageError("orchestrate: aliases that shadow a name:\n" + "\n".join(clashes))
     full, unknown = build_graph(resolver, durations)
-    if unknown:
-        ambiguous = [u.message for u in unknown if isinstance(u, AmbiguousTarget)]
-        if ambiguous:
-            raise pytest.UsageError("orchestrate: ambiguous dependencies:\n" + "\n".join(ambiguous))
-        raise pytest.UsageError("orchestrate: unknown dependencies:\n" + "\n".join(u.message for u in unknown))
+    # pytest-dependency's and pytest-order's markers, by their own rules
+    apply_dependency_marks(config, snapshot, full)
+    order_notes = apply_order_marks(snapshot, {r.nodeid: r for r in refs}, resolver, full)
+    config.stash.setdefault(notes_key, []).extend(f"orchestrate: {note}" for note in order_notes)
+    if unknown and strict:
+        kind = "unknown or ambiguous" if any(isinstance(u, AmbiguousTarget) for u in unknown) else "unknown"
+        raise pytest.UsageError(f"orchestrate: {kind} dependencies:\n" + "\n".join(u.message for u in unknown))
+    broken: dict[str, list[str]] = {}
+    for problem in unknown:
+        broken.setdefault(problem.nodeid, []).append(f"orchestrate: {problem.message}")
     config.hook.pytest_orchestrate_modify_graph(config=config, graph=full)
-    try:
-        full.validate()
-    except CycleError as exc:
-        raise pytest.UsageError(f"orchestrate: {exc.message}") from None
-    except DependencyResolutionError as exc:
-        raise pytest.UsageError(f"orchestrate: {exc.message} (edge added by pytest_orchestrate_modify_graph?)")
+    while True:
+        try:
+            full.validate()
+        except CycleError as exc:
+            if strict:
+                raise pytest.UsageError(f"orchestrate: {exc.message}") from None
+            _break_cycle(full, exc, broken)
+            continue
+        except DependencyResolutionError as exc:
+            raise pytest.UsageError(f"orchestrate: {exc.message} (edge added by pytest_orchestrate_modify_graph?)")
+        break
+    if broken:
+        for item in snapshot:
+            if item.nodeid in broken:
+                item.stash[broken_key] = "\n".join(broken[item.nodeid])
     return full
+
+
+def _break_cycle(graph: ItemGraph, exc: CycleError, broken: dict[str, list[str]]) -> None:
+    """Drop the edges of a cycle and mark every item on it broken with the cycle's path."""
+    on_cycle = list(dict.fromkeys(exc.cycle))
+    members = set(on_cycle)
+    for nodeid in on_cycle:
+        for dep in graph.dependencies(nodeid):
+            if dep in members:
+                graph.remove_dependency(nodeid, dep)
+        broken.setdefault(nodeid, []).append(f"orchestrate: {exc.message}")
 
 
 def select_items(
@@ -141,6 +180,12 @@ def select_items(
         config.hook.pytest_deselected(items=dropped)
     brought = set(run.brought_back())
     if brought:
+        names = sorted(brought)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        config.stash.setdefault(notes_key, []).append(
+            f"orchestrate: {len(names)} deselected dependenc{'ies' if len(names) != 1 else 'y'} run because selected "
+            f"items need {'them' if len(names) != 1 else 'it'} (--orchestrate-deps=run): {shown}"
+        )
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         stats = getattr(reporter, "stats", None)
         if stats is not None and stats.get("deselected"):

@@ -1,6 +1,9 @@
 """Collection routing: which files pytest collects as scripts (:class:`~.items.ScriptFile`), and which it leaves alone.
 
-A file that matches the ``orchestrate_scripts`` globs is a script. A ``.py`` script is claimed in
+Running a project's scripts is opt-in: a ``.py`` or ``.sh`` file is a script only when something declares it (see
+:meth:`ScriptRouting.is_script`): the ini ``orchestrate_scripts`` globs (none by default), an entry in the
+``orchestrate.yaml`` (or ``[tool.orchestrate]`` of pyproject.toml) that governs its folder, or its own
+``# /// script`` block with a ``[tool.orchestrate]`` table. A ``.py`` script is claimed in
 ``pytest_pycollect_makemodule`` when pytest's python plugin would otherwise make it a test module (it is named on
 the command line or matches ``python_files``), and in ``pytest_collect_file`` otherwise; a ``.py`` file named on
 the command line that is no test module runs as a script too, and so does a ``.sh`` file named there.
@@ -14,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 from pathlib import Path
+import re
+from typing import Any
+import warnings
 
 import pytest
 
@@ -24,9 +30,30 @@ from pytest_orchestrator.plugin.items import matches_python_files
 from pytest_orchestrator.plugin.script_scope import ScriptScope
 
 
-__all__ = ["ScriptRouting", "script_finder"]
+__all__ = ["DEFAULT_SCRIPT_GLOBS", "OPT_IN_HINT", "ScriptRouting", "script_finder"]
 
 _NOT_SCRIPT_MODULES = ("__init__.py", "conftest.py")
+_SCRIPT_SUFFIXES = (".py", ".sh")
+#: where a script's own ``[tool.orchestrate]`` table opens (inside its ``# /// script`` block)
+_OWN_TABLE = re.compile(rb"^#\s*\[tool\.orchestrate\]\s*$", re.MULTILINE)
+_HEAD_BYTES = 64 * 1024
+#: where scripts usually live: used to find a script a dependency names that nothing declared
+DEFAULT_SCRIPT_GLOBS = ("scripts/**/*.py", "scripts/**/*.sh")
+#: said once when a ``scripts/`` folder exists and nothing declared any of its files
+OPT_IN_HINT = (
+    "orchestrate: scripts/ is not run (scripts are opt-in): declare them with the ini "
+    "orchestrate_scripts = scripts/**/*.py scripts/**/*.sh, an orchestrate.yaml entry, "
+    "or a [tool.orchestrate] block in the script"
+)
+
+
+def _has_own_table(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except OSError:
+        return False
+    return b"# /// script" in head and _OWN_TABLE.search(head) is not None
 
 
 class ScriptRouting:
@@ -36,19 +63,59 @@ class ScriptRouting:
         self.rootpath = rootpath
         self.script_globs = list(script_globs)
         self.python_files = list(python_files)
+        self._configs: dict[Path, Any] = {}
         self.scope = ScriptScope(rootpath, self.script_globs)
+        #: whether any collected file was declared a script (for the opt-in hint)
+        self.claimed = False
+
+    def _in_project_config(self, path: Path) -> bool:
+        folder = path.parent
+        config = self._configs.get(folder, False)
+        if config is False:
+            from pytest_orchestrator.scripts.config import load_config
+            from pytest_orchestrator.scripts.errors import ConfigError
+
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # a legacy config's deprecation is said where scripts run
+                    config = load_config(folder)
+            except (ConfigError, OSError):
+                config = None  # a broken config is reported by the scripts it declares, when they are named
+            self._configs[folder] = config
+        return config is not None and config.path is not None and config.find_entry(path) is not None
 
     def is_script(self, path: Path) -> bool:
-        return is_script_path(path, self.rootpath, self.script_globs) and self.scope.admits(path)
+        """Whether ``path`` is collected as a script: something declared it (:meth:`declared`), and it is the one
+        path under which the script is collected (not a link out of the rootdir, not a second path to it)."""
+        return self.declared(path) and self.scope.verdict(path, self.declared) == "script"
 
     def ignore(self, path: Path) -> bool | None:
-        """``pytest_ignore_collect``: ``True`` for a folder link into its own ancestors, and for a file the globs
-        match that reaches a script already collected or leaves the rootdir; else ``None`` (pytest decides)."""
+        """``pytest_ignore_collect``: ``True`` for a folder link into its own ancestors, and for a declared script
+        reached through a link out of the rootdir or a second time; else ``None`` (pytest decides)."""
+        self.scope.scripts()  # the first call looks: links out of the rootdir and config entries are said now
         if path.is_dir():
             return True if self.scope.ignores_dir(path) else None
-        if not is_script_path(path, self.rootpath, self.script_globs):
+        if not self.declared(path):
             return None
-        return True if self.scope.verdict(path) in ("duplicate", "outside") else None
+        return True if self.scope.verdict(path, self.declared) in ("duplicate", "outside") else None
+
+    def declared(self, path: Path) -> bool:
+        """Whether something declared ``path`` a script: the ini globs, the project config, or its own block."""
+        if is_script_path(path, self.rootpath, self.script_globs):
+            self.claimed = True
+            return True
+        if path.suffix not in _SCRIPT_SUFFIXES or path.name in _NOT_SCRIPT_MODULES:
+            return False
+        if _has_own_table(path) or self._in_project_config(path):
+            self.claimed = True
+            return True
+        return False
+
+    def opt_in_hint(self) -> str | None:
+        """:data:`OPT_IN_HINT` when the rootdir has a ``scripts/`` folder and nothing declared any script."""
+        if self.claimed or self.script_globs or not (self.rootpath / "scripts").is_dir():
+            return None
+        return OPT_IN_HINT
 
     def collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         """``pytest_collect_file``: a script collector, or ``None`` to leave the file to pytest."""
@@ -78,9 +145,10 @@ class ScriptRouting:
 
 
 def script_finder(rootpath: Path, script_globs: Sequence[str]) -> Callable[[str], list[str]]:
-    """``find(stem) -> paths``: the scripts on disk under the globs named ``stem`` (more than one: ambiguous).
+    """``find(stem) -> paths``: the scripts on disk under the globs (:data:`DEFAULT_SCRIPT_GLOBS` when none are
+    declared) named ``stem``; one: a dependency on it says how to include it, more than one: it is ambiguous.
 
     The disk is walked once, on the first call (most runs never ask); it says nothing (collection already did).
     """
-    scope = ScriptScope(rootpath, script_globs, warn=None, configs=False)
-    return scope.with_stem
+    globs = list(script_globs) or list(DEFAULT_SCRIPT_GLOBS)
+    return ScriptScope(rootpath, globs, warn=None, configs=False).with_stem

@@ -66,6 +66,12 @@ class Node:
     estimated_duration: float | None = None
     #: targets that name files on disk which were not collected: ``(target, path to add to the command line)``
     missing: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: the dependencies (of ``deps``) that order only: this node runs whatever they ended in
+    soft: list[str] = dataclasses.field(default_factory=list)
+    #: groups of dependencies (of ``deps``) of which one that passed is enough
+    any_of: list[list[str]] = dataclasses.field(default_factory=list)
+    #: dependencies that name nothing under pytest-dependency's rules: ``(target, reason)``; skipped up front
+    unknown: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     #: set by :meth:`ItemGraph.select`: dependencies that will not run, so this node is skipped up front
     blocked: list[Blocker] = dataclasses.field(default_factory=list)
     #: set by :meth:`ItemGraph.select`: deselected, but run because a selected item needs it
@@ -81,6 +87,9 @@ class Node:
             "aliases": list(self.aliases),
             "estimated_duration": self.estimated_duration,
             "missing": [list(m) for m in self.missing],
+            "soft": list(self.soft),
+            "any_of": [list(g) for g in self.any_of],
+            "unknown": [list(u) for u in self.unknown],
             "blocked": [[b.target, b.state, b.reason] for b in self.blocked],
             "brought_back": self.brought_back,
         }
@@ -98,6 +107,9 @@ class Node:
             aliases=tuple(data.get("aliases", ())),
             estimated_duration=data.get("estimated_duration"),
             missing=[(str(t), str(h)) for t, h in data.get("missing", ())],
+            soft=[str(d) for d in data.get("soft", ())],
+            any_of=[[str(d) for d in g] for g in data.get("any_of", ())],
+            unknown=[(str(t), str(r)) for t, r in data.get("unknown", ())],
             blocked=[Blocker(str(t), str(s), str(r)) for t, s, r in data.get("blocked", ())],
             brought_back=bool(data.get("brought_back", False)),
         )
@@ -143,18 +155,27 @@ class ItemGraph:
         """The node ids that wait for ``nodeid``."""
         return [n for n, node in self.nodes.items() if nodeid in node.deps]
 
-    def add_dependency(self, nodeid: str, dependency: str) -> None:
-        """Make ``nodeid`` wait for ``dependency`` (both node ids). Raises ``KeyError`` for an unknown ``nodeid``;
-        an unknown ``dependency`` is reported by :meth:`validate`."""
-        deps = self.nodes[nodeid].deps
-        if dependency not in deps:
-            deps.append(dependency)
+    def add_dependency(self, nodeid: str, dependency: str, *, soft: bool = False) -> None:
+        """Make ``nodeid`` wait for ``dependency`` (both node ids); ``soft``: for ordering only (it runs whatever
+        the dependency ended in). Raises ``KeyError`` for an unknown ``nodeid``; an unknown ``dependency`` is
+        reported by :meth:`validate`. A hard edge wins over a soft one between the same two nodes."""
+        node = self.nodes[nodeid]
+        if dependency not in node.deps:
+            node.deps.append(dependency)
+            if soft:
+                node.soft.append(dependency)
+        elif not soft and dependency in node.soft:
+            node.soft.remove(dependency)
 
     def remove_dependency(self, nodeid: str, dependency: str) -> None:
         """Drop the edge, if there is one."""
-        deps = self.nodes[nodeid].deps
-        if dependency in deps:
-            deps.remove(dependency)
+        node = self.nodes[nodeid]
+        if dependency in node.deps:
+            node.deps.remove(dependency)
+        if dependency in node.soft:
+            node.soft.remove(dependency)
+        node.any_of = [[d for d in g if d != dependency] for g in node.any_of]
+        node.any_of = [g for g in node.any_of if g]
 
     def deps_map(self) -> dict[str, list[str]]:
         """``{node id: [dependencies]}`` in collection order (the shape :mod:`core.graph` takes)."""
@@ -182,10 +203,10 @@ class ItemGraph:
     def select(self, selected: Sequence[str], policy: str = "run") -> ItemGraph:
         """The graph of what runs, given the node ids pytest selected (in their order).
 
-        ``policy`` says what happens to a dependency that was deselected (or that is in another ``--stage``):
-        ``"run"`` brings it back (and what it depends on), placed just before its first dependent; ``"skip"`` skips
-        its dependents up front; ``"ignore"`` treats it as met. A target that names a file that was not collected
-        skips its dependents (``"ignore"``: met).
+        ``policy`` says what happens to a dependency that was deselected (or that is in another
+        ``--orchestrate-stage``): ``"run"`` brings it back (and what it depends on), placed just before its first
+        dependent; ``"skip"`` skips its dependents up front; ``"ignore"`` treats it as met. A target that names a
+        file that was not collected skips its dependents (``"ignore"``: met).
         """
         if policy not in DEPS_POLICIES:
             raise ValueError(f"unknown dependency policy {policy!r}; expected one of {', '.join(DEPS_POLICIES)}")
@@ -202,8 +223,9 @@ class ItemGraph:
                 placed.add(nodeid)
                 while stack:
                     current, deps = stack[-1]
+                    soft = self.nodes[current].soft
                     for dep in deps:
-                        if dep in self.nodes and dep not in placed and dep not in keep:
+                        if dep in self.nodes and dep not in placed and dep not in keep and dep not in soft:
                             placed.add(dep)
                             stack.append((dep, iter(self.nodes[dep].deps)))
                             break
@@ -219,11 +241,20 @@ class ItemGraph:
         out: list[Node] = []
         for nodeid in order:
             old = self.nodes[nodeid]
-            node = dataclasses.replace(old, deps=[d for d in old.deps if d in run], blocked=[], brought_back=False)
+            node = dataclasses.replace(
+                old,
+                deps=[d for d in old.deps if d in run],
+                soft=[d for d in old.soft if d in run],
+                any_of=[kept for g in old.any_of if (kept := [d for d in g if d in run])],
+                blocked=[],
+                brought_back=False,
+            )
             node.brought_back = nodeid not in keep
+            for target, reason in old.unknown:
+                node.blocked.append(Blocker(target, "unknown", reason))
             if policy == "skip":
                 for dep in old.deps:
-                    if dep not in run:
+                    if dep not in run and dep not in old.soft:
                         reason = f"dependency {dep!r} was deselected (--orchestrate-deps=skip)"
                         node.blocked.append(Blocker(dep, "deselected", reason))
             if policy != "ignore":
@@ -242,7 +273,12 @@ class ItemGraph:
 
         A blocked node's dependents read ``dependency 'x' was skipped (root cause: 'y' was deselected)``.
         """
-        sched: DagScheduler[str] = DagScheduler(self.deps_map(), weights=self.estimates())
+        sched: DagScheduler[str] = DagScheduler(
+            self.deps_map(),
+            weights=self.estimates(),
+            soft={n: node.soft for n, node in self.nodes.items() if node.soft},
+            any_of={n: node.any_of for n, node in self.nodes.items() if node.any_of},
+        )
         for nodeid in self.order():
             node = self.nodes[nodeid]
             if node.blocked and not sched.is_finished(nodeid):

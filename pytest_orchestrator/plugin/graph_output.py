@@ -1,7 +1,8 @@
 """The item graph as text: the collection header line, and the picture ``--orchestrate-graph`` prints.
 
-``--orchestrate-graph=mermaid|dot`` prints the graph of what would run (after selection and ``--stage``) and ends
-the session without running anything; with cached durations it adds the estimated critical path as a comment.
+``--orchestrate-graph=mermaid|dot`` prints the graph of what would run (after selection and
+``--orchestrate-stage``) and ends the session without running anything; with cached durations it adds the
+estimated critical path as a comment.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ def pytest_orchestrate_modify_graph(config: pytest.Config, graph: ItemGraph) -> 
     """Inspect or change the item dependency graph before it is checked and ordered.
 
     Called once per session, after collection and dependency resolution and before pytest's selection (``-k``,
-    ``-m``, ``--stage``) is applied to the graph. The graph holds every collected item. Add or remove edges with
+    ``-m``, ``--orchestrate-stage``) is applied to the graph. The graph holds every collected item. Add or remove
+    edges with
     ``graph.add_dependency(node, dependency)`` and ``graph.remove_dependency(node, dependency)`` (node ids);
     a cycle or an unknown node id introduced here is reported as a usage error like one from a marker.
 

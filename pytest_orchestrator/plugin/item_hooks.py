@@ -3,8 +3,9 @@
 An unused hookimpl still costs a call per item, so :func:`register_item_hooks` registers each one only when an item
 of the session needs it:
 
-- :class:`DependencyGate` (``pytest_runtest_setup``, ``tryfirst``): an item the scheduler already skipped is
-  skipped before any of its fixtures run; it also hands each item's outcome to the scheduler
+- :class:`DependencyGate` (``pytest_runtest_setup``, ``tryfirst``): an item whose dependencies could not be
+  resolved (an unknown target, a cycle) errors, and an item the scheduler already skipped is
+  skipped, before any of its fixtures run; it also hands each item's outcome to the scheduler
   (:meth:`DependencyGate.record`, called by the session plugin as reports arrive);
 - :class:`Retries` (``pytest_runtest_protocol``): items with a retry policy run through
   :func:`~.runtest.run_with_retries`;
@@ -31,10 +32,13 @@ from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.items import ScriptItem
 from pytest_orchestrator.plugin.items import ScriptTimeout
 from pytest_orchestrator.plugin.markers import ItemSpec
+from pytest_orchestrator.plugin.markers import broken_key
+from pytest_orchestrator.plugin.markers import parse_timeout
 from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
+from pytest_orchestrator.plugin.outcomes import report_outcome
 from pytest_orchestrator.plugin.outcomes import report_status
 from pytest_orchestrator.plugin.outcomes import worst
 from pytest_orchestrator.plugin.runtest import ItemTimeout
@@ -55,6 +59,9 @@ __all__ = [
     "dependency_skip_key",
     "item_plan",
     "plan_key",
+    "pytest_timeout_limit",
+    "rerunfailures_rule",
+    "xfailed_reason",
     "register_item_hooks",
 ]
 
@@ -76,30 +83,96 @@ def item_plan(
     pytest_timeout: bool,
 ) -> Plan:
     """``(retry policy, our call-phase timeout)`` of an item; the timeout is for Python tests only (a script item
-    enforces its own on the subprocess), and not ours when pytest-timeout handles the test's ``timeout`` marker."""
+    enforces its own on the subprocess).
+
+    With pytest-timeout active, its guarantee is never weakened: a Python test keeps pytest-timeout's limit (its
+    marker, ``--timeout``, ``PYTEST_TIMEOUT`` or ini ``timeout``), and when ``--orchestrate-timeout`` is shorter,
+    the test gets a ``timeout`` marker with that shorter limit, which pytest-timeout enforces (fixtures included).
+    """
     policy = spec.retry if spec.retry is not None else default_retry
     timeout: float | None = None
     if not isinstance(item, ScriptItem):
         timeout = spec.timeout if spec.timeout is not None else default_timeout
-        if timeout and pytest_timeout and item.get_closest_marker("timeout") is not None:
-            timeout = None  # pytest-timeout handles a Python test's timeout marker
+        if pytest_timeout:
+            theirs = pytest_timeout_limit(item)
+            if timeout and (not theirs or timeout < theirs):
+                item.add_marker(pytest.mark.timeout(timeout), append=False)
+            timeout = None  # pytest-timeout enforces the shorter limit
     return policy, timeout or None
+
+
+def xfailed_reason(reason: str, xfailed: set[str]) -> str:
+    """A dependency skip reason that says "xfailed" for the dependencies in ``xfailed`` (the scheduler counts an
+    xfail as a skip)."""
+    for nodeid in xfailed:
+        reason = reason.replace(f"{nodeid!r} was skipped", f"{nodeid!r} was xfailed")
+    return reason
+
+
+def rerunfailures_rule(config: pytest.Config, items: Sequence[pytest.Item]) -> bool:
+    """Whether pytest-rerunfailures reruns items here (``--reruns`` or a ``flaky`` marker); then the one rule holds:
+    our ``retry`` marker wins on the items that carry it, pytest-rerunfailures handles the rest (the
+    ``--orchestrate-retries`` default is not applied), and it is said once."""
+    if not config.pluginmanager.hasplugin("rerunfailures"):
+        return False
+    if not (config.getoption("reruns", 0) or any(item.get_closest_marker("flaky") for item in items)):
+        return False
+    from pytest_orchestrator.plugin.arrange import notes_key
+
+    config.stash.setdefault(notes_key, []).append(
+        "orchestrate: @pytest.mark.retry wins on the items that carry it; pytest-rerunfailures (--reruns, flaky) "
+        "reruns the rest"
+    )
+    return True
+
+
+def pytest_timeout_limit(item: pytest.Item) -> float | None:
+    """The limit pytest-timeout applies to ``item`` (``None`` or 0: none)."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None:
+        try:
+            return parse_timeout(marker.args, marker.kwargs)
+        except ValueError:
+            return None
+    config = item.config
+    for value in (config.getoption("timeout", None), os.environ.get("PYTEST_TIMEOUT"), _ini(config, "timeout")):
+        if value not in (None, ""):
+            try:
+                return float(str(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _ini(config: pytest.Config, name: str) -> object:
+    try:
+        return config.getini(name)
+    except ValueError:
+        return None
 
 
 class DependencyGate:
     """Skips an item the scheduler already skipped, before any of its fixtures run; tells the scheduler how each
     item ended."""
 
-    def __init__(self, sched: DagScheduler[str]) -> None:
+    def __init__(self, sched: DagScheduler[str], *, xfail_deps: str = "skip") -> None:
         self.sched = sched
+        #: ``--orchestrate-xfail-deps``: an xfailed dependency skips its dependents ("skip") or counts as met ("run")
+        self.xfail_deps = xfail_deps
+        #: items that ended xfailed (their dependents' skip reason says so)
+        self.xfailed: set[str] = set()
         #: the worst status of the phases of each item seen so far
         self._phases: dict[str, TaskStatus] = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        problem = item.stash.get(broken_key, None)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
         sched = self.sched
         if sched.state.get(item.nodeid) == TaskStatus.SKIPPED:
             reason = sched.reasons.get(item.nodeid, "a dependency did not complete")
+            reason = xfailed_reason(reason, self.xfailed)
             item.stash[dependency_skip_key] = reason
             raise pytest.skip.Exception(reason, _use_item_location=True)
 
@@ -109,7 +182,12 @@ class DependencyGate:
         nodeid = report.nodeid
         if report.outcome == RERUN or nodeid not in sched.state:
             return
-        status = worst(self._phases.get(nodeid), report_status(report))
+        phase = report_status(report)
+        if report_outcome(report) == "xfailed":
+            self.xfailed.add(nodeid)
+            if self.xfail_deps == "run":
+                phase = TaskStatus.COMPLETED
+        status = worst(self._phases.get(nodeid), phase)
         if report.when != "teardown":
             self._phases[nodeid] = status
             return
@@ -189,13 +267,19 @@ class ReportNotes:
         return report
 
 
-def register_item_hooks(config: pytest.Config, items: Sequence[pytest.Item], graph: ItemGraph) -> DependencyGate | None:
+def register_item_hooks(
+    config: pytest.Config, items: Sequence[pytest.Item], graph: ItemGraph, *, xfail_deps: str = "skip"
+) -> DependencyGate | None:
     """Register the per-item hooks the items need (each once); return the dependency gate, if the graph needs one."""
     plans = [item.stash[plan_key] for item in items]
     gate: DependencyGate | None = None
     wanted: list[tuple[object, str]] = []
-    if graph.edge_count() or any(n.blocked for n in graph.nodes.values()):
-        gate = DependencyGate(graph.make_scheduler())
+    if (
+        graph.edge_count()
+        or any(n.blocked for n in graph.nodes.values())
+        or any(broken_key in item.stash for item in items)
+    ):
+        gate = DependencyGate(graph.make_scheduler(), xfail_deps=xfail_deps)
         wanted.append((gate, "orchestrate-dependencies"))
     if any(policy is not None for policy, _ in plans):
         wanted.append((Retries(), "orchestrate-retries"))

@@ -25,9 +25,12 @@ from pytest_orchestrator.core.retry import RetryPolicy
 __all__ = [
     "ItemSpec",
     "MarkerError",
+    "broken_key",
     "check_foreign_timeout",
     "evaluate_marks",
+    "Depends",
     "parse_depends",
+    "parse_depends_marker",
     "parse_retry",
     "parse_stage",
     "parse_timeout",
@@ -47,6 +50,13 @@ class ItemSpec:
     targets: tuple[str, ...] = ()
     #: names others may depend on (``depends(name=...)``)
     aliases: tuple[str, ...] = ()
+    #: targets to run after, for ordering only (``depends(..., soft=True)``)
+    soft_targets: tuple[str, ...] = ()
+    #: targets that run after this item (``depends(before=[...])``): hard, and soft ones
+    before: tuple[str, ...] = ()
+    soft_before: tuple[str, ...] = ()
+    #: groups of targets of which one that passed is enough (``depends(any_of=[...])``)
+    any_of: tuple[tuple[str, ...], ...] = ()
     stage: str | None = None
     retry: RetryPolicy | None = None
     #: seconds; ``None`` when not set, ``0`` when explicitly disabled
@@ -55,6 +65,8 @@ class ItemSpec:
 
 #: where each item's spec is cached
 spec_key = pytest.StashKey[ItemSpec]()
+#: why an item cannot run as declared (an unknown dependency, a cycle): it errors at setup with this message
+broken_key = pytest.StashKey[str]()
 
 
 def _type_name(value: Any) -> str:
@@ -64,6 +76,8 @@ def _type_name(value: Any) -> str:
 def _target(value: Any) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
+    elif isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
+        value = str(value.__qualname__).replace(".", "::")  # a test class or function: by its name
     if not isinstance(value, str):
         raise ValueError(
             f"a dependency target must be a string (node id, test name, path, script or alias), "
@@ -75,24 +89,64 @@ def _target(value: Any) -> str:
     return text
 
 
-def parse_depends(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None]:
-    """``depends(*targets, on=(), name=None)`` -> ``(targets, name)``."""
-    unknown = set(kwargs) - {"on", "name"}
+def _targets(kwargs: Mapping[str, Any], key: str) -> list[str]:
+    value = kwargs.get(key, ())
+    if isinstance(value, str | os.PathLike | type) or callable(value):
+        value = (value,)
+    if not isinstance(value, Iterable):
+        raise ValueError(f"{key}= must be a target or a list of targets, got {_type_name(value)} {value!r}")
+    return [_target(t) for t in value]
+
+
+@dataclasses.dataclass(frozen=True)
+class Depends:
+    """One ``depends`` marker, parsed."""
+
+    targets: tuple[str, ...] = ()
+    name: str | None = None
+    before: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+    soft: bool = False
+
+
+def parse_depends_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Depends:
+    """``depends(*targets, on=(), name=None, before=(), any_of=(), soft=False)``.
+
+    A target is a node id, a test or class name, a path, a script or an alias (a class means all its tests);
+    ``before=`` targets run after this item; ``any_of=`` is met when one of its targets passed; ``soft=True``
+    makes every edge of the marker ordering only (the item runs whatever its dependencies ended in).
+    """
+    unknown = set(kwargs) - {"on", "name", "before", "any_of", "soft"}
     if unknown:
-        raise ValueError(f"unexpected keyword argument(s) {', '.join(sorted(unknown))}; use on= and name=")
-    targets = [_target(a) for a in args]
-    on = kwargs.get("on", ())
-    if isinstance(on, str | os.PathLike):
-        on = (on,)
-    if not isinstance(on, Iterable):
-        raise ValueError(f"on= must be a target or a list of targets, got {_type_name(on)} {on!r}")
-    targets.extend(_target(t) for t in on)
+        raise ValueError(
+            f"unexpected keyword argument(s) {', '.join(sorted(unknown))}; use on=, name=, before=, any_of=, soft="
+        )
+    targets = [_target(a) for a in args] + _targets(kwargs, "on")
+    before = _targets(kwargs, "before")
+    any_of = _targets(kwargs, "any_of")
+    soft = kwargs.get("soft", False)
+    if not isinstance(soft, bool):
+        raise ValueError(f"soft= must be True or False, got {_type_name(soft)} {soft!r}")
+    if soft and any_of:
+        raise ValueError("any_of= cannot be soft: a soft dependency is met whatever happens")
     name = kwargs.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValueError(f"name= must be a non-empty string, got {_type_name(name)} {name!r}")
-    if not targets and name is None:
+    if not (targets or before or any_of) and name is None:
         raise ValueError("give at least one target (depends('test_a')) or an alias (depends(name='db'))")
-    return tuple(dict.fromkeys(targets)), None if name is None else name.strip()
+    return Depends(
+        targets=tuple(dict.fromkeys(targets)),
+        name=None if name is None else name.strip(),
+        before=tuple(dict.fromkeys(before)),
+        any_of=tuple(dict.fromkeys(any_of)),
+        soft=soft,
+    )
+
+
+def parse_depends(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[tuple[str, ...], str | None]:
+    """``depends(*targets, on=(), name=None, ...)`` -> ``(targets, name)`` (see :func:`parse_depends_marker`)."""
+    parsed = parse_depends_marker(args, kwargs)
+    return parsed.targets, parsed.name
 
 
 def parse_retry(args: Sequence[Any], kwargs: Mapping[str, Any]) -> RetryPolicy:
@@ -104,10 +158,10 @@ def parse_retry(args: Sequence[Any], kwargs: Mapping[str, Any]) -> RetryPolicy:
 
 
 def parse_timeout(args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
-    """``timeout(seconds)``; ``0`` disables a default timeout. ``method=`` and ``func_only=`` (pytest-timeout's
-    arguments) are accepted and ignored."""
+    """``timeout(seconds)``; ``0`` or ``None`` disables a default timeout. Every form of pytest-timeout's marker is
+    accepted: ``method=``, ``func_only=`` and ``disable_debugger_detection=`` are ignored."""
     kwargs = dict(kwargs)
-    for ignored in ("method", "func_only"):
+    for ignored in ("method", "func_only", "disable_debugger_detection"):
         kwargs.pop(ignored, None)
     values = list(args)
     for key in ("seconds", "timeout"):
@@ -118,6 +172,8 @@ def parse_timeout(args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
     if len(values) != 1:
         raise ValueError(f"expected one number of seconds, got {len(values)} values")
     value = values[0]
+    if value is None:
+        return 0.0
     if isinstance(value, str):
         try:
             value = float(value)
@@ -196,6 +252,10 @@ def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
     problems: list[str] = []
     targets: list[str] = []
     aliases: list[str] = []
+    soft: list[str] = []
+    before: list[str] = []
+    soft_before: list[str] = []
+    any_of: list[tuple[str, ...]] = []
     parsers: dict[str, Any] = {"retry": parse_retry, "stage": parse_stage}
     parsers["timeout"] = parse_timeout if own_timeout else check_foreign_timeout
     values: dict[str, Any] = {}
@@ -204,13 +264,16 @@ def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
         name = mark.name
         if name == "depends":
             try:
-                found, alias = parse_depends(mark.args, mark.kwargs)
+                parsed = parse_depends_marker(mark.args, mark.kwargs)
             except ValueError as exc:
                 problems.append(f"{_signature(mark)}: {exc}")
                 continue
-            targets.extend(found)
-            if alias is not None:
-                aliases.append(alias)
+            (soft if parsed.soft else targets).extend(parsed.targets)
+            (soft_before if parsed.soft else before).extend(parsed.before)
+            if parsed.any_of:
+                any_of.append(parsed.any_of)
+            if parsed.name is not None:
+                aliases.append(parsed.name)
         elif name in parsers and name not in values:
             try:
                 values[name] = parsers[name](mark.args, mark.kwargs)
@@ -222,6 +285,10 @@ def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
     return ItemSpec(
         targets=tuple(dict.fromkeys(targets)),
         aliases=tuple(dict.fromkeys(aliases)),
+        soft_targets=tuple(t for t in dict.fromkeys(soft) if t not in targets),
+        before=tuple(dict.fromkeys(before)),
+        soft_before=tuple(t for t in dict.fromkeys(soft_before) if t not in before),
+        any_of=tuple(dict.fromkeys(any_of)),
         stage=values.get("stage"),
         retry=values.get("retry"),
         timeout=values.get("timeout"),

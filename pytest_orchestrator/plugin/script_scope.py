@@ -19,9 +19,14 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 import warnings
 
 import pytest
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.scripts.entries import MissingEntry
 
 
 __all__ = ["OrchestrateWarning", "ScriptScope", "glob_base"]
@@ -64,9 +69,13 @@ class ScriptScope:
         self._check_configs = configs
         self._scripts: dict[str, Path] | None = None  # real path -> real path
         self._first: dict[str, str] = {}  # real path -> the first link path admitted for it
+        self._said: set[str] = set()
+        #: the config entries that name no script (filled when the scripts are first looked for)
+        self.missing: list[MissingEntry] = []
 
     def _say(self, message: str, where: Path | str, line: int | None = None) -> None:
-        if self._warn is not None:
+        if self._warn is not None and message not in self._said:
+            self._said.add(message)
             self._warn(message, str(where), line or 0)
 
     def _rel(self, path: Path | str) -> str:
@@ -85,6 +94,10 @@ class ScriptScope:
         from pytest_orchestrator.scripts.discovery import discover_scripts
 
         root = self.rootpath
+        if self._check_configs:
+            self._report_config_entries()
+        if not self.globs:
+            return {}
         bases = sorted({glob_base(g) for g in self.globs})
         if "" in bases:
             bases = [""]
@@ -113,52 +126,49 @@ class ScriptScope:
         except (OSError, ValueError) as exc:
             self._say(f"orchestrate: could not look for scripts under {root}: {exc}", root)
             found = []
-        scripts = {str(path): path for path in found}
-        if self._check_configs:
-            self._report_config_entries(found)
-        return scripts
+        return {str(path): path for path in found}
 
-    def _report_config_entries(self, found: Sequence[Path]) -> None:
+    def _report_config_entries(self) -> None:
+        """Say which ``scripts`` entries of the config governing the rootdir name no script (``orchestrate list``'s
+        discovery: every ``.py`` and ``.sh`` under the config's folder), with close matches."""
         from pytest_orchestrator.scripts.config import load_config
+        from pytest_orchestrator.scripts.discovery import discover_scripts
         from pytest_orchestrator.scripts.entries import missing_entries
         from pytest_orchestrator.scripts.errors import ConfigError
 
-        seen: set[Path | None] = set()
-        for folder in dict.fromkeys([self.rootpath, *(p.parent for p in found)]):
-            try:
-                config = load_config(folder)
-            except (ConfigError, OSError):
-                continue  # a malformed config is reported by the script items it governs
-            if config.path in seen:
-                continue
-            seen.add(config.path)
-            for entry in missing_entries(config, found):
-                self._say(f"orchestrate: {entry.message}", entry.config, entry.line)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a legacy config's deprecation is said where its scripts run
+                config = load_config(self.rootpath)
+        except (ConfigError, OSError):
+            return  # a malformed config is reported by the script items it governs
+        if config.path is None or all((config.root / key).is_file() for key in config.scripts):
+            return  # nothing to look for: no walk
+        try:
+            found = discover_scripts(config.root)
+        except (OSError, ValueError):
+            return
+        self.missing = missing_entries(config, found)
+        for entry in self.missing:
+            self._say(f"orchestrate: {entry.message}", entry.config, entry.line)
 
-    def admits(self, path: Path) -> bool:
-        """Whether ``path`` (a file pytest met) is the first path to reach one of the scripts."""
-        return self.verdict(path) == "script"
+    def verdict(self, path: Path, declared: Callable[[Path], bool] | None = None) -> str:
+        """What ``path`` (a file declared a script) is: ``"script"`` (the path it is collected under),
+        ``"duplicate"`` (another path to a script collected under its own path) or ``"outside"`` (a link whose
+        target leaves the rootdir: skipped, with a warning naming it).
 
-    def verdict(self, path: Path) -> str:
-        """What ``path`` (a file the globs match) is: ``"script"`` (the path a script is collected under),
-        ``"duplicate"`` (another path to such a script), ``"outside"`` (its target leaves the rootdir) or
-        ``"other"`` (not a script: a file discovery skips, such as one in ``build/``).
-
-        A script is collected under its real path when the globs match that; otherwise (a link into a folder
-        the globs do not cover) under the first path that reaches it.
+        A script is collected under its real path when that is a script too (the globs select it, or
+        ``declared`` says so); otherwise (a link into a folder nothing declares) under the first path to it.
         """
         real = os.path.realpath(path)
         root = os.path.realpath(self.rootpath)
-        if real not in self.scripts():
-            if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
-                return "outside"
-            return "other"
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            self._say(f"orchestrate: skipped {self._rel(path)}: a link to {real}, outside the rootdir {root}", path)
+            return "outside"
         real_rel = Path(os.path.relpath(real, root)).as_posix()
         if self._rel(path) == real_rel:
             return "script"
-        from pytest_orchestrator.scripts.globs import glob_match
-
-        if any(glob_match(pattern, real_rel) for pattern in self.globs):
+        if real in self.scripts() or (declared is not None and declared(Path(real))):
             return "duplicate"  # collected under its real path
         return "script" if self._first.setdefault(real, str(path)) == str(path) else "duplicate"
 

@@ -7,7 +7,7 @@ that does the work.
   items pytest's last-failed plugin drops (innermost ``pytest_make_collect_report`` wrapper).
 - ``pytest_collection_modifyitems`` (``wrapper=True, tryfirst=True``): snapshots the items before ``-k``, ``-m``,
   ``--deselect`` and ``--lf`` act, and after them :mod:`.arrange` builds the graph over the snapshot (with the
-  cached durations of :mod:`.durations`), applies ``--stage``, brings back needed dependencies
+  cached durations of :mod:`.durations`), applies ``--orchestrate-stage``, brings back needed dependencies
   (``--orchestrate-deps``) and orders the items. :mod:`.item_hooks` then registers the per-item hooks the items
   need (dependency gate, retries, timeouts, report notes).
 - ``pytest_report_collectionfinish`` and ``--orchestrate-graph`` (``pytest_runtestloop``, ``tryfirst``): the graph
@@ -32,9 +32,11 @@ import pytest
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.core.scheduler import DagScheduler
 from pytest_orchestrator.plugin.arrange import build_item_graph
+from pytest_orchestrator.plugin.arrange import notes_key
 from pytest_orchestrator.plugin.arrange import select_items
 from pytest_orchestrator.plugin.collect import ScriptRouting
 from pytest_orchestrator.plugin.collect import script_finder
+from pytest_orchestrator.plugin.compat_dependency import take_over as dependency_take_over
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.durations import load_durations
 from pytest_orchestrator.plugin.durations import save_durations
@@ -44,8 +46,11 @@ from pytest_orchestrator.plugin.item_hooks import DependencyGate
 from pytest_orchestrator.plugin.item_hooks import item_plan
 from pytest_orchestrator.plugin.item_hooks import plan_key
 from pytest_orchestrator.plugin.item_hooks import register_item_hooks
+from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
 from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.options import Settings
+from pytest_orchestrator.plugin.order import take_over as order_take_over
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.plugin_errors import call_guarded
 from pytest_orchestrator.plugin.summary import Recorder
@@ -65,12 +70,13 @@ class OrchestratePlugin:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.deps_policy: str = config.getoption("orchestrate_deps", None) or "run"
-        self.stages: list[str] = list(config.getoption("stage", None) or [])
-        self.graph_format: str | None = config.getoption("orchestrate_graph", None)
+        settings = self.settings = Settings.from_config(config)
+        self.deps_policy: str = settings.deps_policy
+        self.stages: list[str] = list(settings.stages)
+        self.graph_format: str | None = settings.graph_format
         self.script_globs: list[str] = list(config.getini("orchestrate_scripts"))
-        self.default_timeout: float | None = config.getoption("orchestrate_timeout", None)
-        retries = config.getoption("orchestrate_retries", None)
+        self.default_timeout: float | None = settings.timeout
+        retries = settings.retries
         self.default_retry = RetryPolicy(max_attempts=retries + 1, initial_delay=0.0) if retries else None
         #: pytest-timeout handles the ``timeout`` marker of Python tests when it is active
         self.pytest_timeout = config.pluginmanager.hasplugin("timeout")
@@ -86,6 +92,15 @@ class OrchestratePlugin:
         self._lastfailed = LastFailedSnapshot(self._lf_active)
         if self.graph_format and config.getoption("numprocesses", None) and not _is_worker(config):
             raise pytest.UsageError("--orchestrate-graph prints the graph without running anything: drop -n")
+
+    # -- start -------------------------------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # pytest-dependency's skipping and pytest-order's reordering are ours under --orchestrate: say so once
+        lines = [line for line in (dependency_take_over(self.config), order_take_over(self.config)) if line]
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not _is_worker(self.config):
+            for line in lines:
+                reporter.write_line(line)
 
     # -- collection ---------------------------------------------------------------------------------------------
     def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
@@ -116,6 +131,11 @@ class OrchestratePlugin:
         return result
 
     def _arrange(self, items: list[pytest.Item], snapshot: list[pytest.Item]) -> None:
+        missing = self._routing.scope.missing
+        if missing and self.settings.strict:
+            raise pytest.UsageError(
+                "orchestrate: config entries that name no script:\n" + "\n".join(m.message for m in missing)
+            )
         full = build_item_graph(
             self.config,
             snapshot,
@@ -123,25 +143,31 @@ class OrchestratePlugin:
             find_script=script_finder(self.config.rootpath, self.script_globs),
             lf_active=self._lf_active,
             durations=load_durations(self.config),
+            strict=self.settings.strict,
         )
         run = self.graph = select_items(
             self.config, items, snapshot, full, stages=self.stages, deps_policy=self.deps_policy
         )
+        reruns = rerunfailures_rule(self.config, items)
         for item in items:
             item.stash[plan_key] = item_plan(
                 item,
                 item.stash[spec_key],
-                default_retry=self.default_retry,
+                default_retry=None if reruns else self.default_retry,
                 default_timeout=self.default_timeout,
                 pytest_timeout=self.pytest_timeout,
             )
-        self._gate = register_item_hooks(self.config, items, run)
+        self._gate = register_item_hooks(self.config, items, run, xfail_deps=self.settings.xfail_deps)
         self.sched = self._gate.sched if self._gate is not None else None
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
-        if self.graph is None or config.option.verbose < 0:
+        if self.graph is None:
             return []
-        return [collection_line(self.graph)]
+        hint = self._routing.opt_in_hint()
+        lines = [*config.stash.get(notes_key, []), *([hint] if hint is not None else [])]
+        if config.option.verbose < 0:
+            return lines
+        return [collection_line(self.graph), *lines]
 
     # -- --orchestrate-graph ----------------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import functools
 import os
 
 from pytest_orchestrator.core.graph import close_matches
@@ -42,6 +43,10 @@ class ItemRef:
     targets: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     stage: str | None = None
+    soft_targets: tuple[str, ...] = ()
+    before: tuple[str, ...] = ()
+    soft_before: tuple[str, ...] = ()
+    any_of: tuple[tuple[str, ...], ...] = ()
     location: tuple[str, int | None, str] = ("", None, "")
 
 
@@ -82,9 +87,9 @@ class TargetResolver:
 
     A target, for an item I, is tried as (first match wins):
 
-    1. a node id (``tests/test_a.py::test_x``, ``scripts/load.py::load``);
+    1. a node id (``tests/test_a.py::test_x``, ``scripts/load.py::load``), or a class's (all its tests);
     2. an alias set with ``depends(name=...)`` (every item that carries it);
-    3. a name in I's class, then in I's module (``test_a``, ``TestX::test_b``);
+    3. a name in I's class, then in I's module (``test_a``, ``TestX::test_b``, ``TestX``: all its tests);
     4. a node id without its ``[...]`` (every case of a parametrised test);
     5. a path, relative to the rootdir or to I's folder, optionally followed by ``::name``: a file or folder means
        every item under it;
@@ -113,7 +118,13 @@ class TargetResolver:
         self.by_path: dict[str, list[str]] = {}
         self.by_alias: dict[str, list[str]] = {}
         self.by_stem: dict[str, list[str]] = {}
+        #: class node id -> the tests in it (nested classes included)
+        self.by_class: dict[str, list[str]] = {}
         for ref in self.refs:
+            parent = ref.parent
+            while parent != ref.module and "::" in parent:
+                self.by_class.setdefault(parent, []).append(ref.nodeid)
+                parent = parent.rpartition("::")[0]
             self.by_id.setdefault(ref.nodeid, ref)
             self.by_base.setdefault(ref.base, []).append(ref.nodeid)
             self.by_path.setdefault(ref.path, []).append(ref.nodeid)
@@ -167,6 +178,8 @@ class TargetResolver:
         others: Callable[[Iterable[str]], list[str]] = lambda ids: [n for n in ids if n != ref.nodeid]  # noqa: E731
         if target in self.by_id:
             return [target]
+        if target in self.by_class:
+            return others(self.by_class[target])
         if target in self.by_alias:
             return others(self.by_alias[target])
         for scope in dict.fromkeys((ref.parent, ref.module)):
@@ -175,6 +188,8 @@ class TargetResolver:
                 return [candidate]
             if candidate in self.by_base:
                 return others(self.by_base[candidate])
+            if candidate in self.by_class:
+                return others(self.by_class[candidate])
         if target in self.by_base:
             return others(self.by_base[target])
         path_part, sep, rest = target.partition("::")
@@ -192,6 +207,8 @@ class TargetResolver:
                         return [candidate]
                     if candidate in self.by_base:
                         return others(self.by_base[candidate])
+                    if candidate in self.by_class:
+                        return others(self.by_class[candidate])
                     file_suggestions.extend(in_file)
                     continue
                 if not sep and os.path.isdir(full):
@@ -224,6 +241,23 @@ class TargetResolver:
         return close_matches(target, names)
 
 
+def _resolve(
+    resolver: TargetResolver,
+    ref: ItemRef,
+    unknown: list[UnknownTarget | AmbiguousTarget],
+    missing: list[tuple[str, str]],
+    target: str,
+) -> list[str]:
+    found = resolver.resolve(ref, target)
+    if isinstance(found, UnknownTarget | AmbiguousTarget):
+        unknown.append(found)
+    elif isinstance(found, tuple):
+        missing.append(found)
+    else:
+        return found
+    return []
+
+
 def build_graph(
     resolver: TargetResolver, durations: Mapping[str, float] | None = None
 ) -> tuple[ItemGraph, list[UnknownTarget | AmbiguousTarget]]:
@@ -232,24 +266,37 @@ def build_graph(
     unknown: list[UnknownTarget | AmbiguousTarget] = []
     durations = durations or {}
     seen: set[str] = set()
+    #: (dependent, dependency, soft) from ``before=`` targets, added once every node exists
+    reverse: list[tuple[str, str, bool]] = []
     for ref in resolver.refs:
         if ref.nodeid in seen:  # --keep-duplicates: one node per id
             continue
         seen.add(ref.nodeid)
         deps: list[str] = []
+        soft: list[str] = []
+        any_of: list[list[str]] = []
         missing: list[tuple[str, str]] = []
+        resolve = functools.partial(_resolve, resolver, ref, unknown, missing)
+
         for target in ref.targets:
-            found = resolver.resolve(ref, target)
-            if isinstance(found, UnknownTarget | AmbiguousTarget):
-                unknown.append(found)
-            elif isinstance(found, tuple):
-                missing.append(found)
-            else:
-                deps.extend(found)
+            deps.extend(resolve(target))
+        for target in ref.soft_targets:
+            soft.extend(d for d in resolve(target) if d not in deps)
+        for group in ref.any_of:
+            members = [d for target in group for d in resolve(target)]
+            if members:
+                any_of.append(list(dict.fromkeys(members)))
+        for targets, is_soft in ((ref.before, False), (ref.soft_before, True)):
+            for target in targets:
+                reverse.extend((d, ref.nodeid, is_soft) for d in resolve(target))
+        grouped = [d for g in any_of for d in g if d not in deps]
+        soft = list(dict.fromkeys(soft))
         nodes.append(
             Node(
                 nodeid=ref.nodeid,
-                deps=list(dict.fromkeys(deps)),
+                deps=list(dict.fromkeys([*deps, *soft, *grouped])),
+                soft=soft,
+                any_of=any_of,
                 kind=ref.kind,
                 stage=ref.stage,
                 parent=ref.parent,
@@ -259,4 +306,7 @@ def build_graph(
                 missing=missing,
             )
         )
-    return ItemGraph(nodes), unknown
+    graph = ItemGraph(nodes)
+    for dependent, dependency, is_soft in reverse:
+        graph.add_dependency(dependent, dependency, soft=is_soft)
+    return graph, unknown

@@ -115,6 +115,12 @@ def encode(graph: ItemGraph, groups: Mapping[str, str] | None = None) -> str:
             more["blocked"] = [[b.target, b.state, b.reason] for b in node.blocked]
         if node.brought_back:
             more["brought_back"] = True
+        if node.soft:
+            more["soft"] = list(node.soft)
+        if node.any_of:
+            more["any_of"] = [list(g) for g in node.any_of]
+        if node.unknown:
+            more["unknown"] = [list(u) for u in node.unknown]
         if more:
             extra[str(i)] = more
     data.update(
@@ -183,5 +189,8 @@ def decode(text: object, worker: str) -> Handoff:
             node.missing = [(str(t), str(h)) for t, h in more.get("missing", ())]
             node.blocked = [Blocker(str(t), str(s), str(r)) for t, s, r in more.get("blocked", ())]
             node.brought_back = bool(more.get("brought_back", False))
+            node.soft = [str(d) for d in more.get("soft", ())]
+            node.any_of = [[str(d) for d in g] for g in more.get("any_of", ())]
+            node.unknown = [(str(t), str(r)) for t, r in more.get("unknown", ())]
         nodes.append(node)
     return Handoff(ItemGraph(nodes), len(ids), groups)

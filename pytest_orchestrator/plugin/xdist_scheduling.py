@@ -44,6 +44,8 @@ from pytest_orchestrator.plugin.compat import should_stop
 from pytest_orchestrator.plugin.compat import worker_count
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
+from pytest_orchestrator.plugin.item_hooks import xfailed_reason
+from pytest_orchestrator.plugin.options import xfail_deps_of
 from pytest_orchestrator.plugin.xdist_dispatch import Dispatcher
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
 from pytest_orchestrator.plugin.xdist_handoff import STOP
@@ -107,6 +109,9 @@ class DagScheduling:
         self.last_done: float | None = None
         self._left: dict[str, int] = {}
         self._outcome: dict[str, str] = {}
+        #: items that ended xfailed, and what that means for their dependents (``--orchestrate-xfail-deps``)
+        self._xfailed: set[str] = set()
+        self._xfail_deps = xfail_deps_of(config)
         self._started: set[str] = set()
         self._crashed: dict[str, str] = {}
         self._rerun_after_crash: set[str] = set()
@@ -287,6 +292,10 @@ class DagScheduling:
             return
         if report.failed:
             self._outcome[nodeid] = FAILED
+        elif report.skipped and hasattr(report, "wasxfail") and self._outcome.get(nodeid) != FAILED:
+            self._xfailed.add(nodeid)  # --orchestrate-xfail-deps: skip its dependents (default), or count it as met
+            if self._xfail_deps != "run":
+                self._outcome[nodeid] = SKIPPED
         elif report.skipped and self._outcome.get(nodeid) != FAILED:
             self._outcome[nodeid] = SKIPPED
 
@@ -344,7 +353,8 @@ class DagScheduling:
         self._open = set(graph.nodes)
         sched = self.sched = graph.make_scheduler()
         self._dispatcher.setup(graph, sched, position, len(collection))
-        write_line(self.config, header_line(self.config, self.numnodes, graph))
+        header = header_line(self.config, self.numnodes, graph)
+        write_line(self.config, header, verbosity=-1 if "overridden" in header else 0)  # the override shows under -q
         for nodeid in graph.order():
             if sched.state[nodeid] == SKIPPED:  # skipped up front: a deselected or uncollected dependency
                 self._report_skip(nodeid, sched.reasons.get(nodeid, "a dependency will not run"))
@@ -393,11 +403,14 @@ class DagScheduling:
         self._dispatcher.pool.remove(nodeid)
         if dependency:
             self.dependency_skips += 1
+            reason = xfailed_reason(reason, self._xfailed)
         report_skip(self.config, nodeid, self.graph.nodes[nodeid].location, reason, dependency=dependency)
 
     def _verdict(self, node: WorkerNode, nodeid: str, reason: str | None) -> None:
         """Tell ``node`` that the held ``nodeid`` may start (``reason`` None) or is skipped."""
         channel = node.workerinput.get(CHANNEL_KEY)
+        if reason is not None:
+            reason = xfailed_reason(reason, self._xfailed)
         if channel is not None:
             channel.send((VERDICT, nodeid, reason))
 

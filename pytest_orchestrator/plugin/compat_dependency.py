@@ -1,0 +1,184 @@
+"""pytest-dependency's ``@pytest.mark.dependency(name=None, depends=(), scope="module")``, read under ``--orchestrate``.
+
+Its rules, kept where they differ from ours (:mod:`.targets`):
+
+- only tests marked ``dependency()`` are known (every test with the ini ``automark_dependency``); the closest
+  ``dependency`` marker wins (a method's over its class's), and a marker on a ``pytest.param`` is the case's own;
+- a known test is named, in each scope it belongs to, by its ``name=`` or else by its node id (``session``,
+  ``package``), its node id without the module (``module``: ``test_a``, ``TestX::test_a``), or its name in its class
+  (``class``); ``depends=`` names are looked up in the dependent's own scope node (default ``module``);
+- a name nothing answers to skips the dependent (or is ignored with ``--ignore-unknown-dependency``).
+
+Where we differ on purpose: a dependency runs first even if it was collected after its dependent (pytest-dependency
+skips the dependent then), and the graph holds under xdist. The runtime call ``depends(request, other,
+scope="module")`` is :func:`depends`: it checks the outcomes this process saw, and skips the test otherwise.
+When pytest-dependency is installed, its own skipping is switched off under ``--orchestrate`` (:func:`take_over`),
+and its ``depends()`` keeps working from its recorded results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
+
+
+__all__ = ["SCOPES", "DependencyNames", "depends", "take_over"]
+
+#: pytest-dependency's scopes, innermost last
+SCOPES: dict[str, type[Any]] = {
+    "session": pytest.Session,
+    "package": pytest.Package,
+    "module": pytest.Module,
+    "class": pytest.Class,
+}
+PLUGIN_NAME = "dependency"
+
+_names_key = pytest.StashKey["DependencyNames"]()
+
+
+def _scope_name(nodeid: str, scope: str) -> str | None:
+    if scope in ("session", "package"):
+        return nodeid
+    parts = nodeid.split("::", 2)
+    if scope == "module":
+        return nodeid.split("::", 1)[1] if len(parts) > 1 else None
+    return parts[2] if len(parts) > 2 else None
+
+
+def _scope_node(item: pytest.Item, scope: str) -> str | None:
+    cls = SCOPES.get(scope)
+    if cls is None:
+        return None
+    node = item.getparent(cls)
+    return None if node is None else node.nodeid
+
+
+class DependencyNames:
+    """Which tests pytest-dependency knows, by ``(scope node id, name)``."""
+
+    def __init__(self, items: Iterable[pytest.Item], *, automark: bool) -> None:
+        self.known: dict[tuple[str, str], list[str]] = {}
+        for item in items:
+            if not isinstance(item, pytest.Function):
+                continue
+            marker = item.get_closest_marker("dependency")
+            if marker is None and not automark:
+                continue
+            name = marker.kwargs.get("name") if marker is not None else None
+            for scope in SCOPES:
+                node = _scope_node(item, scope)
+                if node is None:
+                    continue
+                key = name if name else _scope_name(item.nodeid, scope)
+                if key:
+                    self.known.setdefault((node, str(key)), []).append(item.nodeid)
+
+    def lookup(self, item: pytest.Item, name: str, scope: str) -> list[str] | None:
+        node = _scope_node(item, scope)
+        if node is None:
+            return None
+        found = self.known.get((node, name))
+        return None if found is None else [n for n in found if n != item.nodeid]
+
+
+def _depends_of(item: pytest.Item) -> tuple[list[str], str]:
+    marker = item.get_closest_marker("dependency")
+    if marker is None:
+        return [], "module"
+    others = marker.kwargs.get("depends") or ()
+    if isinstance(others, str):
+        others = (others,)
+    scope = marker.kwargs.get("scope", "module")
+    if scope not in SCOPES:
+        raise pytest.UsageError(
+            f"orchestrate: {item.nodeid}: @pytest.mark.dependency(scope={scope!r}): "
+            f"scope must be one of {', '.join(SCOPES)}"
+        )
+    return [str(o) for o in others], scope
+
+
+def apply_dependency_marks(config: pytest.Config, items: Sequence[pytest.Item], graph: ItemGraph) -> None:
+    """Add the edges of every ``dependency`` marker to ``graph`` (unknown names skip the dependent up front)."""
+    if not any(item.get_closest_marker("dependency") is not None for item in items):
+        return
+    names = DependencyNames(items, automark=bool(_ini(config, "automark_dependency")))
+    config.stash[_names_key] = names
+    ignore_unknown = bool(config.getoption("ignore_unknown_dependency", False))
+    for item in items:
+        others, scope = _depends_of(item)
+        node = graph.nodes.get(item.nodeid)
+        if not others or node is None:
+            continue
+        for other in others:
+            found = names.lookup(item, other, scope)
+            if found is None:
+                if not ignore_unknown:
+                    reason = (
+                        f"{item.name} depends on {other}: no test marked @pytest.mark.dependency() is named "
+                        f"{other!r} in its {scope} scope (--ignore-unknown-dependency ignores it)"
+                    )
+                    node.unknown.append((other, reason))
+                continue
+            for dep in found:
+                graph.add_dependency(item.nodeid, dep)
+
+
+def _ini(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getini(name)
+    except ValueError:
+        return None
+
+
+def depends(request: pytest.FixtureRequest, other: Iterable[str] | str, scope: str = "module") -> None:
+    """Skip the calling test unless every test named in ``other`` passed (pytest-dependency's runtime call).
+
+    Names follow pytest-dependency's rules for ``scope``. Only outcomes this process saw count: a dependency
+    that has not run yet (or ran on another xdist worker) skips the test; use the marker to have it run first.
+    """
+    item = request.node
+    if isinstance(other, str):
+        other = [other]
+    config = request.config
+    names = config.stash.get(_names_key, None)
+    if names is None:
+        names = config.stash[_names_key] = DependencyNames(
+            item.session.items, automark=bool(_ini(config, "automark_dependency"))
+        )
+    plugin = config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
+    records = getattr(getattr(plugin, "recorder", None), "items", {})
+    ignore_unknown = bool(config.getoption("ignore_unknown_dependency", False))
+    for name in other:
+        found = names.lookup(item, name, scope)
+        if found is None:
+            if ignore_unknown:
+                continue
+            pytest.skip(f"{item.name} depends on {name}")
+        for nodeid in found:
+            record = records.get(nodeid)
+            if record is None or record.status not in ("passed", "xpassed"):
+                pytest.skip(f"{item.name} depends on {name}")
+
+
+class _Results:
+    """pytest-dependency's result recording without its skipping, so its own ``depends()`` still works."""
+
+    def __init__(self, module: Any) -> None:
+        self.pytest_runtest_makereport = module.pytest_runtest_makereport
+
+
+def take_over(config: pytest.Config) -> str | None:
+    """Switch pytest-dependency's skipping off (we order and skip); the line to say so, or ``None``."""
+    manager = config.pluginmanager
+    module = manager.get_plugin(PLUGIN_NAME)
+    if module is None or not hasattr(module, "DependencyManager"):
+        return None
+    manager.unregister(module)
+    manager.register(_Results(module), "orchestrate-dependency-results")
+    return "orchestrate: pytest-dependency's markers are run by --orchestrate (its own skipping is off)"

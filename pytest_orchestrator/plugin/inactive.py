@@ -1,0 +1,80 @@
+"""Markers without ``--orchestrate``: ``retry`` and ``timeout`` act where they are written, and the ordering markers
+that need ``--orchestrate`` are counted in one warning line (markers never silently do nothing).
+
+:func:`arrange_inactive` is called by ``plugin/__init__.py``'s ``pytest_collection_modifyitems`` when orchestration
+is off. It makes one pass over the items' markers; the per-item hooks of :mod:`.item_hooks` are imported and
+registered only when some item carries ``retry`` (or ``timeout``, when pytest-timeout is not there to handle it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+
+__all__ = ["ORDERING_MARKERS", "arrange_inactive", "ignored_key"]
+
+#: markers that only act under --orchestrate (pytest-dependency's and pytest-order's, when those are absent)
+ORDERING_MARKERS = ("depends", "stage", "dependency", "order")
+
+#: the warning line, when some items carry ordering markers that nothing acts on
+ignored_key = pytest.StashKey[str]()
+
+
+def arrange_inactive(config: pytest.Config, items: Sequence[pytest.Item]) -> None:
+    """Give ``retry``/``timeout`` markers their effect and count the ignored ordering markers."""
+    manager = config.pluginmanager
+    ordering = {name for name in ORDERING_MARKERS}
+    if manager.has_plugin("dependency"):
+        ordering.discard("dependency")
+    if manager.has_plugin("pytest_order"):
+        ordering.discard("order")
+    acting = {"retry"} if manager.has_plugin("timeout") else {"retry", "timeout"}
+    ignored = 0
+    marked: list[pytest.Item] = []
+    for item in items:
+        names = {mark.name for mark in item.iter_markers()}
+        if names & ordering:
+            ignored += 1
+        if names & acting:
+            marked.append(item)
+    if ignored:
+        config.stash[ignored_key] = (
+            f"orchestrate: {ignored} item{'s' if ignored != 1 else ''} carry depends/stage/dependency/order "
+            "markers, ignored without --orchestrate"
+        )
+    if marked:
+        _register_actions(config, marked, own_timeout="timeout" in acting)
+
+
+def _register_actions(config: pytest.Config, items: Sequence[pytest.Item], *, own_timeout: bool) -> None:
+    from pytest_orchestrator.plugin.item_hooks import ReportNotes
+    from pytest_orchestrator.plugin.item_hooks import Retries
+    from pytest_orchestrator.plugin.item_hooks import Timeouts
+    from pytest_orchestrator.plugin.item_hooks import plan_key
+    from pytest_orchestrator.plugin.markers import MarkerError
+    from pytest_orchestrator.plugin.markers import evaluate_marks
+
+    problems: list[str] = []
+    retries = timeouts = False
+    for item in items:
+        try:
+            spec = evaluate_marks(item, own_timeout=own_timeout)
+        except MarkerError as exc:
+            problems.append(str(exc))
+            continue
+        timeout = spec.timeout or None
+        item.stash[plan_key] = (spec.retry, timeout)
+        retries = retries or spec.retry is not None
+        timeouts = timeouts or timeout is not None
+    if problems:
+        raise pytest.UsageError("orchestrate: malformed markers:\n" + "\n".join(problems))
+    manager = config.pluginmanager
+    for wanted, plugin, name in (
+        (retries, Retries(), "orchestrate-retries"),
+        (timeouts, Timeouts(), "orchestrate-timeouts"),
+        (retries or timeouts, ReportNotes(), "orchestrate-reports"),
+    ):
+        if wanted and manager.get_plugin(name) is None:
+            manager.register(plugin, name)
