@@ -163,9 +163,9 @@ def select_items(
         known = sorted({node.stage for node in full.nodes.values() if node.stage is not None})
         unknown = [s for s in dict.fromkeys(stages) if s not in known]
         if unknown:
-            names = ", ".join(repr(s) for s in unknown)
+            asked = ", ".join(repr(s) for s in unknown)
             there = f"the stages are: {', '.join(known)}" if known else "no item has a stage"
-            raise pytest.UsageError(f"orchestrate: no stage named {names}; {there}")
+            raise pytest.UsageError(f"orchestrate: no stage named {asked}; {there}")
         selected = [n for n in selected if full.nodes[n].stage in wanted]
     run = full.select(selected, deps_policy)
 
