@@ -47,6 +47,7 @@ from pytest_orchestrator.plugin.item_hooks import item_plan
 from pytest_orchestrator.plugin.item_hooks import plan_key
 from pytest_orchestrator.plugin.item_hooks import register_item_hooks
 from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
+from pytest_orchestrator.plugin.items import rejected_config_key
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.options import Settings
@@ -131,6 +132,9 @@ class OrchestratePlugin:
         return result
 
     def _arrange(self, items: list[pytest.Item], snapshot: list[pytest.Item]) -> None:
+        rejected = self.config.stash.get(rejected_config_key, [])
+        if rejected:  # nothing runs on a configuration that was rejected
+            raise pytest.UsageError("orchestrate: configuration rejected:\n" + "\n".join(dict.fromkeys(rejected)))
         missing = self._routing.scope.missing
         if missing and self.settings.strict:
             raise pytest.UsageError(
