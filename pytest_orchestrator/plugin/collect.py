@@ -65,6 +65,7 @@ class ScriptRouting:
         self.python_files = list(python_files)
         self._configs: dict[Path, Any] = {}
         self.scope = ScriptScope(rootpath, self.script_globs)
+        self._declared: dict[Path, bool] = {}
         #: whether any collected file was declared a script (for the opt-in hint)
         self.claimed = False
 
@@ -100,7 +101,14 @@ class ScriptRouting:
         return True if self.scope.verdict(path, self.declared) in ("duplicate", "outside") else None
 
     def declared(self, path: Path) -> bool:
-        """Whether something declared ``path`` a script: the ini globs, the project config, or its own block."""
+        """Whether something declared ``path`` a script: the ini globs, the project config, or its own block.
+        Asked several times per file (ignore, collect, make module): answered once."""
+        known = self._declared.get(path)
+        if known is None:
+            known = self._declared[path] = self._is_declared(path)
+        return known
+
+    def _is_declared(self, path: Path) -> bool:
         if is_script_path(path, self.rootpath, self.script_globs):
             self.claimed = True
             return True
