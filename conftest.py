@@ -11,12 +11,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-import psutil  # noqa: F401  (see below)
 import pytest
 
+# pytester's in-process runs (``pytester.runpytest()``) drop from ``sys.modules`` every module first imported during
+# them. The process layer keeps state across runs (psutil's caches, the reaper's adopted processes), so it is
+# imported here, once, before any in-process run: re-imported per run, psutil raised ``KeyError: 'psutil'`` and a
+# child's ``Popen`` was left unreaped when test files were batched.
+import pytest_orchestrator.execution.process
+import pytest_orchestrator.execution.reaper  # noqa: F401
 
-# pytester's in-process runs drop the modules first imported during them; psutil looks itself up in sys.modules at
-# call time, so a copy of the reaper kept from an earlier inner run would fail there. Imported here, psutil stays.
+
 pytest_plugins = ["pytester"]
 
 REPO_ROOT = Path(__file__).resolve().parent

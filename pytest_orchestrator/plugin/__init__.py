@@ -101,6 +101,22 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "(ini: orchestrate_graph)",
     )
     group.addoption(
+        "--orchestrate-no-state",
+        action="store_true",
+        default=False,
+        help="Do not record this session's item outcomes in the state file (recorded by default, for "
+        "--orchestrate-resume)",
+    )
+    group.addoption(
+        "--orchestrate-resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="RUN_ID",
+        help="Run only what did not pass in the last unfinished session (or in run RUN_ID; write "
+        "--orchestrate-resume=RUN_ID): items that passed there are reported as passed, carried over",
+    )
+    group.addoption(
         "--orchestrate-strict",
         action="store_true",
         default=None,
@@ -138,6 +154,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("orchestrate_graph", "Default of --orchestrate-graph (mermaid or dot)", default="")
     parser.addini("orchestrate_xfail_deps", "Default of --orchestrate-xfail-deps (skip or run)", default="")
     parser.addini("orchestrate_strict", "Default of --orchestrate-strict", type="bool", default=False)
+    parser.addini(
+        "orchestrate_state",
+        "The state file --orchestrate records sessions in (relative to rootdir; default: in pytest's cache folder)",
+        type="string",
+        default="",
+    )
 
 
 def is_active(config: pytest.Config) -> bool:

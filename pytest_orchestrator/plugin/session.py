@@ -16,7 +16,10 @@ that does the work.
 - ``pytest_terminal_summary`` (``trylast``): the workflow summary (:mod:`.summary`). It sits after pytest's failure
   and warning sections and just above the "short test summary info" and the final stats line, which stays the last
   line for tools that read it.
-- ``pytest_sessionfinish``: the measured durations go to pytest's cache (:mod:`.durations`).
+- ``pytest_sessionfinish`` (``trylast``): the measured durations go to pytest's cache (:mod:`.durations`); items
+  skipped because a dependency failed join the last-failed cache, so ``--lf`` reruns them (:mod:`.lastfailed`).
+- Durable state (:mod:`.state`): recorded per item at its teardown report, and ``--orchestrate-resume``'s carried
+  items, decided once the items are arranged.
 """
 
 from __future__ import annotations
@@ -49,11 +52,14 @@ from pytest_orchestrator.plugin.item_hooks import register_item_hooks
 from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
 from pytest_orchestrator.plugin.items import rejected_config_key
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
+from pytest_orchestrator.plugin.lastfailed import remember_dependency_skips
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.options import Settings
 from pytest_orchestrator.plugin.order import take_over as order_take_over
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.plugin_errors import call_guarded
+from pytest_orchestrator.plugin.state import SessionState
+from pytest_orchestrator.plugin.state import open_state
 from pytest_orchestrator.plugin.summary import Recorder
 from pytest_orchestrator.plugin.summary import build_summary
 from pytest_orchestrator.plugin.summary import format_summary
@@ -93,6 +99,8 @@ class OrchestratePlugin:
         self._lastfailed = LastFailedSnapshot(self._lf_active)
         if self.graph_format and config.getoption("numprocesses", None) and not _is_worker(config):
             raise pytest.UsageError("--orchestrate-graph prints the graph without running anything: drop -n")
+        #: durable state (:mod:`.state`): the recorder, a worker's part, or None when off
+        self.state: SessionState | None = open_state(config, runs_nothing=bool(self.graph_format))
 
     # -- start -------------------------------------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -163,6 +171,8 @@ class OrchestratePlugin:
             )
         self._gate = register_item_hooks(self.config, items, run, xfail_deps=self.settings.xfail_deps)
         self.sched = self._gate.sched if self._gate is not None else None
+        if self.state is not None:  # after the item hooks: the carried items' protocol must be asked first
+            self.state.arranged(items, snapshot, full, run)
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if self.graph is None:
@@ -190,9 +200,11 @@ class OrchestratePlugin:
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.recorder.add(report)
+        record = self.recorder.add(report)
         if self._gate is not None:
             self._gate.record(report)
+        if self.state is not None and report.when == "teardown":
+            self.state.finished(report, record)
 
     # -- the end ---------------------------------------------------------------------------------------------
     def _workers(self) -> int:
@@ -228,9 +240,11 @@ class OrchestratePlugin:
         if error is not None:
             terminalreporter.write_line(f"orchestrate: {error}", red=True, bold=True)
 
+    @pytest.hookimpl(trylast=True)  # after the last-failed plugin wrote its cache
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if _is_worker(self.config):
             return
+        remember_dependency_skips(self.config, self.recorder.items)
         save_durations(
             self.config,
             {n: r.duration for n, r in self.recorder.items.items() if r.status != "skipped" and r.duration > 0},

@@ -21,6 +21,7 @@ Rules the rest of the package relies on:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
 import json
@@ -229,6 +230,9 @@ class StateStore:
         self._pending_attempts: list[tuple[Any, ...]] = []
         #: why recording stopped, once a write failed (``None`` while all is well)
         self.failure: str | None = None
+        #: told the failure message once, instead of the ``RuntimeWarning`` (a caller that flushes from a thread,
+        #: where a warning cannot be caught safely, reports it itself)
+        self.on_failure: Callable[[str], None] | None = None
         self._failed_runs: set[str] = set()
 
     def __repr__(self) -> str:
@@ -319,7 +323,10 @@ class StateStore:
         """A write failed: say so once, stop recording, and mark the run (best effort) so it is not resumed."""
         if self.failure is None:
             self.failure = f"recording state in {str(self.path)!r} failed: {type(exc).__name__}: {exc}"
-            warnings.warn(f"{self.failure}; the run goes on without state", RuntimeWarning, stacklevel=3)
+            if self.on_failure is not None:
+                self.on_failure(self.failure)
+            else:
+                warnings.warn(f"{self.failure}; the run goes on without state", RuntimeWarning, stacklevel=3)
         self._pending.clear()
         self._pending_attempts.clear()
         if run_id is not None:
