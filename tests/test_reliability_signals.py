@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 
 from plugin_helpers import REPO_ROOT
 from plugin_helpers import XDIST_LEAN_ADDOPTS
+from plugin_helpers import lean_xdist_inner_runs
 from proc_helpers import env_survivors
 from proc_helpers import kill_env_survivors
 from proc_helpers import new_marker
@@ -250,8 +251,13 @@ def test_a_killed_worker_leaves_no_script_alive(proj: Project) -> None:
 # -- a Python test's timeout --------------------------------------------------------------------------------------
 
 
-def test_a_timed_out_test_takes_what_it_started_with_it(pytester: pytest.Pytester) -> None:
-    """The processes a test started during its call die with it; a session fixture's processes are left alone."""
+def test_a_timed_out_test_takes_what_it_started_with_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processes a test started during its call die with it; a session fixture's processes are left alone.
+
+    (In a subprocess: the abandoned ``Popen`` objects of the timed-out test are that process's business.)"""
+    lean_xdist_inner_runs(monkeypatch)
     marker = new_marker("po-timeout-test")
     session_marker = new_marker("po-session-test")
     pytester.makeini("[pytest]\n")
@@ -287,7 +293,7 @@ def test_a_timed_out_test_takes_what_it_started_with_it(pytester: pytest.Pyteste
         """
     )
     try:
-        result = pytester.runpytest("--orchestrate", "-p", "no:timeout", "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess("--orchestrate", "-p", "no:timeout", "-p", "no:cacheprovider")
         result.assert_outcomes(passed=2, failed=1)
         assert survivors(marker, wait=1.0) == []
         assert_counts_agree(result.outlines)
