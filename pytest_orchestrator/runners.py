@@ -78,6 +78,9 @@ class ScriptResult:
     attempts: int = 0
     command: list[str] = dataclasses.field(default_factory=list)
     truncated: bool = False
+    #: what was dropped from the head of stdout / stderr and what was kept, in words ("" when nothing was cut)
+    stdout_truncation: str = ""
+    stderr_truncation: str = ""
     #: messages of the failed attempts before the last one
     attempt_errors: list[str] = dataclasses.field(default_factory=list)
 
@@ -296,6 +299,8 @@ def _script_result(script: Path, proc: ProcessResult, allowed: tuple[int, ...], 
         error=error,
         command=list(proc.args) if isinstance(proc.args, list) else [proc.args],
         truncated=proc.truncated,
+        stdout_truncation=proc.describe_truncation("stdout"),
+        stderr_truncation=proc.describe_truncation("stderr"),
     )
 
 

@@ -118,3 +118,42 @@ def zombie_children() -> list[int]:
         if fields[0] == b"Z" and int(fields[1]) == me:
             found.append(int(name))
     return found
+
+
+def _environ(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def env_survivors(marker: str, wait: float = 0.0) -> list[int]:
+    """PIDs of live processes (not this one) whose command line *or* initial environment contains ``marker``:
+    for processes we cannot give an argv element (xdist workers), started with the marker in their environment."""
+    needle = marker.encode()
+    me = os.getpid()
+    deadline = time.monotonic() + wait
+    while True:
+        found = [
+            int(name)
+            for name in os.listdir("/proc")
+            if name.isdigit()
+            and int(name) != me
+            and (needle in _cmdline(name) or needle in _environ(name))
+            and pid_alive(int(name))
+        ]
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
+
+
+def kill_env_survivors(marker: str) -> list[int]:
+    """SIGKILL every :func:`env_survivors` of ``marker`` (test cleanup) and return their PIDs."""
+    found = env_survivors(marker)
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return found

@@ -219,7 +219,7 @@ def test_malformed_metadata_is_a_clean_error(pytester: pytest.Pytester) -> None:
     project(pytester, SCRIPTS_INI)
     script(pytester, "scripts/bad.py", "print('x')", meta="timout = 3")
     result = pytester.runpytest("--orchestrate")
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # a rejected configuration: nothing runs
     text = result.stdout.str()
     assert "scripts/bad.py:3: unknown key 'timout'" in text
     assert "did you mean 'timeout'" in text
@@ -231,7 +231,7 @@ def test_malformed_yaml_is_a_clean_error(pytester: pytest.Pytester) -> None:
     script(pytester, "scripts/a.py", "print('x')")
     write(pytester, "orchestrate.yaml", "defaults:\n  timeout: -4\n")
     result = pytester.runpytest("--orchestrate")
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # a rejected configuration: nothing runs
     text = result.stdout.str()
     assert "orchestrate.yaml:2:" in text
     assert "Traceback" not in text

@@ -91,10 +91,10 @@ def test_script_stage_from_metadata(staged: pytest.Pytester) -> None:
     assert order_of(result) == ["scripts/etl_check.py::etl_check"]
 
 
-def test_unknown_stage_selects_nothing(staged: pytest.Pytester) -> None:
+def test_unknown_stage_is_an_error_naming_the_stages(staged: pytest.Pytester) -> None:
     result = staged.runpytest("--orchestrate", "--orchestrate-stage", "nope")
-    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
-    result.stdout.fnmatch_lines(["*7 deselected*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no stage named 'nope'; the stages are: build, deploy, etl, unit*"])
 
 
 @pytest.mark.parametrize(

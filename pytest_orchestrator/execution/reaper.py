@@ -50,10 +50,12 @@ import psutil
 
 __all__ = [
     "MARKER_ENV",
+    "descendants",
     "die_with_parent",
     "enable_subreaper",
     "is_subreaper",
     "kill_marked",
+    "kill_started_since",
     "kill_tree",
     "mark_env",
     "new_marker",
@@ -367,6 +369,40 @@ def kill_marked(marker: str, *, grace: float = 2.0) -> list[int]:
     if not marker or not supported():
         return []
     return _Sweep(None, marker, everywhere=True).kill(grace)
+
+
+def descendants() -> set[int]:
+    """PIDs of this process's descendants now (``set()`` where they cannot be listed)."""
+    try:
+        return {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def kill_started_since(before: Iterable[int], *, marker: str | None = None, grace: float = 2.0) -> list[int]:
+    """Kill what this process started since ``before`` (a :func:`descendants` snapshot): its descendants that are
+    not in ``before``, with their trees, and (Linux) every process carrying ``marker`` (give the environment that
+    marker with :func:`mark_env` or ``os.environ`` while the work runs, and processes that escaped the tree are
+    found too). SIGTERM, ``grace``, SIGKILL, as :func:`kill_tree`. Processes in ``before`` are never signalled
+    unless they carry ``marker``. Our own children are killed but not reaped (their ``Popen`` collects their
+    status). Returns the PIDs signalled; ``[]`` off Linux."""
+    if not supported():
+        return []
+    old = set(before)
+    sweep = _Sweep(None, marker, everywhere=marker is not None)
+    me = os.getpid()
+    try:
+        current = psutil.Process(me).children(recursive=True)
+    except psutil.Error:
+        current = []
+    for proc in current:
+        if proc.pid not in old:
+            sweep.found[proc.pid] = proc
+            if _parent(proc) == me:
+                sweep.own.add(proc.pid)
+    if marker is None and not sweep.found:
+        return []
+    return sweep.kill(grace)
 
 
 # --------------------------------------------------------------------------------------------------------------

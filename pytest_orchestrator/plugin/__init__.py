@@ -29,7 +29,7 @@ from pytest_orchestrator.plugin.options import seconds
 if TYPE_CHECKING:
     from pytest_orchestrator.plugin.items import ScriptRunner
 
-__all__ = ["is_active", "run_script"]
+__all__ = ["ignored_options", "is_active", "run_script"]
 
 DEPENDENCY_MARKER = (
     "dependency(name=None, depends=(), scope='module'): pytest-dependency's marker, read natively under "
@@ -186,6 +186,31 @@ def is_active(config: pytest.Config) -> bool:
     return bool(config.getini("orchestrate"))
 
 
+def ignored_options(config: pytest.Config) -> list[str]:
+    """The ``--orchestrate-*`` options (and ``--stage``) given on a run without orchestration, as ``--opt value``."""
+    given: list[str] = []
+    for dest, value in sorted(vars(config.option).items()):
+        if not (dest.startswith("orchestrate_") or dest == "stage") or value in (None, False, [], ()):
+            continue
+        flag = "--" + dest.replace("_", "-")
+        values = value if isinstance(value, list | tuple) else [value]
+        given.extend(flag if v is True else f"{flag} {v}" for v in values)
+    return given
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if is_active(config) or hasattr(config, "workerinput"):
+        return
+    ignored = ignored_options(config)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if ignored and reporter is not None:
+        reporter.write_line(
+            f"orchestrate: ignored without --orchestrate (or ini orchestrate = true): {', '.join(ignored)}",
+            yellow=True,
+        )
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from pytest_orchestrator.plugin import hooks
 
@@ -205,6 +230,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
         from pytest_orchestrator.plugin.masking import SecretMasking
         from pytest_orchestrator.plugin.session import OrchestratePlugin
+        from pytest_orchestrator.plugin.shutdown import register as register_shutdown
         from pytest_orchestrator.plugin.xdist import register as register_xdist
 
         config.pluginmanager.register(OrchestratePlugin(config), SESSION_PLUGIN_NAME)
@@ -218,6 +244,7 @@ def pytest_configure(config: pytest.Config) -> None:
             from pytest_orchestrator.plugin.run_report import ReportWriter
 
             config.pluginmanager.register(ReportWriter(config, path), "orchestrate-report")
+        register_shutdown(config)  # SIGTERM/SIGINT: stop cleanly, exit 143/130, leave no process behind
         # under xdist: the DAG scheduler on the controller, the graph export and flush items on each worker
         register_xdist(config)
         if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations for failed items, a step summary

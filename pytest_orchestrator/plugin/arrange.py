@@ -33,6 +33,7 @@ from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import evaluate_marks
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.order import apply_order_marks
+from pytest_orchestrator.plugin.targets import AmbiguousTarget
 from pytest_orchestrator.plugin.targets import ItemRef
 from pytest_orchestrator.plugin.targets import TargetResolver
 from pytest_orchestrator.plugin.targets import build_graph
@@ -84,7 +85,7 @@ def build_item_graph(
     snapshot: Sequence[pytest.Item],
     *,
     own_timeout: bool,
-    find_script: Callable[[str], str | None] | None,
+    find_script: Callable[[str], list[str]] | None,
     lf_active: bool,
     durations: Mapping[str, float],
     strict: bool = False,
@@ -102,13 +103,17 @@ def build_item_graph(
         raise pytest.UsageError("orchestrate: malformed markers:\n" + "\n".join(problems))
     refs = [item_ref(item, specs[item.nodeid]) for item in snapshot]
     resolver = TargetResolver(refs, config.rootpath, find_script=find_script, lf_active=lf_active)
+    clashes = resolver.alias_clashes()
+    if clashes:
+        raise pytest.UsageError("orchestrate: aliases that shadow a name:\n" + "\n".join(clashes))
     full, unknown = build_graph(resolver, durations)
     # pytest-dependency's and pytest-order's markers, by their own rules
     apply_dependency_marks(config, snapshot, full)
     order_notes = apply_order_marks(snapshot, {r.nodeid: r for r in refs}, resolver, full)
     config.stash.setdefault(notes_key, []).extend(f"orchestrate: {note}" for note in order_notes)
     if unknown and strict:
-        raise pytest.UsageError("orchestrate: unknown dependencies:\n" + "\n".join(u.message for u in unknown))
+        kind = "unknown or ambiguous" if any(isinstance(u, AmbiguousTarget) for u in unknown) else "unknown"
+        raise pytest.UsageError(f"orchestrate: {kind} dependencies:\n" + "\n".join(u.message for u in unknown))
     broken: dict[str, list[str]] = {}
     for problem in unknown:
         broken.setdefault(problem.nodeid, []).append(f"orchestrate: {problem.message}")
@@ -155,6 +160,12 @@ def select_items(
     selected = list(dict.fromkeys(item.nodeid for item in items))
     if stages:
         wanted = set(stages)
+        known = sorted({node.stage for node in full.nodes.values() if node.stage is not None})
+        unknown = [s for s in dict.fromkeys(stages) if s not in known]
+        if unknown:
+            asked = ", ".join(repr(s) for s in unknown)
+            there = f"the stages are: {', '.join(known)}" if known else "no item has a stage"
+            raise pytest.UsageError(f"orchestrate: no stage named {asked}; {there}")
         selected = [n for n in selected if full.nodes[n].stage in wanted]
     run = full.select(selected, deps_policy)
 

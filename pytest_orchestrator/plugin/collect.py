@@ -8,6 +8,8 @@ Running a project's scripts is opt-in: a ``.py`` or ``.sh`` file is a script onl
 the command line or matches ``python_files``), and in ``pytest_collect_file`` otherwise; a ``.py`` file named on
 the command line that is no test module runs as a script too, and so does a ``.sh`` file named there.
 :func:`script_finder` looks scripts up on disk by stem, for targets that name a script that was not collected.
+Which files are scripts at all is :class:`~.script_scope.ScriptScope`'s answer (the CLI's discovery): a path that
+reaches a script a second time, or a link out of the rootdir, is not collected (:meth:`ScriptRouting.ignore`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pytest_orchestrator.plugin.items import ScriptFile
 from pytest_orchestrator.plugin.items import is_script_path
 from pytest_orchestrator.plugin.items import looks_like_test_module
 from pytest_orchestrator.plugin.items import matches_python_files
+from pytest_orchestrator.plugin.script_scope import ScriptScope
 
 
 __all__ = ["DEFAULT_SCRIPT_GLOBS", "OPT_IN_HINT", "ScriptRouting", "script_finder"]
@@ -61,6 +64,8 @@ class ScriptRouting:
         self.script_globs = list(script_globs)
         self.python_files = list(python_files)
         self._configs: dict[Path, Any] = {}
+        self.scope = ScriptScope(rootpath, self.script_globs)
+        self._declared: dict[Path, bool] = {}
         #: whether any collected file was declared a script (for the opt-in hint)
         self.claimed = False
 
@@ -81,7 +86,29 @@ class ScriptRouting:
         return config is not None and config.path is not None and config.find_entry(path) is not None
 
     def is_script(self, path: Path) -> bool:
-        """Whether something declared ``path`` a script: the ini globs, the project config, or its own block."""
+        """Whether ``path`` is collected as a script: something declared it (:meth:`declared`), and it is the one
+        path under which the script is collected (not a link out of the rootdir, not a second path to it)."""
+        return self.declared(path) and self.scope.verdict(path, self.declared) == "script"
+
+    def ignore(self, path: Path) -> bool | None:
+        """``pytest_ignore_collect``: ``True`` for a folder link into its own ancestors, and for a declared script
+        reached through a link out of the rootdir or a second time; else ``None`` (pytest decides)."""
+        self.scope.scripts()  # the first call looks: links out of the rootdir and config entries are said now
+        if path.is_dir():
+            return True if self.scope.ignores_dir(path) else None
+        if not self.declared(path):
+            return None
+        return True if self.scope.verdict(path, self.declared) in ("duplicate", "outside") else None
+
+    def declared(self, path: Path) -> bool:
+        """Whether something declared ``path`` a script: the ini globs, the project config, or its own block.
+        Asked several times per file (ignore, collect, make module): answered once."""
+        known = self._declared.get(path)
+        if known is None:
+            known = self._declared[path] = self._is_declared(path)
+        return known
+
+    def _is_declared(self, path: Path) -> bool:
         if is_script_path(path, self.rootpath, self.script_globs):
             self.claimed = True
             return True
@@ -125,27 +152,11 @@ class ScriptRouting:
         return None
 
 
-def script_finder(rootpath: Path, script_globs: Sequence[str]) -> Callable[[str], str | None]:
-    """``find(stem) -> path or None``: scripts on disk under the globs (:data:`DEFAULT_SCRIPT_GLOBS` when none are
-    declared), looked up by stem (the first path wins); a dependency on one then says how to include it.
+def script_finder(rootpath: Path, script_globs: Sequence[str]) -> Callable[[str], list[str]]:
+    """``find(stem) -> paths``: the scripts on disk under the globs (:data:`DEFAULT_SCRIPT_GLOBS` when none are
+    declared) named ``stem``; one: a dependency on it says how to include it, more than one: it is ambiguous.
 
-    The disk is walked once, on the first call (most runs never ask).
+    The disk is walked once, on the first call (most runs never ask); it says nothing (collection already did).
     """
-    script_globs = list(script_globs) or list(DEFAULT_SCRIPT_GLOBS)
-    found: dict[str, str] | None = None
-
-    def find(target: str) -> str | None:
-        nonlocal found
-        if found is None:
-            from pytest_orchestrator.scripts.discovery import discover_scripts
-
-            found = {}
-            try:
-                scripts = discover_scripts(rootpath, list(script_globs))
-            except (OSError, ValueError):
-                scripts = []
-            for path in scripts:
-                found.setdefault(path.stem, str(path))
-        return found.get(target)
-
-    return find
+    globs = list(script_globs) or list(DEFAULT_SCRIPT_GLOBS)
+    return ScriptScope(rootpath, globs, warn=None, configs=False).with_stem

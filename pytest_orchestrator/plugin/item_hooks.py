@@ -211,15 +211,36 @@ class Retries:
 
 
 class Timeouts:
-    """Interrupts a Python test's call phase after its timeout (SIGALRM)."""
+    """Interrupts a Python test's call phase after its timeout (SIGALRM), and kills what the call started.
+
+    While the call runs, a marker of its own is in the environment (``PYTEST_ORCHESTRATOR_RUN``); when it times
+    out, the test process's descendants that did not exist when the call began, and every process carrying the
+    marker (one that left the tree), are killed (:func:`~pytest_orchestrator.execution.reaper.kill_started_since`).
+    What existed before the call (a session fixture's server) is left alone.
+    """
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
         plan = item.stash.get(plan_key, None)
         if plan is None or plan[1] is None:
             return (yield)
-        with alarm(plan[1]):
-            return (yield)
+        from pytest_orchestrator.execution import reaper
+
+        before = reaper.descendants()
+        marker = reaper.new_marker()
+        previous = os.environ.get(reaper.MARKER_ENV)
+        os.environ[reaper.MARKER_ENV] = " ".join([*(previous or "").split(), marker])
+        try:
+            with alarm(plan[1]):
+                return (yield)
+        except ItemTimeout:
+            reaper.kill_started_since(before, marker=marker, grace=1.0)
+            raise
+        finally:
+            if previous is None:
+                os.environ.pop(reaper.MARKER_ENV, None)
+            else:
+                os.environ[reaper.MARKER_ENV] = previous
 
 
 class ReportNotes:

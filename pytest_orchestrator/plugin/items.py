@@ -50,6 +50,7 @@ __all__ = [
     "is_script_path",
     "looks_like_test_module",
     "matches_python_files",
+    "rejected_config_key",
 ]
 
 _TAIL_LINES = 20
@@ -150,6 +151,8 @@ class SettingsLoader:
 
 
 _loader_key = pytest.StashKey[SettingsLoader]()
+#: the messages of the configurations (orchestrate.yaml, PEP 723 blocks) that collection rejected
+rejected_config_key = pytest.StashKey[list[str]]()
 
 
 def settings_loader(config: pytest.Config) -> SettingsLoader:
@@ -268,7 +271,12 @@ def describe_failure(result: ScriptResult, shown_path: str) -> str:
         if not tail:
             lines.append(f"----- {name}: (empty) -----")
             continue
-        shown = f"last {len(tail)} of {total} lines" if total > len(tail) else f"{total} lines"
+        cut: str = getattr(result, f"{name}_truncation", "")
+        if cut:  # the head was dropped to bound memory: say what was kept and what was dropped
+            kept = f"last {len(tail)} of the {total} lines kept" if total > len(tail) else f"the {total} lines kept"
+            shown = f"{kept}; {cut.strip('()')}"
+        else:
+            shown = f"last {len(tail)} of {total} lines" if total > len(tail) else f"{total} lines"
         lines.append(f"----- {name} ({shown}) -----")
         lines.extend(tail)
     return "\n".join(lines)
@@ -283,7 +291,14 @@ class ScriptFile(pytest.File):
     """A script file: collects one :class:`ScriptItem` named after the script's stem."""
 
     def collect(self) -> list[pytest.Item]:
-        settings = settings_loader(self.config).load(self.path)
+        from pytest_orchestrator.scripts.errors import ConfigError
+
+        try:
+            settings = settings_loader(self.config).load(self.path)
+        except ConfigError as exc:
+            # noted for the session plugin: a rejected configuration is a usage error, and nothing runs
+            self.config.stash.setdefault(rejected_config_key, []).append(exc.message)
+            raise
         item = ScriptItem.from_parent(self, name=self.path.stem, settings=settings)
         return [item]
 

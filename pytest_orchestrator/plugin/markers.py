@@ -26,6 +26,7 @@ __all__ = [
     "ItemSpec",
     "MarkerError",
     "broken_key",
+    "check_foreign_timeout",
     "evaluate_marks",
     "Depends",
     "parse_depends",
@@ -188,6 +189,35 @@ def parse_timeout(args: Sequence[Any], kwargs: Mapping[str, Any]) -> float:
     )
 
 
+def check_foreign_timeout(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """A ``timeout`` marker pytest-timeout will read: reject (``ValueError``) what it would fail on with an
+    internal error, so that the item gets a clean error instead. Its rules: ``timeout(timeout=None, method=None,
+    func_only=None)``, at least one argument, ``timeout`` a number (or ``None``), ``method`` ``"signal"`` or
+    ``"thread"``, ``func_only`` a bool."""
+    names = ("timeout", "method", "func_only")
+    if not args and not kwargs:
+        raise ValueError("expected at least one argument: timeout(seconds, method=..., func_only=...)")
+    if len(args) > len(names):
+        raise ValueError(f"expected at most {len(names)} arguments (timeout, method, func_only), got {len(args)}")
+    given = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise ValueError(f"unexpected keyword argument {key!r}; use timeout(seconds, method=..., func_only=...)")
+        given[key] = value
+    seconds = given.get("timeout")
+    if seconds is not None:
+        try:
+            float(seconds)
+        except (TypeError, ValueError):
+            raise ValueError(f"seconds must be a number, got {_type_name(seconds)} {seconds!r}") from None
+    method = given.get("method")
+    if method is not None and method not in ("signal", "thread"):
+        raise ValueError(f"method must be 'signal' or 'thread', got {method!r}")
+    func_only = given.get("func_only")
+    if func_only is not None and not isinstance(func_only, bool):
+        raise ValueError(f"func_only must be true or false, got {func_only!r}")
+
+
 def parse_stage(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
     """``stage(name)``."""
     kwargs = dict(kwargs)
@@ -215,8 +245,9 @@ def _signature(mark: pytest.Mark) -> str:
 def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
     """The :class:`ItemSpec` of a Python test from its markers (closest wins, ``depends`` markers add up).
 
-    ``own_timeout=False`` leaves the ``timeout`` marker alone (pytest-timeout handles it). Raises
-    :class:`MarkerError` listing every malformed marker of the item.
+    ``own_timeout=False`` leaves the ``timeout`` marker to pytest-timeout, checked only against pytest-timeout's own
+    rules (:func:`check_foreign_timeout`), so that a malformed one is this item's usage error and not an internal
+    error of pytest-timeout's. Raises :class:`MarkerError` listing every malformed marker of the item.
     """
     problems: list[str] = []
     targets: list[str] = []
@@ -226,8 +257,7 @@ def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
     soft_before: list[str] = []
     any_of: list[tuple[str, ...]] = []
     parsers: dict[str, Any] = {"retry": parse_retry, "stage": parse_stage}
-    if own_timeout:
-        parsers["timeout"] = parse_timeout
+    parsers["timeout"] = parse_timeout if own_timeout else check_foreign_timeout
     values: dict[str, Any] = {}
     # one pass, closest marker first: the first retry/timeout/stage seen wins, every depends counts
     for mark in item.iter_markers():

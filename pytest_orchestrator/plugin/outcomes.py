@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEPENDENCY_SKIP_ATTR",
     "ERROR_ATTR",
+    "INTERRUPTED",
     "OUTCOME_STATUS",
     "RERUN",
     "TIMEOUT_ATTR",
@@ -33,6 +34,10 @@ __all__ = [
 
 #: the outcome of a logged attempt that will be retried (letter ``R``, word ``RERUN``)
 RERUN = "rerun"
+
+#: an item that started but never finished (the session was interrupted during it): no report says this, the
+#: summary does; it is never counted as passed, and pytest's own stats line does not count it either
+INTERRUPTED = "interrupted"
 
 #: report attributes set by the plugin: the timeout message, the attempt's one-line error, a dependency skip
 TIMEOUT_ATTR = "orchestrate_timeout"
@@ -54,6 +59,8 @@ OUTCOME_STATUS: Mapping[str, TaskStatus] = MappingProxyType(
         "xpassed": TaskStatus.COMPLETED,
         # an attempt that will be retried: the item is not finished
         RERUN: TaskStatus.RETRYING,
+        # cut short by an interrupt (the summary's word; no report says it)
+        INTERRUPTED: TaskStatus.CANCELLED,
     }
 )
 
@@ -66,8 +73,8 @@ def report_outcome(report: pytest.TestReport) -> str:
     if report.outcome == RERUN:
         return RERUN
     if report.failed:
-        if report.when != "call":
-            return "error"
+        if report.when in ("setup", "teardown"):
+            return "error"  # as pytest counts it; a report of no phase (xdist's worker crash) is a failure
         return "timeout" if getattr(report, TIMEOUT_ATTR, None) else "failed"
     xfail = hasattr(report, "wasxfail")
     if report.skipped:

@@ -50,12 +50,14 @@ from pytest_orchestrator.plugin.item_hooks import item_plan
 from pytest_orchestrator.plugin.item_hooks import plan_key
 from pytest_orchestrator.plugin.item_hooks import register_item_hooks
 from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
+from pytest_orchestrator.plugin.items import rejected_config_key
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
 from pytest_orchestrator.plugin.lastfailed import remember_dependency_skips
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.options import Settings
 from pytest_orchestrator.plugin.order import take_over as order_take_over
 from pytest_orchestrator.plugin.outcomes import RERUN
+from pytest_orchestrator.plugin.plugin_errors import call_guarded
 from pytest_orchestrator.plugin.state import SessionState
 from pytest_orchestrator.plugin.state import open_state
 from pytest_orchestrator.plugin.summary import Recorder
@@ -112,6 +114,9 @@ class OrchestratePlugin:
                 reporter.write_line(line)
 
     # -- collection ---------------------------------------------------------------------------------------------
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        return self._routing.ignore(collection_path)
+
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         return self._routing.collect_file(file_path, parent)
 
@@ -137,6 +142,14 @@ class OrchestratePlugin:
         return result
 
     def _arrange(self, items: list[pytest.Item], snapshot: list[pytest.Item]) -> None:
+        rejected = self.config.stash.get(rejected_config_key, [])
+        if rejected:  # nothing runs on a configuration that was rejected
+            raise pytest.UsageError("orchestrate: configuration rejected:\n" + "\n".join(dict.fromkeys(rejected)))
+        missing = self._routing.scope.missing
+        if missing and self.settings.strict:
+            raise pytest.UsageError(
+                "orchestrate: config entries that name no script:\n" + "\n".join(m.message for m in missing)
+            )
         full = build_item_graph(
             self.config,
             snapshot,
@@ -223,12 +236,14 @@ class OrchestratePlugin:
             return
         summary = self.summary()
         lines = format_summary(summary, verbose=verbose)
-        config.hook.pytest_orchestrate_summary(config=config, summary=summary, lines=lines)
-        if not lines:  # nothing pytest's own output does not already say
-            return
-        terminalreporter.write_sep("=", "workflow summary", bold=True)
-        for line, markup in summary_markup(lines):
-            terminalreporter.write_line(line, **markup)
+        # an implementation that raises is named, and pytest's stats line still follows
+        error = call_guarded(config.hook.pytest_orchestrate_summary, config=config, summary=summary, lines=lines)
+        if lines:  # else nothing pytest's own output does not already say
+            terminalreporter.write_sep("=", "workflow summary", bold=True)
+            for line, markup in summary_markup(lines):
+                terminalreporter.write_line(line, **markup)
+        if error is not None:
+            terminalreporter.write_line(f"orchestrate: {error}", red=True, bold=True)
 
     @pytest.hookimpl(trylast=True)  # after the last-failed plugin wrote its cache
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

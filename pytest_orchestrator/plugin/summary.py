@@ -17,6 +17,7 @@ import pytest
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR as DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
+from pytest_orchestrator.plugin.outcomes import INTERRUPTED
 from pytest_orchestrator.plugin.outcomes import OUTCOME_STATUS
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
@@ -65,7 +66,10 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 
 class Recorder:
-    """Folds test reports (setup, call, teardown, reruns) into :class:`ItemRecord` s."""
+    """Folds test reports (setup, call, teardown, reruns) into :class:`ItemRecord` s.
+
+    An item is :data:`~.outcomes.INTERRUPTED` from its first report until its call or teardown report arrives (or
+    its setup is skipped or fails): one whose run was cut short never counts as passed."""
 
     def __init__(self) -> None:
         self.items: dict[str, ItemRecord] = {}
@@ -73,7 +77,7 @@ class Recorder:
     def add(self, report: pytest.TestReport) -> ItemRecord:
         record = self.items.get(report.nodeid)
         if record is None:
-            record = self.items[report.nodeid] = ItemRecord(report.nodeid)
+            record = self.items[report.nodeid] = ItemRecord(report.nodeid, INTERRUPTED)
         start, stop = getattr(report, "start", 0.0) or 0.0, getattr(report, "stop", 0.0) or 0.0
         if start and (not record.start or start < record.start):
             record.start = start
@@ -86,7 +90,9 @@ class Recorder:
             if error:
                 record.errors.append(str(error))
             return record
-        if report.when == "call":
+        if report.when == "teardown" and record.status == INTERRUPTED:
+            record.status = "passed"  # no call phase (--setup-only), yet the item did finish
+        if report.when not in ("setup", "teardown"):  # the call, or xdist's report of a worker crash
             record.status = outcome
             if outcome in ("failed", "timeout"):
                 record.reason = str(getattr(report, TIMEOUT_ATTR, None) or "")

@@ -23,7 +23,7 @@ from pytest_orchestrator.plugin.dag import Kind
 from pytest_orchestrator.plugin.dag import Node
 
 
-__all__ = ["ItemRef", "TargetResolver", "UnknownTarget", "build_graph"]
+__all__ = ["AmbiguousTarget", "ItemRef", "TargetResolver", "UnknownTarget", "build_graph"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +66,22 @@ class UnknownTarget:
         return text
 
 
+@dataclasses.dataclass(frozen=True)
+class AmbiguousTarget:
+    """A target that is the stem of more than one script (the CLI's rule: name the file or its path)."""
+
+    nodeid: str
+    target: str
+    candidates: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.nodeid}: dependency {self.target!r} is ambiguous: it matches "
+            f"{', '.join(self.candidates)}; name the file or its path"
+        )
+
+
 class TargetResolver:
     """Turns dependency targets into node ids.
 
@@ -77,7 +93,8 @@ class TargetResolver:
     4. a node id without its ``[...]`` (every case of a parametrised test);
     5. a path, relative to the rootdir or to I's folder, optionally followed by ``::name``: a file or folder means
        every item under it;
-    6. a script's stem (``load`` for ``scripts/load.py``).
+    6. a script's stem (``load`` for ``scripts/load.py``); a stem that more than one script has is ambiguous
+       (:class:`AmbiguousTarget`, an error listing them, as ``orchestrate list`` says).
 
     Group targets (a file, a folder, an alias, a parametrised name) never include I itself. A target that names a
     file on disk that was not collected is *missing* (its dependents are skipped, saying how to include it);
@@ -89,7 +106,7 @@ class TargetResolver:
         refs: Sequence[ItemRef],
         rootdir: str | os.PathLike[str],
         *,
-        find_script: Callable[[str], str | None] | None = None,
+        find_script: Callable[[str], list[str]] | None = None,
         lf_active: bool = False,
     ) -> None:
         self.rootdir = os.path.normpath(os.fspath(rootdir))
@@ -118,6 +135,26 @@ class TargetResolver:
                 self.by_stem.setdefault(stem, []).append(ref.nodeid)
         self._dir_cache: dict[str, list[str]] = {}
 
+    def alias_clashes(self) -> list[str]:
+        """One message per alias that is also the name of another item (a test's name, a node id or a script's
+        stem): a dependency on that name would mean the alias, silently (aliases are tried first)."""
+        names: dict[str, list[str]] = {}
+        for ref in self.refs:
+            names.setdefault(ref.base.rpartition("::")[2], []).append(ref.nodeid)
+            names.setdefault(ref.nodeid, []).append(ref.nodeid)
+        for stem, ids in self.by_stem.items():
+            names.setdefault(stem, []).extend(ids)
+        problems: list[str] = []
+        for ref in self.refs:
+            for alias in ref.aliases:
+                others = [n for n in dict.fromkeys(names.get(alias, ())) if n != ref.nodeid]
+                if others:
+                    problems.append(
+                        f"{ref.nodeid}: alias {alias!r} shadows the name of {', '.join(others[:3])}"
+                        f"{' and more' if len(others) > 3 else ''}; choose another name= for depends"
+                    )
+        return problems
+
     def _under(self, folder: str) -> list[str]:
         found = self._dir_cache.get(folder)
         if found is None:
@@ -132,8 +169,12 @@ class TargetResolver:
             return f"--lf collects only files with failures; add {rel} to the command line or run without --lf"
         return f"add {rel} to the command line"
 
-    def resolve(self, ref: ItemRef, target: str) -> list[str] | tuple[str, str] | UnknownTarget:
-        """Node ids, or ``(target, hint)`` for a missing one, or :class:`UnknownTarget`."""
+    def _rel(self, path: str) -> str:
+        """Rootdir-relative posix path of a file, links resolved (so two names of one script compare equal)."""
+        return os.path.relpath(os.path.realpath(path), os.path.realpath(self.rootdir)).replace(os.sep, "/")
+
+    def resolve(self, ref: ItemRef, target: str) -> list[str] | tuple[str, str] | UnknownTarget | AmbiguousTarget:
+        """Node ids, or ``(target, hint)`` for a missing one, or :class:`UnknownTarget` / :class:`AmbiguousTarget`."""
         others: Callable[[Iterable[str]], list[str]] = lambda ids: [n for n in ids if n != ref.nodeid]  # noqa: E731
         if target in self.by_id:
             return [target]
@@ -176,12 +217,17 @@ class TargetResolver:
                         return others(under)
                 if os.path.exists(full) and not file_suggestions:
                     return (target, self._hint(full))
+        on_disk = self._find_script(target) if self._find_script is not None and not sep else []
         if target in self.by_stem:
-            return others(self.by_stem[target])
-        if not file_suggestions and self._find_script is not None and not sep:
-            script = self._find_script(target)
-            if script is not None:
-                return (target, self._hint(script))
+            collected = self.by_stem[target]
+            paths = dict.fromkeys([*(self._rel(self.by_id[n].path) for n in collected), *map(self._rel, on_disk)])
+            if len(paths) > 1:
+                return AmbiguousTarget(ref.nodeid, target, tuple(sorted(paths)))
+            return others(collected)
+        if not file_suggestions and on_disk:
+            if len(on_disk) > 1:
+                return AmbiguousTarget(ref.nodeid, target, tuple(sorted(map(self._rel, on_disk))))
+            return (target, self._hint(on_disk[0]))
         return UnknownTarget(ref.nodeid, target, tuple(self._suggest(ref, target, file_suggestions)))
 
     def _suggest(self, ref: ItemRef, target: str, in_file: list[str]) -> list[str]:
@@ -196,10 +242,14 @@ class TargetResolver:
 
 
 def _resolve(
-    resolver: TargetResolver, ref: ItemRef, unknown: list[UnknownTarget], missing: list[tuple[str, str]], target: str
+    resolver: TargetResolver,
+    ref: ItemRef,
+    unknown: list[UnknownTarget | AmbiguousTarget],
+    missing: list[tuple[str, str]],
+    target: str,
 ) -> list[str]:
     found = resolver.resolve(ref, target)
-    if isinstance(found, UnknownTarget):
+    if isinstance(found, UnknownTarget | AmbiguousTarget):
         unknown.append(found)
     elif isinstance(found, tuple):
         missing.append(found)
@@ -210,10 +260,10 @@ def _resolve(
 
 def build_graph(
     resolver: TargetResolver, durations: Mapping[str, float] | None = None
-) -> tuple[ItemGraph, list[UnknownTarget]]:
-    """The graph over every item the resolver knows, and the targets that named nothing."""
+) -> tuple[ItemGraph, list[UnknownTarget | AmbiguousTarget]]:
+    """The graph over every item the resolver knows, and the targets that named nothing or more than one script."""
     nodes: list[Node] = []
-    unknown: list[UnknownTarget] = []
+    unknown: list[UnknownTarget | AmbiguousTarget] = []
     durations = durations or {}
     seen: set[str] = set()
     #: (dependent, dependency, soft) from ``before=`` targets, added once every node exists

@@ -7,6 +7,7 @@ root. Reading what a script declares is :mod:`.pep723`'s job; matching globs is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterable
 import os
 from pathlib import Path
@@ -53,6 +54,7 @@ def discover_scripts(
     subdirs: str | Iterable[str | os.PathLike[str]] | None = None,
     exclude: str | Iterable[str] = (),
     max_depth: int | None = None,
+    on_skip: Callable[[Path, Path], None] | None = None,
 ) -> list[Path]:
     """Return the scripts under ``root`` as a sorted list of resolved absolute paths.
 
@@ -68,6 +70,8 @@ def discover_scripts(
     and any folder holding a ``pyvenv.cfg``), ``__pycache__``, ``node_modules``, ``build``, ``dist`` and
     ``*.egg-info``. Symlinks (to files or folders) are followed only when they resolve inside ``root``; a folder
     reached twice (through links) is searched once, so link loops are harmless.
+    ``on_skip(link, target)`` hears of every link (to a file the patterns match, or to a folder) whose target
+    leaves ``root``: ``link`` as found under ``root``, ``target`` resolved.
 
     Raises ``FileNotFoundError`` when ``root`` does not exist, ``NotADirectoryError`` when it is a file and
     ``ValueError`` for a subfolder outside ``root`` or a negative ``max_depth``.
@@ -120,7 +124,11 @@ def discover_scripts(
         if not any(glob_match(p, c) for p in pattern_list for c in candidates):
             return
         real = os.path.realpath(full)
-        if not _inside(real, root_real) or not os.path.isfile(real):
+        if not _inside(real, root_real):
+            if on_skip is not None and os.path.isfile(real):
+                on_skip(Path(full), Path(real))
+            return
+        if not os.path.isfile(real):
             return
         if real != full:
             # a link inside root: its target must not be one we would have dropped
@@ -131,7 +139,11 @@ def discover_scripts(
 
     def follow_dir_link(full: str) -> bool:
         real = os.path.realpath(full)
-        if not _inside(real, root_real) or real in visited:
+        if not _inside(real, root_real):
+            if on_skip is not None and os.path.isdir(real):
+                on_skip(Path(full), Path(real))
+            return False
+        if real in visited:
             return False
         target = real_parts(real)
         if target and excluded(target):

@@ -57,6 +57,12 @@ def _check_duplicate_keys(node: yaml.Node | None, path: Path) -> None:
             stack.extend(current.value)
 
 
+def _reader_error(exc: Any, text: str, path: Path) -> ConfigError:
+    """A ``ConfigError`` (with the line) for PyYAML's ``ReaderError``: a character YAML does not allow."""
+    line = text.count("\n", 0, max(0, int(exc.position))) + 1
+    return ConfigError(f"invalid YAML: character {exc.character:#06x} is not allowed in YAML", path=path, line=line)
+
+
 def load_yaml_document(path: Path) -> tuple[Any, Any]:
     """Read one YAML document safely: ``(node, data)``, the node tree (for line numbers) and its value.
 
@@ -66,11 +72,16 @@ def load_yaml_document(path: Path) -> tuple[Any, Any]:
     import yaml
 
     text = read_text(path)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a control character)
+        raise _reader_error(exc, text, path) from None
     try:
         node = loader.get_single_node()
         _check_duplicate_keys(node, path)
         data = None if node is None else loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, path) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)

@@ -67,6 +67,7 @@ class ScriptMetadata:
 
 _BLOCK_OPEN = "# /// script"
 _BLOCK_CLOSE = "# ///"
+_DUPLICATE = "duplicate block: more than one '# /// script' metadata block (PEP 723 allows one)"
 
 _CACHE: dict[str, tuple[int, int, ScriptMetadata]] = {}
 
@@ -89,13 +90,13 @@ def _find_block(lines: list[str], path: Path) -> tuple[int, int] | None:
             index += 1
             continue
         if found is not None:
-            raise ConfigError(
-                "more than one '# /// script' metadata block (PEP 723 allows one)", path=path, line=index + 1
-            )
+            raise ConfigError(_DUPLICATE, path=path, line=index + 1)
         close: int | None = None
         cursor = index + 1
         # PEP 723: the block is the run of comment lines after the opening; it ends at the last '# ///' in it
         while cursor < len(lines) and _is_comment_line(lines[cursor].rstrip("\r")):
+            if lines[cursor].rstrip() == _BLOCK_OPEN:  # a second block right after the first: not TOML
+                raise ConfigError(_DUPLICATE, path=path, line=cursor + 1)
             if lines[cursor].rstrip() == _BLOCK_CLOSE:
                 close = cursor
             cursor += 1
