@@ -180,7 +180,7 @@ def _wall(seconds: float) -> str:
 def format_summary(summary: Mapping[str, Any], *, verbose: int = 0) -> list[str]:
     """The lines of the workflow summary: only those that tell what pytest's own output does not.
 
-    - the counts, when they say more than pytest's stats line (timeouts, items that never ran);
+    - the counts, when they say more than pytest's stats line (timeouts, items interrupted or that never ran);
     - the wall time (pytest's, measured the same way), the summed item durations and the one parallel efficiency
       figure, when more than one worker ran;
     - the critical path, when items depend on others;
@@ -193,7 +193,7 @@ def format_summary(summary: Mapping[str, Any], *, verbose: int = 0) -> list[str]
         return []
     counts = summary["counts"]
     lines: list[str] = []
-    if counts.get("timeout") or counts.get("not_run"):
+    if counts.get("timeout") or counts.get("not_run") or counts.get(INTERRUPTED):
         parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
         if counts.get("not_run"):
             parts.append(f"{counts['not_run']} not run")
