@@ -156,7 +156,7 @@ def test_orchestrate_schedule_fires_prints_and_stops_cleanly_on_sigterm(tmp_path
             every: 0.5
         """,
     )
-    proc = orchestrate("schedule", "schedule.yaml", "--grace", "0.5", cwd=tmp_path)
+    proc = orchestrate("schedule", "schedule.yaml", "--grace", "2", cwd=tmp_path)  # room for a loaded machine
     try:
         assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != "" and marks.exists()), (
             proc.poll(),
@@ -181,7 +181,7 @@ def test_orchestrate_schedule_fires_prints_and_stops_cleanly_on_sigterm(tmp_path
     assert any(" finish  tick completed in " in line for line in lines)
     assert any(" fire    hang (due " in line for line in lines)
     assert any(" finish  hang cancelled in " in line for line in lines), out
-    assert "orchestrate: stopping; waiting up to 0.5s for 1 running job" in out
+    assert "orchestrate: stopping; waiting up to 2s for 1 running job" in out
     assert lines[-1] == "orchestrate: stopped"
     # the jobs are in the state file, with their runs
     rows = {row.name: row for row in JobTable(StateStore(tmp_path / ".orchestrate" / "state.db")).load()}
