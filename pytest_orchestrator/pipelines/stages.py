@@ -158,17 +158,7 @@ async def _run_lines(
         error = _describe(command, proc)
         if proc.timed_out:
             error = f"command {command!r} killed: stage {name!r} timed out after {timeout:g} s"
-        out.results.append(
-            CommandResult(
-                command=command,
-                returncode=proc.returncode,
-                stdout=proc.stdout,
-                stderr=proc.stderr,
-                error=error,
-                execution_time=proc.duration,
-                timed_out=proc.timed_out,
-            )
-        )
+        out.results.append(dataclasses.replace(CommandResult.from_process(command, proc), error=error))
         out.commands_executed += 1
         if error is not None:
             out.success, out.timed_out, out.error = False, proc.timed_out, error
