@@ -157,7 +157,8 @@ class DagScheduling:
 
     def add_node_collection(self, node: WorkerNode, collection: Sequence[str]) -> None:
         assert node in self.node2pending
-        if self.delegate is not None:
+        if self.delegate is not None and (self.flat or self.collection is None):
+            # once the graph runs the session the delegate is idle: a replacement worker is none of its business
             self.delegate.add_node_collection(node, collection)
         self._collections += 1
         if self.collection is None:
