@@ -191,7 +191,7 @@ class CarriedItems:
             return None
         ihook = item.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        keywords = {name: 1 for name in item.keywords}
+        keywords: dict[str, Any] = dict.fromkeys(item.keywords, 1)  # (pytest 9.2 types the values Literal[1])
         now = time.time()
         fp = self.fingerprints.get(item.nodeid)
         whens: tuple[Literal["setup", "call", "teardown"], ...] = ("setup", "call", "teardown")
