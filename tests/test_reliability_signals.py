@@ -253,15 +253,26 @@ def test_a_killed_worker_leaves_no_script_alive(proj: Project) -> None:
 # -- a Python test's timeout --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "limit",
+    [
+        pytest.param(("-p", "no:timeout"), id="our timeout marker"),
+        pytest.param(("--timeout", "1"), id="pytest-timeout --timeout"),
+    ],
+)
 def test_a_timed_out_test_takes_what_it_started_with_it(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, limit: tuple[str, ...]
 ) -> None:
-    """The processes a test started during its call die with it; a session fixture's processes are left alone.
+    """The processes a test started during its call die with it, whichever plugin's timeout fired; a session
+    fixture's process, started before, is left alone (it is alive in the fixture's teardown).
 
     (In a subprocess: the abandoned ``Popen`` objects of the timed-out test are that process's business.)"""
+    if "--timeout" in limit:
+        pytest.importorskip("pytest_timeout")
     lean_xdist_inner_runs(monkeypatch)
     marker = new_marker("po-timeout-test")
     session_marker = new_marker("po-session-test")
+    teardown = pytester.path / "server.teardown"
     pytester.makeini("[pytest]\n")
     pytester.makeconftest(
         f"""
@@ -271,10 +282,13 @@ def test_a_timed_out_test_takes_what_it_started_with_it(
         def server():
             proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", {session_marker!r}])
             yield proc
+            with open({str(teardown)!r}, "w") as fh:
+                fh.write("alive" if proc.poll() is None else "dead")
             proc.kill()
             proc.wait()
         """
     )
+    mark = "@pytest.mark.timeout(1)" if "no:timeout" in limit else ""
     pytester.makepyfile(
         test_t=f"""
         import subprocess, sys, time, pytest
@@ -282,7 +296,7 @@ def test_a_timed_out_test_takes_what_it_started_with_it(
         def test_first(server):
             assert server.poll() is None
 
-        @pytest.mark.timeout(1)
+        {mark}
         def test_hangs(server):
             setsid = subprocess.Popen(
                 [sys.executable, "-c", "import time; time.sleep(60)", {marker!r}], start_new_session=True
@@ -295,9 +309,11 @@ def test_a_timed_out_test_takes_what_it_started_with_it(
         """
     )
     try:
-        result = pytester.runpytest_subprocess("--orchestrate", "-p", "no:timeout", "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess("--orchestrate", "-p", "no:cacheprovider", *limit)
         result.assert_outcomes(passed=2, failed=1)
+        assert ("pytest-timeout" in result.stdout.str()) is ("--timeout" in limit)
         assert survivors(marker, wait=1.0) == []
+        assert teardown.read_text() == "alive"
         assert_counts_agree(result.outlines)
     finally:
         from proc_helpers import kill_survivors
