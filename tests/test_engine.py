@@ -1016,6 +1016,72 @@ def test_cancel_from_a_sync_task_in_a_thread(run_workflow: Run) -> None:
     assert statuses(wf)["after"] is TaskStatus.CANCELLED
 
 
+def test_interrupt_cancels_the_work_and_runs_the_cleanup_tasks(run_workflow: Run) -> None:
+    """``interrupt()``: running and pending tasks are cancelled, an ``all_done`` task still runs once they settle (a
+    running one is left to finish); ``one_failed`` tasks are cancelled with the rest."""
+    wf = Workflow("w")
+    ran: list[str] = []
+
+    async def stopper() -> None:
+        await asyncio.sleep(0.02)
+        assert wf.interrupt() is True
+        await asyncio.sleep(5)
+
+    async def slow_cleanup() -> str:
+        await asyncio.sleep(0.1)  # running when the interrupt comes: finishes
+        ran.append("slow_cleanup")
+        return "finished"
+
+    wf.add_task("stopper", stopper)
+    wf.add_task("slow_cleanup", slow_cleanup, trigger_rule="all_done")
+    wf.add_task("after", lambda: ran.append("after"), dependencies=["stopper"])
+
+    def cleanup() -> str:
+        ran.append("cleanup")
+        return "cleaned"
+
+    wf.add_task("cleanup", cleanup, dependencies=["after"], trigger_rule="all_done")
+    wf.add_task("on_failure", lambda: ran.append("on_failure"), dependencies=["after"], trigger_rule="one_failed")
+    start = time.perf_counter()
+    results = run_workflow(wf)
+    assert time.perf_counter() - start < 3
+    assert sorted(ran) == ["cleanup", "slow_cleanup"]
+    assert results["cleanup"] == "cleaned" and results["slow_cleanup"] == "finished"
+    assert statuses(wf) == {
+        "stopper": TaskStatus.CANCELLED,
+        "slow_cleanup": TaskStatus.COMPLETED,
+        "after": TaskStatus.CANCELLED,
+        "cleanup": TaskStatus.COMPLETED,
+        "on_failure": TaskStatus.CANCELLED,
+    }
+    after = wf.tasks["after"].result
+    assert after is not None and after.reason == "workflow run was interrupted"
+
+
+def test_cancel_after_interrupt_stops_the_cleanup_too(run_workflow: Run) -> None:
+    wf = Workflow("w")
+
+    async def stopper() -> None:
+        await asyncio.sleep(0.02)
+        wf.interrupt()
+        await asyncio.sleep(0.05)
+        await asyncio.sleep(5)
+
+    async def hanging_cleanup() -> None:
+        await asyncio.sleep(0.05)
+        wf.cancel("grace period over")
+        await asyncio.sleep(5)
+
+    wf.add_task("stopper", stopper)
+    wf.add_task("cleanup", hanging_cleanup, dependencies=["stopper"], trigger_rule="all_done")
+    start = time.perf_counter()
+    run_workflow(wf)
+    assert time.perf_counter() - start < 3
+    cleanup = wf.tasks["cleanup"].result
+    assert cleanup is not None and cleanup.status is TaskStatus.CANCELLED and cleanup.reason == "grace period over"
+    assert wf.interrupt() is False  # no longer running
+
+
 # -- summary -----------------------------------------------------------------------------------------------------
 
 

@@ -249,6 +249,33 @@ def test_leftover_daemon_is_not_killed_but_reaped_once_it_exits(tmp_path: Path, 
     assert _gone(daemon)
 
 
+def test_descendants_lists_the_whole_tree_as_psutil_does() -> None:
+    """The /proc ``children`` walk finds children and grandchildren, including those a thread started."""
+    import threading
+
+    import psutil
+
+    procs = [subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30"]) for _ in range(2)]
+    started: list[subprocess.Popen[bytes]] = []
+    thread = threading.Thread(target=lambda: started.append(subprocess.Popen(["sleep", "30"])))
+    thread.start()
+    thread.join()
+    procs += started
+    try:
+        deadline = time.monotonic() + 10
+        expected: set[int] = set()
+        while len(expected) < 5 and time.monotonic() < deadline:  # two shells, two of their sleeps, one more
+            expected = {p.pid for p in psutil.Process().children(recursive=True) if p.status() != "zombie"}
+            time.sleep(0.02)
+        assert {p.pid for p in procs} <= expected and len(expected) >= 5
+        assert reaper.descendants() >= expected
+        assert reaper._proc_descendants(os.getpid()) >= expected
+    finally:
+        for proc in procs:
+            reaper.kill_tree(proc.pid, grace=0.5)
+            proc.wait()
+
+
 def test_markers_nest_outermost_first(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(reaper.MARKER_ENV, "outer")
     env = reaper.mark_env({"X": "1"}, "inner")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import dataclasses
+import json
 import os
 from pathlib import Path
 import re
@@ -252,15 +253,26 @@ def test_a_killed_worker_leaves_no_script_alive(proj: Project) -> None:
 # -- a Python test's timeout --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "limit",
+    [
+        pytest.param(("-p", "no:timeout"), id="our timeout marker"),
+        pytest.param(("--timeout", "1"), id="pytest-timeout --timeout"),
+    ],
+)
 def test_a_timed_out_test_takes_what_it_started_with_it(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, limit: tuple[str, ...]
 ) -> None:
-    """The processes a test started during its call die with it; a session fixture's processes are left alone.
+    """The processes a test started during its call die with it, whichever plugin's timeout fired; a session
+    fixture's process, started before, is left alone (it is alive in the fixture's teardown).
 
     (In a subprocess: the abandoned ``Popen`` objects of the timed-out test are that process's business.)"""
+    if "--timeout" in limit:
+        pytest.importorskip("pytest_timeout")
     lean_xdist_inner_runs(monkeypatch)
     marker = new_marker("po-timeout-test")
     session_marker = new_marker("po-session-test")
+    teardown = pytester.path / "server.teardown"
     pytester.makeini("[pytest]\n")
     pytester.makeconftest(
         f"""
@@ -270,10 +282,13 @@ def test_a_timed_out_test_takes_what_it_started_with_it(
         def server():
             proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", {session_marker!r}])
             yield proc
+            with open({str(teardown)!r}, "w") as fh:
+                fh.write("alive" if proc.poll() is None else "dead")
             proc.kill()
             proc.wait()
         """
     )
+    mark = "@pytest.mark.timeout(1)" if "no:timeout" in limit else ""
     pytester.makepyfile(
         test_t=f"""
         import subprocess, sys, time, pytest
@@ -281,7 +296,7 @@ def test_a_timed_out_test_takes_what_it_started_with_it(
         def test_first(server):
             assert server.poll() is None
 
-        @pytest.mark.timeout(1)
+        {mark}
         def test_hangs(server):
             setsid = subprocess.Popen(
                 [sys.executable, "-c", "import time; time.sleep(60)", {marker!r}], start_new_session=True
@@ -294,9 +309,11 @@ def test_a_timed_out_test_takes_what_it_started_with_it(
         """
     )
     try:
-        result = pytester.runpytest_subprocess("--orchestrate", "-p", "no:timeout", "-p", "no:cacheprovider")
+        result = pytester.runpytest_subprocess("--orchestrate", "-p", "no:cacheprovider", *limit)
         result.assert_outcomes(passed=2, failed=1)
+        assert ("pytest-timeout" in result.stdout.str()) is ("--timeout" in limit)
         assert survivors(marker, wait=1.0) == []
+        assert teardown.read_text() == "alive"
         assert_counts_agree(result.outlines)
     finally:
         from proc_helpers import kill_survivors
@@ -323,3 +340,136 @@ def test_an_output_flood_says_what_was_kept_and_what_was_dropped(pytester: pytes
         ]
     )
     assert_counts_agree(result.outlines)
+
+
+# -- a pipeline's cleanup after a signal ----------------------------------------------------------------------------
+
+#: a stage command that, in its first run, says it started and sleeps with ``marker`` in its command line; in a resumed
+#: run (``started`` exists) it passes at once
+_LONG_STAGE = (
+    "test -e {started} || {python} -c 'import sys, time; open(sys.argv[2], \"w\").close(); time.sleep(60)' "
+    "{marker} {started}"
+)
+
+
+class PipelineProject:
+    """``orchestrate run pipeline.yaml`` in a folder of its own: a long stage, a stage after it and a ``when: always``
+    cleanup stage, every process carrying ``marker``."""
+
+    def __init__(self, root: Path, marker: str, subprocess_env: dict[str, str]) -> None:
+        self.root, self.marker, self.env = root, marker, subprocess_env
+        root.mkdir()
+        self.started = root / "long.started"
+
+    def write(self, cleanup: str, *, grace: float | None = None) -> None:
+        """The pipeline (as JSON, which YAML reads) with ``cleanup`` as the cleanup stage's command."""
+        long = _LONG_STAGE.format(started=self.started, python=sys.executable, marker=self.marker)
+        pipeline: dict[str, object] = {"name": "cleanup-after-signal"}
+        if grace is not None:
+            pipeline["interrupt_grace"] = grace
+        pipeline["stages"] = [
+            {"name": "long", "commands": [long]},
+            {"name": "next", "commands": ["touch next.ran"]},
+            {"name": "cleanup", "when": "always", "commands": [cleanup]},
+        ]
+        (self.root / "pipeline.yaml").write_text(json.dumps(pipeline, indent=1))
+
+    def run(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pytest_orchestrator.cli", "run", "pipeline.yaml", *args],
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finish(self, proc: subprocess.Popen[str], timeout: float = 30.0) -> tuple[int, str]:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        return proc.returncode, out + err
+
+    def summary(self) -> dict[str, dict[str, object]]:
+        """``{stage: {status, reason, ...}}`` of the latest run's ``summary.json``."""
+        latest = max((self.root / ".orchestrate" / "runs").glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+        scripts: dict[str, dict[str, object]] = json.loads(latest.read_text())["scripts"]
+        return scripts
+
+
+@pytest.fixture
+def pipeline_proj(tmp_path: Path, subprocess_env: dict[str, str]) -> Iterator[PipelineProject]:
+    marker = new_marker("po-pipeline-signal-test")
+    yield PipelineProject(tmp_path / "proj", marker, subprocess_env)
+    from proc_helpers import kill_survivors
+
+    assert kill_survivors(marker) == [], "processes left behind"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_kills_the_running_stages_then_runs_the_cleanup_stages(
+    pipeline_proj: PipelineProject, sig: int
+) -> None:
+    proj = pipeline_proj
+    proj.write("echo cleaned > cleaned.txt")
+    proc = proj.run()
+    _wait_exists(proj.started, proc)
+    os.kill(proc.pid, sig)
+    status, output = proj.finish(proc)
+    assert status == 128 + sig, output
+    assert (proj.root / "cleaned.txt").read_text() == "cleaned\n", output
+    assert not (proj.root / "next.ran").exists(), output
+    assert survivors(proj.marker, wait=1.0) == [], output
+    stages = proj.summary()
+    assert stages["long"]["status"] == "cancelled" and stages["long"]["reason"] == "interrupted"
+    assert stages["next"]["status"] == "cancelled" and stages["next"]["reason"] == "interrupted"
+    assert stages["cleanup"]["status"] == "passed"
+    assert "running cleanup (cleanup) for up to 30 s" in output
+    # the interrupted stages run again on resume (and the cleanup after them)
+    status, output = proj.finish(proj.run("--resume"))
+    assert status == 0, output
+    stages = proj.summary()
+    assert {name: (s["status"], s["carried_over"]) for name, s in stages.items()} == {
+        "long": ("passed", False),
+        "next": ("passed", False),
+        "cleanup": ("passed", False),
+    }
+    assert (proj.root / "next.ran").exists()
+
+
+@pytest.mark.parametrize("stop", ["grace", "again"], ids=["grace period over", "second signal"])
+def test_a_cleanup_stage_that_hangs_is_killed_after_the_grace_period(pipeline_proj: PipelineProject, stop: str) -> None:
+    """A hanging ``when: always`` stage is killed when the grace period runs out, or at once at a second signal."""
+    proj = pipeline_proj
+    hang = f'touch cleanup.started; {sys.executable} -c "import time; time.sleep(60)" {proj.marker}'
+    proj.write(hang, grace=1 if stop == "grace" else 60)
+    proc = proj.run("--no-state")
+    _wait_exists(proj.started, proc)
+    os.kill(proc.pid, signal.SIGTERM)
+    since = time.monotonic()
+    if stop == "again":
+        _wait_exists(proj.root / "cleanup.started", proc)
+        os.kill(proc.pid, signal.SIGTERM)
+    status, output = proj.finish(proc)
+    elapsed = time.monotonic() - since
+    assert status == 143, output
+    assert (proj.root / "cleanup.started").exists(), output
+    assert elapsed < 8, f"took {elapsed:.1f} s to stop\n{output}"
+    assert survivors(proj.marker, wait=1.0) == [], output
+    cleanup = proj.summary()["cleanup"]
+    assert cleanup["status"] == "cancelled", output
+    if stop == "grace":
+        assert cleanup["reason"] == "killed: the 1 s grace period after the interrupt ran out", output
+    else:
+        assert cleanup["reason"] == "killed: interrupted again", output
+
+
+def _wait_exists(path: Path, proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} did not appear"
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)

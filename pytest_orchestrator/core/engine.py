@@ -200,6 +200,10 @@ class Engine:
         self._mono0 = clock.monotonic()
         #: the reason given to cancel(): once set, nothing new starts, cleanup tasks included
         self._hard_stop: str | None = None
+        #: once the run is stopping (fail_fast, interrupt): the trigger rules of the tasks that may still start
+        self._spared: tuple[str, ...] = ()
+        #: interrupt() was called: the run stops as cancelled, after its cleanup tasks
+        self._interrupted = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sched: DagScheduler[str]
         #: the run's record in the workflow's state store (``Workflow(state=...)``), or ``None``
@@ -264,7 +268,7 @@ class Engine:
                 except _Expired:
                     timed_out = True
                     await self._stop_all(f"workflow timed out after {wf.timeout:g} s")
-            outcome = "timed_out" if timed_out else "cancelled" if self._hard_stop else "settled"
+            outcome = "timed_out" if timed_out else "cancelled" if self._hard_stop or self._interrupted else "settled"
         except asyncio.CancelledError:
             outcome = "cancelled"
             await self._stop_all("workflow run was cancelled")
@@ -331,6 +335,9 @@ class Engine:
 
     def cancel(self, reason: str) -> None:
         """Stop the run from outside (``Workflow.cancel``); safe to call from any thread."""
+        self._call_in_loop(self._cancel, reason)
+
+    def _call_in_loop(self, fn: Callable[[str], None], reason: str) -> None:
         loop = self._loop
         if loop is None:
             return
@@ -339,9 +346,23 @@ class Engine:
         except RuntimeError:
             running = None
         if running is loop:
-            self._cancel(reason)
+            fn(reason)
         else:
-            loop.call_soon_threadsafe(self._cancel, reason)
+            loop.call_soon_threadsafe(fn, reason)
+
+    def interrupt(self, reason: str) -> None:
+        """Stop the run but let its cleanup run (``Workflow.interrupt``); safe to call from any thread."""
+        self._call_in_loop(self._interrupt, reason)
+
+    def _interrupt(self, reason: str) -> None:
+        if self._finished is None or self._finished.done() or self._hard_stop:
+            return
+        self._interrupted = True
+        self._stop_new_work(reason, spared=("all_done",))
+        if self.sched.has_ready():  # cleanup tasks whose dependencies were cancelled just now
+            self._fill()
+        elif not self.running:
+            self._check_finished()
 
     def _cancel(self, reason: str) -> None:
         if self._finished is None or self._finished.done():
@@ -376,7 +397,7 @@ class Engine:
                 break
             for name in sched.get_ready(room):
                 task = tasks[name]
-                if self.stopping and (self.cancel_reason == self._hard_stop or task.trigger_rule == "all_success"):
+                if self.stopping and (self.cancel_reason == self._hard_stop or task.trigger_rule not in self._spared):
                     # taken in the same batch as a task whose failure or condition just stopped the run
                     self._settle(name, self._result(_CANCELLED, reason=self.cancel_reason or "cancelled"))
                     continue
@@ -501,13 +522,19 @@ class Engine:
             self._record(node, self._result(_SKIPPED, reason=reason))
 
     def _fail_fast(self, name: str) -> None:
-        self.stopping = True
         reason = f"cancelled: task {name!r} failed and fail_fast is on"
+        self._stop_new_work(reason, spared=("all_done", "one_failed"))
+
+    def _stop_new_work(self, reason: str, spared: tuple[str, ...]) -> None:
+        """Cancel what runs and what waits, except the tasks whose trigger rule is in ``spared`` (cleanup)."""
+        self.stopping = True
         self.cancel_reason = reason
+        self._spared = spared
         for node, atask in list(self.running.items()):
-            if self.tasks[node].trigger_rule == "all_success":
+            if self.tasks[node].trigger_rule not in spared:
                 atask.cancel()
-        cancelled, skipped = self.sched.cancel_pending(reason)
+        tasks = self.tasks
+        cancelled, skipped = self.sched.cancel_pending(reason, keep=lambda n: tasks[n].trigger_rule in spared)
         for node in cancelled:
             self._record(node, self._result(_CANCELLED, reason=reason))
         for node, why in skipped:

@@ -179,6 +179,8 @@ class _Running(Protocol):
 
     def cancel(self, reason: str) -> None: ...
 
+    def interrupt(self, reason: str) -> None: ...
+
 
 class Workflow:
     """A named set of tasks with dependencies, run by an event-driven engine.
@@ -431,6 +433,17 @@ class Workflow:
         if engine is None:
             return False
         engine.cancel(reason)
+        return True
+
+    def interrupt(self, reason: str = "workflow run was interrupted") -> bool:
+        """Stop a running workflow but let its cleanup run (Ctrl-C with a grace period): running and pending tasks
+        are cancelled except those with ``trigger_rule="all_done"``, which run once their dependencies have
+        settled. ``cancel()`` afterwards stops those too. Returns False if the workflow was not running.
+        """
+        engine = self._engine
+        if engine is None:
+            return False
+        engine.interrupt(reason)
         return True
 
     def finish_run(

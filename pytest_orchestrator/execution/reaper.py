@@ -372,11 +372,44 @@ def kill_marked(marker: str, *, grace: float = 2.0) -> list[int]:
 
 
 def descendants() -> set[int]:
-    """PIDs of this process's descendants now (``set()`` where they cannot be listed)."""
+    """PIDs of this process's descendants now (``set()`` where they cannot be listed).
+
+    On Linux it reads ``/proc/<pid>/task/<tid>/children`` down the tree (cost: the size of our tree, about 20 us for
+    a test process without children), else psutil, which scans the whole process table (~2 ms per 100 processes):
+    it is taken before every call of a test that has a timeout."""
+    try:
+        return _proc_descendants(os.getpid())
+    except OSError:
+        pass
     try:
         return {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
     except psutil.Error:
         return set()
+
+
+def _proc_descendants(root: int) -> set[int]:
+    """The descendants of ``root`` from ``/proc``'s per-thread ``children`` files (``OSError`` where there are none).
+
+    A process that exits while it is read is skipped; ``root``'s own files must be readable."""
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+            children: list[int] = []
+            for tid in tids:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                    children += map(int, fh.read().split())
+        except OSError:
+            if pid == root:
+                raise
+            continue
+        for child in children:
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
 
 
 def kill_started_since(before: Iterable[int], *, marker: str | None = None, grace: float = 2.0) -> list[int]:

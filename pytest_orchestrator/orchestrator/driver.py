@@ -8,7 +8,9 @@ A scripts run (:mod:`.execute`) and a pipeline run (:mod:`.pipeline`) are two wa
 2. creates the run folder (``.orchestrate/runs/<run_id>/``), starts the :class:`RunKind`'s resources;
 3. runs the workflow, printing ``[ 2/5] PASS lint (0.12s)`` lines as its events arrive; Ctrl-C and SIGTERM end the
    run as *interrupted* (running items are cancelled, their processes killed), a workflow timeout is kept as the
-   report's ``timeout_error``, failing items are reported per item;
+   report's ``timeout_error``, failing items are reported per item. A kind with an ``interrupt_grace`` (a
+   pipeline: its ``when: always`` stages) has its cleanup items run after the interrupt, for at most that many
+   seconds (:meth:`Workflow.interrupt`); then, or at a second signal, they are killed too;
 4. asks the kind for the report, writes ``summary.json`` (even after Ctrl-C) and hands the report to every
    listener (``run_finished(report)``).
 
@@ -44,6 +46,8 @@ __all__ = ["ItemProgress", "RunDriver", "RunKind", "RunListener"]
 
 #: the engine's reason for tasks cancelled because the run itself was cancelled (Ctrl-C, SIGTERM)
 RUN_CANCELLED_REASON = "workflow run was cancelled"
+#: the reason given to tasks cancelled by an interrupt that lets cleanup run (a kind with ``interrupt_grace``)
+RUN_INTERRUPTED_REASON = "workflow run was interrupted"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +72,10 @@ class RunListener(Protocol):
 class RunKind:
     """What a kind of run (scripts, pipeline) tells the driver. Subclasses implement :meth:`progress` and
     :meth:`report`; :meth:`open` and :meth:`close` bracket the workflow's run (default: nothing to do)."""
+
+    #: seconds the cleanup items (``trigger_rule="all_done"``) get to run after Ctrl-C or SIGTERM; ``None``: the
+    #: run stops at once, cleanup included
+    interrupt_grace: float | None = None
 
     def open(self) -> None:
         """Before the workflow runs (e.g. start a thread pool)."""
@@ -114,6 +122,8 @@ class RunDriver:
         #: the signal that interrupted the run (``SIGINT`` or ``SIGTERM``), if one did
         self.signal: int | None = None
         self.timeout_error: str | None = None
+        #: why the items still running when the interrupt's grace period ran out were killed
+        self.grace_expired: str | None = None
         self.started_at = 0.0
         self.elapsed = 0.0
         workflow.add_listener(self._on_event)
@@ -123,7 +133,10 @@ class RunDriver:
         return self.folder.run_id
 
     def cancel_reason(self, reason: str | None) -> str:
-        """Why an item was cancelled, in report words: ``interrupted`` when the run itself was."""
+        """Why an item was cancelled, in report words: ``interrupted`` when the run itself was (or why a cleanup item
+        was killed after the interrupt)."""
+        if reason is not None and reason == self.grace_expired:
+            return reason
         return "interrupted" if self.interrupted or reason == RUN_CANCELLED_REASON else reason or "cancelled"
 
     # -- live progress ---------------------------------------------------------------------------------------
@@ -200,6 +213,40 @@ class RunDriver:
         self.state_run_id = self.run_id if state.resumed is None else new_run_id()
         await self.workflow.run(resume=state.resumed or False, run_id=self.state_run_id)
 
+    async def _run_with_grace(self, grace: float) -> None:
+        """Run the workflow; on Ctrl-C or SIGTERM (this task is cancelled), interrupt it so that its cleanup items
+        run, for at most ``grace`` seconds; then, or at a second signal, cancel what still runs."""
+        work = asyncio.ensure_future(self._run_workflow())
+        try:
+            await asyncio.shield(work)
+            return
+        except asyncio.CancelledError:
+            if work.done():  # the workflow itself was cancelled, not this run
+                raise
+        self.interrupted = True
+        self.signal = self.signal or signal.SIGINT
+        if not self.workflow.interrupt(RUN_INTERRUPTED_REASON):  # the signal came before the workflow started
+            work.cancel()
+        cleanup = [n for n, t in self.workflow.tasks.items() if t.trigger_rule == "all_done" and t.result is None]
+        if cleanup:
+            name = signal.Signals(self.signal).name
+            self.progress.note(
+                f"{name}: running cleanup ({', '.join(cleanup)}) for up to {grace:g} s; signal again to stop now"
+            )
+        try:
+            done, _ = await asyncio.wait([work], timeout=grace)
+            why = f"killed: the {grace:g} s grace period after the interrupt ran out"
+        except asyncio.CancelledError:  # a second signal
+            done, why = set(), "killed: interrupted again"
+        if not done:
+            self.grace_expired = why
+            self.workflow.cancel(why)
+            await asyncio.wait([work])
+        try:
+            work.result()
+        except asyncio.CancelledError:
+            pass
+
     def _terminate(self, main_task: asyncio.Task[None]) -> None:
         """SIGTERM: end the run as Ctrl-C does, and remember the signal (exit status 143)."""
         self.signal = signal.SIGTERM
@@ -217,8 +264,12 @@ class RunDriver:
         except (AttributeError, NotImplementedError, RuntimeError, ValueError):  # not the main thread, not POSIX
             await self._run_workflow()
             return
+        grace = self.kind.interrupt_grace
         try:
-            await self._run_workflow()
+            if grace is None:
+                await self._run_workflow()
+            else:
+                await self._run_with_grace(grace)
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -136,6 +136,8 @@ class PipelineRun(RunKind):
         for stage in config.stage_list:  # a stage's identity for resume: its whole configuration
             self.workflow.tasks[stage.name].metadata["fingerprint"] = repr(stage)
         self.jobs = jobs or len(config.stage_list)
+        #: after Ctrl-C or SIGTERM the ``when: always`` stages run, for at most this many seconds
+        self.interrupt_grace = config.interrupt_grace
 
     # -- live progress ---------------------------------------------------------------------------------------
     def progress(self, event: ev.TaskFinished | ev.TaskSkipped | ev.TaskCancelled, run: RunDriver) -> ItemProgress:
@@ -190,14 +192,14 @@ class PipelineRun(RunKind):
         )
         graph = self.config.dependencies()
         for stage in self.config.stage_list:
-            report.scripts.append(self._stage_outcome(stage, graph[stage.name], run.interrupted))
+            report.scripts.append(self._stage_outcome(stage, graph[stage.name], run))
         summary = wf.get_summary()
         report.workflow = summary
         if any(s.attempts for s in report.scripts):
             report.critical_path = list(summary.get("critical_path") or [])
         return report
 
-    def _stage_outcome(self, stage: StageConfig, depends: list[str], interrupted: bool) -> ScriptOutcome:
+    def _stage_outcome(self, stage: StageConfig, depends: list[str], run: RunDriver) -> ScriptOutcome:
         wf = self.workflow
         outcome = self._outcome(stage, depends)
         task = wf.tasks[stage.name]
@@ -229,10 +231,10 @@ class PipelineRun(RunKind):
             outcome.status = "skipped"
         elif task.status is TaskStatus.CANCELLED:
             outcome.status = "cancelled"
-            if interrupted:
-                outcome.reason = "interrupted"
+            if run.interrupted:
+                outcome.reason = run.cancel_reason(r.reason if r is not None else None)
         else:
-            outcome.status, outcome.reason = "not_run", "interrupted" if interrupted else "not run"
+            outcome.status, outcome.reason = "not_run", "interrupted" if run.interrupted else "not run"
         return outcome
 
     # -- text ------------------------------------------------------------------------------------------------

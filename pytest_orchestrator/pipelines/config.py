@@ -6,6 +6,7 @@ A pipeline file::
     variables: {PYTHONUNBUFFERED: "1"}     # exported to every stage
     timeout: 1800                          # the whole pipeline (seconds)
     fail_fast: true
+    interrupt_grace: 30                    # after Ctrl-C / SIGTERM, seconds the ``when: always`` stages get
     stages:                                # a list of mappings with ``name`` ...
       - name: lint
         commands: ["python -m compileall -q src"]
@@ -41,6 +42,7 @@ from pytest_orchestrator.scripts.errors import ConfigError
 
 
 __all__ = [
+    "DEFAULT_INTERRUPT_GRACE",
     "PIPELINE_KEYS",
     "RETRY_INITIAL_DELAY",
     "STAGE_KEYS",
@@ -70,7 +72,9 @@ STAGE_KEYS = (
     "environment",
     "shell",
 )
-PIPELINE_KEYS = ("name", "variables", "timeout", "fail_fast", "stages")
+PIPELINE_KEYS = ("name", "variables", "timeout", "fail_fast", "interrupt_grace", "stages")
+#: seconds a pipeline's ``when: always`` stages get to run after Ctrl-C or SIGTERM, unless it says otherwise
+DEFAULT_INTERRUPT_GRACE = 30.0
 
 
 def _error(message: str, *, stage: str | None = None, key: str | None = None, **context: Any) -> ConfigError:
@@ -226,6 +230,8 @@ class StageConfig:
 class PipelineConfig:
     """A named list of stages, the variables every stage sees, a time limit and the fail-fast switch.
 
+    ``interrupt_grace``: after Ctrl-C or SIGTERM (``orchestrate run``), the stages that run are killed and the
+    ``when: always`` stages still run, for at most this many seconds (0: they are killed too, at once).
     ``stages`` may hold ``StageConfig`` objects or mappings of their fields. Raises :class:`ConfigError` for a
     duplicate stage name, a ``needs`` naming no stage (with close matches) or a dependency cycle (with its path).
     """
@@ -235,6 +241,7 @@ class PipelineConfig:
     variables: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     timeout: float = 3600
     fail_fast: bool = True
+    interrupt_grace: float = DEFAULT_INTERRUPT_GRACE
     #: the file it was loaded from, if any
     path: Path | None = dataclasses.field(default=None, compare=False)
     #: ``{stage: line}`` in that file (for annotations that point at a stage)
@@ -246,6 +253,7 @@ class PipelineConfig:
         self.variables = _env(self.variables, "variables", None)
         self.timeout = _seconds(self.timeout, "timeout", None)
         self.fail_fast = _flag(self.fail_fast, "fail_fast", None)
+        self.interrupt_grace = _seconds(self.interrupt_grace, "interrupt_grace", None, zero=True)
         if isinstance(self.stages, str | bytes) or not isinstance(self.stages, Sequence):
             raise _error(f"stages must be a list of stages, got {type(self.stages).__name__}", key="stages")
         stages: list[StageConfig] = []
@@ -315,6 +323,7 @@ class PipelineConfig:
             "variables": dict(self.variables),
             "timeout": self.timeout,
             "fail_fast": self.fail_fast,
+            "interrupt_grace": self.interrupt_grace,
             "stages": [s.to_dict() for s in self.stage_list],
         }
 

@@ -49,6 +49,7 @@ def arrange_inactive(config: pytest.Config, items: Sequence[pytest.Item]) -> Non
 
 
 def _register_actions(config: pytest.Config, items: Sequence[pytest.Item], *, own_timeout: bool) -> None:
+    from pytest_orchestrator.plugin.item_hooks import Plan
     from pytest_orchestrator.plugin.item_hooks import ReportNotes
     from pytest_orchestrator.plugin.item_hooks import Retries
     from pytest_orchestrator.plugin.item_hooks import Timeouts
@@ -65,7 +66,7 @@ def _register_actions(config: pytest.Config, items: Sequence[pytest.Item], *, ow
             problems.append(str(exc))
             continue
         timeout = spec.timeout or None
-        item.stash[plan_key] = (spec.retry, timeout)
+        item.stash[plan_key] = Plan(spec.retry, timeout)
         retries = retries or spec.retry is not None
         timeouts = timeouts or timeout is not None
     if problems:

@@ -9,13 +9,14 @@ of the session needs it:
   (:meth:`DependencyGate.record`, called by the session plugin as reports arrive);
 - :class:`Retries` (``pytest_runtest_protocol``): items with a retry policy run through
   :func:`~.runtest.run_with_retries`;
-- :class:`Timeouts` (``pytest_runtest_call`` wrapper): a Python test's call phase is interrupted after its timeout;
+- :class:`Timeouts` (``pytest_runtest_call`` wrapper): a Python test's call phase is interrupted after its timeout,
+  and what the call started is killed when it times out (ours or pytest-timeout's);
 - :class:`ReportNotes` (``pytest_runtest_makereport`` wrapper): timeouts, attempt errors and dependency skips are
   noted on the reports, and each attempt's outcome and error on the item (``attempt_N_outcome``,
   ``attempt_N_error`` user properties), for the summary and JUnit.
 
-What an item needs is decided once, at collection: :func:`item_plan` (its retry policy and call-phase timeout),
-kept in the item's stash under :data:`plan_key`.
+What an item needs is decided once, at collection: :func:`item_plan` (its retry policy, our call-phase timeout,
+and whether pytest-timeout bounds it), kept in the item's stash under :data:`plan_key`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from collections.abc import Sequence
 import os
+from typing import NamedTuple
 
 import pytest
 
@@ -47,6 +49,7 @@ from pytest_orchestrator.plugin.runtest import alarm
 from pytest_orchestrator.plugin.runtest import attempt_error_text
 from pytest_orchestrator.plugin.runtest import attempt_key
 from pytest_orchestrator.plugin.runtest import error_key
+from pytest_orchestrator.plugin.runtest import is_timeout
 from pytest_orchestrator.plugin.runtest import run_with_retries
 from pytest_orchestrator.plugin.runtest import set_property
 
@@ -67,8 +70,16 @@ __all__ = [
     "report_outcome_of",
 ]
 
-#: an item's (retry policy, our call-phase timeout)
-Plan = tuple[RetryPolicy | None, float | None]
+
+class Plan(NamedTuple):
+    """What the per-item hooks do to an item."""
+
+    retry: RetryPolicy | None
+    #: our call-phase timeout (SIGALRM), if we enforce one
+    timeout: float | None
+    #: pytest-timeout enforces a limit on it (under ``--orchestrate``): kill what its call started when that fires
+    their_timeout: bool = False
+
 
 #: set on an item skipped because a dependency did not complete
 dependency_skip_key = pytest.StashKey[str]()
@@ -89,18 +100,21 @@ def item_plan(
 
     With pytest-timeout active, its guarantee is never weakened: a Python test keeps pytest-timeout's limit (its
     marker, ``--timeout``, ``PYTEST_TIMEOUT`` or ini ``timeout``), and when ``--orchestrate-timeout`` is shorter,
-    the test gets a ``timeout`` marker with that shorter limit, which pytest-timeout enforces (fixtures included).
+    the test gets a ``timeout`` marker with that shorter limit, which pytest-timeout enforces (fixtures included);
+    when its limit fires during the call, what the call started is killed (:class:`Timeouts`).
     """
     policy = spec.retry if spec.retry is not None else default_retry
     timeout: float | None = None
+    theirs: float | None = None
     if not isinstance(item, ScriptItem):
         timeout = spec.timeout if spec.timeout is not None else default_timeout
         if pytest_timeout:
             theirs = pytest_timeout_limit(item)
             if timeout and (not theirs or timeout < theirs):
                 item.add_marker(pytest.mark.timeout(timeout), append=False)
+                theirs = timeout
             timeout = None  # pytest-timeout enforces the shorter limit
-    return policy, timeout or None
+    return Plan(policy, timeout or None, bool(theirs))
 
 
 def xfailed_reason(reason: str, xfailed: set[str]) -> str:
@@ -204,9 +218,9 @@ class Retries:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
         plan = item.stash.get(plan_key, None)
-        if plan is None or plan[0] is None:
+        if plan is None or plan.retry is None:
             return None
-        run_with_retries(item, nextitem, plan[0])
+        run_with_retries(item, nextitem, plan.retry)
         return True
 
 
@@ -216,13 +230,15 @@ class Timeouts:
     While the call runs, a marker of its own is in the environment (``PYTEST_ORCHESTRATOR_RUN``); when it times
     out, the test process's descendants that did not exist when the call began, and every process carrying the
     marker (one that left the tree), are killed (:func:`~pytest_orchestrator.execution.reaper.kill_started_since`).
-    What existed before the call (a session fixture's server) is left alone.
+    What existed before the call (a session fixture's server) is left alone. The same happens when the timeout
+    is pytest-timeout's (its ``signal`` method fails the test inside the call; its ``thread`` method ends the
+    whole process instead).
     """
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
         plan = item.stash.get(plan_key, None)
-        if plan is None or plan[1] is None:
+        if plan is None or (plan.timeout is None and not plan.their_timeout):
             return (yield)
         from pytest_orchestrator.execution import reaper
 
@@ -231,10 +247,11 @@ class Timeouts:
         previous = os.environ.get(reaper.MARKER_ENV)
         os.environ[reaper.MARKER_ENV] = " ".join([*(previous or "").split(), marker])
         try:
-            with alarm(plan[1]):
+            with alarm(plan.timeout):
                 return (yield)
-        except ItemTimeout:
-            reaper.kill_started_since(before, marker=marker, grace=1.0)
+        except BaseException as exc:
+            if is_timeout(exc):
+                reaper.kill_started_since(before, marker=marker, grace=1.0)
             raise
         finally:
             if previous is None:
@@ -298,9 +315,9 @@ def register_item_hooks(
     ):
         gate = DependencyGate(graph.make_scheduler(), xfail_deps=xfail_deps)
         wanted.append((gate, "orchestrate-dependencies"))
-    if any(policy is not None for policy, _ in plans):
+    if any(plan.retry is not None for plan in plans):
         wanted.append((Retries(), "orchestrate-retries"))
-    if any(timeout is not None for _, timeout in plans):
+    if any(plan.timeout is not None or plan.their_timeout for plan in plans):
         wanted.append((Timeouts(), "orchestrate-timeouts"))
     if wanted or any(isinstance(item, ScriptItem) for item in items):
         wanted.append((ReportNotes(), "orchestrate-reports"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+import re
 import signal
 import threading
 from types import FrameType
@@ -39,6 +40,7 @@ __all__ = [
     "alarm",
     "attempt_error_text",
     "error_key",
+    "is_timeout",
     "retry_error",
     "run_with_retries",
     "set_property",
@@ -83,6 +85,17 @@ def alarm(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+#: how pytest-timeout's ``signal`` method words the failure it raises inside a test
+_PYTEST_TIMEOUT_FAILURE = re.compile(r"Timeout \(>[^)]*s\) from pytest-timeout")
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether ``error`` ended a test on its timeout: ours (:class:`ItemTimeout`) or pytest-timeout's."""
+    if isinstance(error, ItemTimeout):
+        return True
+    return isinstance(error, Failed) and _PYTEST_TIMEOUT_FAILURE.match(str(error.msg or "")) is not None
 
 
 def retry_error(error: BaseException) -> BaseException:

@@ -233,6 +233,10 @@ class ProgressPrinter:
         except (OSError, ValueError):  # a closed or broken stream must not break the run
             self.enabled = False
 
+    def note(self, text: str) -> None:
+        """A line of its own between the progress lines (e.g. what happens after Ctrl-C)."""
+        self._write_line(text)
+
     def started(self, name: str) -> None:
         with self._lock:
             self.started_count += 1
