@@ -10,6 +10,7 @@ validates, the fixture because it is useful on its own (both import nothing unti
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from collections.abc import Iterator
 import importlib.util
 import os
@@ -225,6 +226,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"orchestrate: ignored without --orchestrate (or ini orchestrate = true): {', '.join(ignored)}",
             yellow=True,
         )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    # --orchestrate-watch: the session runs as usual, then (in the process the user started) the watch loop
+    if not config.getoption("orchestrate_watch", None) or hasattr(config, "workerinput") or not is_active(config):
+        return (yield)
+    from pytest_orchestrator.plugin.watch import WATCH_PLUGIN_NAME
+    from pytest_orchestrator.plugin.watch import Watch
+
+    watch = Watch(config)
+    config.pluginmanager.register(watch, WATCH_PLUGIN_NAME)
+    status = yield
+    return watch.loop(status if isinstance(status, int) else 0)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
