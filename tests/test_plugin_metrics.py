@@ -203,3 +203,8 @@ def test_session_events_order_ends_before_starts_at_the_same_instant() -> None:
     ]
     assert isinstance(events[0], ev.WorkflowStarted) and events[0].time == 1.0
     assert isinstance(events[-1], ev.WorkflowFinished) and events[-1].success is False
+
+
+def test_help_names_the_option_and_its_ini_key(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*--orchestrate-metrics=PATH*", "*orchestrate_metrics (string)*"])

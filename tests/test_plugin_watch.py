@@ -127,7 +127,8 @@ def _left_running(folder: Path) -> list[str]:
 def dag(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     lean_xdist_inner_runs(monkeypatch)
     monkeypatch.delenv("PYTEST_ORCHESTRATOR_RUN", raising=False)
-    project(pytester, "python_files = *.py\n")
+    # addopts: a rerun gets the ini's options too, and must not start a watch of its own
+    project(pytester, "python_files = *.py\naddopts = --orchestrate-watch\n")
     for name, text in (("a.py", A), ("b.py", B), ("c.py", C)):
         (pytester.path / name).write_text(text)
     yield pytester.path
@@ -265,3 +266,7 @@ def test_select_a_changed_file_and_everything_downstream(tmp_path: Path) -> None
 def test_rerun_args_drop_the_watch_and_the_paths() -> None:
     args = ["--orchestrate", "--orchestrate-watch", "-k", "tests", "-n", "2", "tests", "x.py::test_x"]
     assert rerun_args(args, ["tests", "x.py::test_x"]) == ["--orchestrate", "-k", "tests", "-n", "2"]
+
+
+def test_help_names_the_option(pytester: pytest.Pytester) -> None:
+    pytester.runpytest("--help").stdout.fnmatch_lines(["*--orchestrate-watch*After the run, watch the rootdir*"])

@@ -20,6 +20,7 @@ import pytest
 
 from pytest_orchestrator.argtypes import report_path
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME as SESSION_PLUGIN_NAME
+from pytest_orchestrator.plugin.names import WATCH_RERUN_ENV
 from pytest_orchestrator.plugin.options import DEPS_CHOICES
 from pytest_orchestrator.plugin.options import GRAPH_CHOICES
 from pytest_orchestrator.plugin.options import XFAIL_DEPS_CHOICES
@@ -231,7 +232,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
     # --orchestrate-watch: the session runs as usual, then (in the process the user started) the watch loop
-    if not config.getoption("orchestrate_watch", None) or hasattr(config, "workerinput") or not is_active(config):
+    watching = config.getoption("orchestrate_watch", None) and is_active(config)
+    if not watching or hasattr(config, "workerinput") or os.environ.get(WATCH_RERUN_ENV):
         return (yield)
     from pytest_orchestrator.plugin.watch import WATCH_PLUGIN_NAME
     from pytest_orchestrator.plugin.watch import Watch

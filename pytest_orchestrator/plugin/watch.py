@@ -39,6 +39,7 @@ import pytest
 
 from pytest_orchestrator.execution import reaper
 from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.names import WATCH_RERUN_ENV
 from pytest_orchestrator.plugin.properties import session_graph
 from pytest_orchestrator.triggers.files import DEFAULT_IGNORE
 from pytest_orchestrator.triggers.files import ChangeSet
@@ -46,9 +47,11 @@ from pytest_orchestrator.triggers.files import FileChange
 from pytest_orchestrator.triggers.files import FileTrigger
 
 
-__all__ = ["RERUN_GRACE", "WATCH_PLUGIN_NAME", "Selection", "Watch", "rerun_args", "select"]
+__all__ = ["RERUN_ENV", "RERUN_GRACE", "WATCH_PLUGIN_NAME", "Selection", "Watch", "rerun_args", "select"]
 
 WATCH_PLUGIN_NAME = "orchestrate-watch"
+#: set in a rerun's environment: a rerun never watches, even when ``addopts`` says ``--orchestrate-watch``
+RERUN_ENV = WATCH_RERUN_ENV
 #: seconds a rerun has to stop after Ctrl-C before its process group is killed
 RERUN_GRACE = 10.0
 #: what is never worth a rerun: the defaults, and the caches and environments tools keep under a project
@@ -139,7 +142,8 @@ def select(
                 files.append(rel)
         elif change.change != "deleted" and Path(change.path).is_file():
             name = rel.rsplit("/", 1)[-1]
-            is_test = name.endswith(".py") and any(fnmatch.fnmatch(name, g) for g in test_globs)
+            is_test = name.endswith(".py") and name != "conftest.py"
+            is_test = is_test and any(fnmatch.fnmatch(name, g) for g in test_globs)
             if is_test or any(glob_match(g, rel) for g in script_globs):
                 changed[rel] = change.change
                 files.append(rel)
@@ -301,7 +305,7 @@ class Watch:
         return subprocess.Popen(
             self._argv(chosen),
             cwd=self.config.invocation_params.dir,
-            env=reaper.mark_env(None, self.marker),
+            env=reaper.mark_env({RERUN_ENV: "1"}, self.marker),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
