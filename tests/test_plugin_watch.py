@@ -123,9 +123,13 @@ def _left_running(folder: Path) -> list[str]:
     return left
 
 
+@pytest.fixture(autouse=True)
+def _lean(monkeypatch: pytest.MonkeyPatch) -> None:
+    lean_xdist_inner_runs(monkeypatch)
+
+
 @pytest.fixture
 def dag(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    lean_xdist_inner_runs(monkeypatch)
     monkeypatch.delenv("PYTEST_ORCHESTRATOR_RUN", raising=False)
     # addopts: a rerun gets the ini's options too, and must not start a watch of its own
     project(pytester, "python_files = *.py\naddopts = --orchestrate-watch\n")
@@ -269,4 +273,5 @@ def test_rerun_args_drop_the_watch_and_the_paths() -> None:
 
 
 def test_help_names_the_option(pytester: pytest.Pytester) -> None:
-    pytester.runpytest("--help").stdout.fnmatch_lines(["*--orchestrate-watch*After the run, watch the rootdir*"])
+    text = " ".join(pytester.runpytest("--help").stdout.str().split())  # however the terminal wraps it
+    assert "--orchestrate-watch After the run, watch the rootdir" in text
