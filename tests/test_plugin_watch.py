@@ -81,8 +81,8 @@ class Session:
             if needle in line:
                 return got
 
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
+    def interrupt(self, signum: int = signal.SIGINT) -> int:
+        self.proc.send_signal(signum)
         try:
             return self.proc.wait(STOP_TIMEOUT)
         finally:
@@ -177,7 +177,8 @@ def test_a_change_reruns_the_file_and_what_depends_on_it(dag: Path, xdist: bool)
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_a_rerun_stops_it(dag: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_during_a_rerun_stops_it(dag: Path, signum: int) -> None:
     session = Session(dag, "-p", "no:cacheprovider")
     try:
         session.until("waiting for changes")
@@ -192,12 +193,12 @@ def test_ctrl_c_during_a_rerun_stops_it(dag: Path) -> None:
             assert time.monotonic() < deadline, "\n".join(session.lines)
             time.sleep(0.05)
         started = time.monotonic()
-        status = session.interrupt()
+        status = session.interrupt(signum)
         took = time.monotonic() - started
     finally:
         session.kill()
     text = session.output()
-    assert status == 130, text
+    assert status == 128 + signum, text
     assert took < STOP_TIMEOUT, took
     assert "Traceback" not in text, text
     assert _passed(text.split("rerunning 2 items", 1)[1].splitlines()) == set(), text

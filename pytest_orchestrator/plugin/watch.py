@@ -14,9 +14,10 @@ changes:
   was not selected is taken as met, not rerun (xdist's ``-n`` and every other option pass through);
 - one line says what changed and how many items rerun; changes that hold no test or script are ignored.
 
-Ctrl-C (SIGINT) ends it: a rerun in progress is interrupted (SIGINT, as the terminal would send it; killed with its
-process group if it has not stopped within :data:`RERUN_GRACE` seconds), whatever the reruns left running is killed
-by the run marker, and the exit status is 130, as for an interrupted session (:mod:`.shutdown`). The graph is the
+Ctrl-C (SIGINT) or SIGTERM ends it: a rerun in progress gets the same signal (killed with its process group if it
+has not stopped within :data:`RERUN_GRACE` seconds), whatever the reruns left running is killed by the run marker,
+and the exit status is 130 or 143, as for an interrupted session (:mod:`.shutdown`). A watcher that breaks ends the
+loop with a line that says why. The graph is the
 first session's: a dependency between files added later is seen after a restart.
 """
 
@@ -34,6 +35,7 @@ import signal
 import subprocess
 import sys
 import threading
+from types import FrameType
 
 import pytest
 
@@ -41,6 +43,7 @@ from pytest_orchestrator.execution import reaper
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.names import WATCH_RERUN_ENV
 from pytest_orchestrator.plugin.properties import session_graph
+from pytest_orchestrator.plugin.shutdown import Terminated
 from pytest_orchestrator.triggers.files import DEFAULT_IGNORE
 from pytest_orchestrator.triggers.files import ChangeSet
 from pytest_orchestrator.triggers.files import FileChange
@@ -255,18 +258,24 @@ class Watch:
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def loop(self, status: int) -> int:
-        """Watch and rerun until Ctrl-C (then 130); ``status`` (the first session's) when there is nothing to do."""
+        """Watch and rerun until Ctrl-C (then 130) or SIGTERM (143); ``status`` (the first session's) when there is
+        nothing to do or the rootdir cannot be watched."""
         if not self.finished or int(status) in _STOP:
             return status
         root = self.config.rootpath
         watcher = _Watcher(FileTrigger(root, ignore=IGNORE))
         proc: subprocess.Popen[bytes] | None = None
+        previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops the loop as Ctrl-C does
         try:
             watcher.start()
             waiting = f"orchestrate: watch: waiting for changes under {root} (Ctrl-C to stop)"
             _say(waiting)
             while True:
-                changes = watcher.next()
+                try:
+                    changes = watcher.next()
+                except Exception as exc:  # the watcher itself broke (no inotify watches left, ...)
+                    _say(f"orchestrate: watch: cannot watch {root}: {exc}")
+                    return status
                 assert self.graph is not None
                 chosen = select(self.graph, changes, root, test_globs=self.test_globs, script_globs=self.script_globs)
                 if not chosen:
@@ -276,12 +285,14 @@ class Watch:
                 proc.wait()
                 proc = None
                 _say(waiting)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
             if proc is not None:
-                _interrupt(proc)
+                _interrupt(proc, signum)
             _say("orchestrate: watch: stopped")
-            return 128 + signal.SIGINT
+            return 128 + signum
         finally:
+            signal.signal(signal.SIGTERM, previous)
             watcher.stop()
             if reaper.supported():
                 reaper.kill_marked(self.marker, grace=1.0)
@@ -311,17 +322,21 @@ class Watch:
         )
 
 
-def _interrupt(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a rerun as Ctrl-C would (its own plugin then stops what it started); kill its group if it lingers."""
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated("SIGTERM")
+
+
+def _interrupt(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """Hand the signal on to a rerun (its own plugin then stops what it started); kill its group if it lingers."""
     from pytest_orchestrator.execution.process import kill_process_group
 
     try:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         proc.wait(RERUN_GRACE)
     except subprocess.TimeoutExpired:
         kill_process_group(proc.pid, grace=1.0)
         proc.wait()
-    except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+    except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM): no more waiting
         kill_process_group(proc.pid, grace=0.0)
         proc.wait()
 
