@@ -124,8 +124,8 @@ def _left_running(folder: Path) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _lean(monkeypatch: pytest.MonkeyPatch) -> None:
-    lean_xdist_inner_runs(monkeypatch)
+def _lean(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    lean_xdist_inner_runs(monkeypatch)  # after pytester, which clears PYTEST_ADDOPTS
 
 
 @pytest.fixture
