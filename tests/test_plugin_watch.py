@@ -21,6 +21,7 @@ import pytest
 
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
+from pytest_orchestrator.plugin.watch import refresh
 from pytest_orchestrator.plugin.watch import rerun_args
 from pytest_orchestrator.plugin.watch import select
 from pytest_orchestrator.triggers.files import FileChange
@@ -155,7 +156,8 @@ def test_a_change_reruns_the_file_and_what_depends_on_it(dag: Path, xdist: bool)
         rerun = session.until("waiting for changes")
         announced = [line for line in rerun if line.startswith("orchestrate: watch: a.py modified")]
         assert announced == [
-            "orchestrate: watch: a.py modified: rerunning 2 items (1 in the changed files, 1 downstream)"
+            "orchestrate: watch: a.py modified: rerunning a.py and 1 item downstream",
+            "orchestrate: watch: a.py modified: 3 items rerun (2 in a.py, 1 downstream)",
         ], "\n".join(rerun)
         assert _passed(rerun) == {"a.py::test_a", "a.py::test_a2", "b.py::test_b"}, "\n".join(rerun)
         assert any("3 passed" in line for line in rerun), "\n".join(rerun)
@@ -163,7 +165,8 @@ def test_a_change_reruns_the_file_and_what_depends_on_it(dag: Path, xdist: bool)
         (dag / "notes.txt").write_text("hello")
         _change(dag / "c.py", C + "\n")
         rerun = session.until("waiting for changes")
-        assert rerun[0] == "orchestrate: watch: c.py modified: rerunning 1 item (1 in the changed files, 0 downstream)"
+        assert rerun[0] == "orchestrate: watch: c.py modified: rerunning c.py"
+        assert "orchestrate: watch: c.py modified: 1 item rerun (1 in c.py, 0 downstream)" in rerun, "\n".join(rerun)
         assert "notes.txt" not in "\n".join(rerun)
         assert any("1 passed" in line for line in rerun)
         status = session.interrupt()
@@ -187,7 +190,7 @@ def test_ctrl_c_or_sigterm_during_a_rerun_stops_it(dag: Path, signum: int) -> No
             dag / "a.py",
             f"import pathlib, time\n\ndef test_a():\n    pathlib.Path({str(marker)!r}).touch()\n    time.sleep(60)\n",
         )
-        session.until("rerunning 2 items")
+        session.until("rerunning a.py and 1 item downstream")
         deadline = time.monotonic() + STEP_TIMEOUT
         while not marker.exists():  # the rerun is inside test_a
             assert time.monotonic() < deadline, "\n".join(session.lines)
@@ -201,7 +204,8 @@ def test_ctrl_c_or_sigterm_during_a_rerun_stops_it(dag: Path, signum: int) -> No
     assert status == 128 + signum, text
     assert took < STOP_TIMEOUT, took
     assert "Traceback" not in text, text
-    assert _passed(text.split("rerunning 2 items", 1)[1].splitlines()) == set(), text
+    assert _passed(text.split("rerunning a.py", 1)[1].splitlines()) == set(), text
+    assert "items rerun" not in text  # the rerun was stopped before it could say what it ran
     assert text.rstrip().endswith("orchestrate: watch: stopped"), text
     assert _left_running(dag) == []
 
@@ -244,7 +248,7 @@ def test_select_a_changed_file_and_everything_downstream(tmp_path: Path) -> None
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("")
 
-    def chosen(*changes: tuple[str, str]) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    def chosen(*changes: tuple[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         got = select(
             _graph(),
             [FileChange(str(tmp_path / p), c) for p, c in changes],
@@ -252,20 +256,32 @@ def test_select_a_changed_file_and_everything_downstream(tmp_path: Path) -> None
             test_globs=["test_*.py"],
             script_globs=["scripts/**/*.sh"],
         )
-        return got.files, got.downstream, got.changed_items
+        return got.files, got.downstream
 
-    assert chosen(("a.py", "modified")) == (("a.py",), ("b.py::test_b", "d/d.py::test_d"), 2)
+    assert chosen(("a.py", "modified")) == (("a.py",), ("b.py::test_b", "d/d.py::test_d"))
     # a downstream item in a changed file is rerun with its file
-    assert chosen(("a.py", "modified"), ("b.py", "modified")) == (("a.py", "b.py"), ("d/d.py::test_d",), 3)
-    assert chosen(("scripts/seed.py", "modified")) == (("scripts/seed.py",), ("e.py::test_e",), 1)
-    assert chosen(("c.py", "modified")) == (("c.py",), ("e.py::test_e",), 1)
+    assert chosen(("a.py", "modified"), ("b.py", "modified")) == (("a.py", "b.py"), ("d/d.py::test_d",))
+    assert chosen(("scripts/seed.py", "modified")) == (("scripts/seed.py",), ("e.py::test_e",))
+    assert chosen(("c.py", "modified")) == (("c.py",), ("e.py::test_e",))
     # nothing for a file without tests; a new test file or script is rerun whole
-    assert chosen(("notes.txt", "modified")) == ((), (), 0)
-    assert chosen(("test_new.py", "added"), ("scripts/new.sh", "added")) == (("test_new.py", "scripts/new.sh"), (), 0)
+    assert chosen(("notes.txt", "modified")) == ((), ())
+    assert chosen(("test_new.py", "added"), ("scripts/new.sh", "added")) == (("test_new.py", "scripts/new.sh"), ())
     # a deleted test file: only what depended on it reruns (and says what it misses)
-    assert chosen(("c.py", "deleted")) == ((), ("e.py::test_e",), 0)
-    line = select(_graph(), [FileChange(str(tmp_path / "a.py"), "modified")], tmp_path).describe()
-    assert line == "orchestrate: watch: a.py modified: rerunning 4 items (2 in the changed files, 2 downstream)"
+    assert chosen(("c.py", "deleted")) == ((), ("e.py::test_e",))
+    chosen_a = select(_graph(), [FileChange(str(tmp_path / "a.py"), "modified")], tmp_path)
+    assert chosen_a.describe() == "orchestrate: watch: a.py modified: rerunning a.py and 2 items downstream"
+    ran = ItemGraph([Node("a.py::test_a"), Node("a.py::test_a3"), Node("b.py::test_b"), Node("d/d.py::test_d")])
+    assert chosen_a.ran(ran) == "orchestrate: watch: a.py modified: 4 items rerun (2 in a.py, 2 downstream)"
+
+
+def test_refresh_takes_the_changed_files_items_from_the_rerun() -> None:
+    ran = ItemGraph([Node("a.py::test_a"), Node("a.py::test_a3", deps=["a.py::test_a"]), Node("b.py::test_b")])
+    fresh = refresh(_graph(), ran, ["a.py"])
+    assert "a.py::test_a2" not in fresh  # gone from the file
+    assert fresh.nodes["a.py::test_a3"].deps == ["a.py::test_a"]  # new, with what the rerun saw
+    assert fresh.nodes["b.py::test_b"].deps == ["a.py::test_a"]  # not a changed file: as it was
+    assert fresh.nodes["e.py::test_e"].deps == ["scripts/seed.py::seed", "c.py::test_c"]
+    assert len(fresh) == len(_graph())
 
 
 def test_rerun_args_drop_the_watch_and_the_paths() -> None:

@@ -284,6 +284,11 @@ def pytest_configure(config: pytest.Config) -> None:
                     from pytest_orchestrator.plugin.metrics import MetricsWriter
 
                     config.pluginmanager.register(MetricsWriter(config, metrics, results), "orchestrate-metrics")
+        rerun = os.environ.get(WATCH_RERUN_ENV)
+        if rerun and not hasattr(config, "workerinput"):  # a --orchestrate-watch rerun: tell the loop what ran
+            from pytest_orchestrator.plugin.watch import RerunRecord
+
+            config.pluginmanager.register(RerunRecord(rerun), "orchestrate-watch-rerun")
         register_shutdown(config)  # SIGTERM/SIGINT: stop cleanly, exit 143/130, leave no process behind
         # under xdist: the DAG scheduler on the controller, the graph export and flush items on each worker
         register_xdist(config)

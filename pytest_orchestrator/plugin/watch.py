@@ -12,13 +12,15 @@ changes:
 - ``pytest`` runs again in a subprocess with the session's arguments, minus ``--orchestrate-watch`` and the paths
   it named, plus the changed files and the downstream node ids, and ``--orchestrate-deps=ignore``: a dependency that
   was not selected is taken as met, not rerun (xdist's ``-n`` and every other option pass through);
-- one line says what changed and how many items rerun; changes that hold no test or script are ignored.
+- one line says what changed and what reruns; once the rerun is over, another says how many items it ran (from the
+  graph the rerun writes, :class:`RerunRecord`, which also updates the changed files' items); changes that hold no
+  test or script are ignored.
 
 Ctrl-C (SIGINT) or SIGTERM ends it: a rerun in progress gets the same signal (killed with its process group if it
 has not stopped within :data:`RERUN_GRACE` seconds), whatever the reruns left running is killed by the run marker,
 and the exit status is 130 or 143, as for an interrupted session (:mod:`.shutdown`). A watcher that breaks ends the
-loop with a line that says why. The graph is the
-first session's: a dependency between files added later is seen after a restart.
+loop with a line that says why. Dependencies are the first session's (plus those of items the reruns found): a
+dependency between files added later is seen after a restart.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from types import FrameType
 
@@ -41,6 +44,8 @@ import pytest
 
 from pytest_orchestrator.execution import reaper
 from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.dag import Node
+from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
 from pytest_orchestrator.plugin.names import WATCH_RERUN_ENV
 from pytest_orchestrator.plugin.properties import session_graph
 from pytest_orchestrator.plugin.shutdown import Terminated
@@ -50,7 +55,17 @@ from pytest_orchestrator.triggers.files import FileChange
 from pytest_orchestrator.triggers.files import FileTrigger
 
 
-__all__ = ["RERUN_ENV", "RERUN_GRACE", "WATCH_PLUGIN_NAME", "Selection", "Watch", "rerun_args", "select"]
+__all__ = [
+    "RERUN_ENV",
+    "RERUN_GRACE",
+    "WATCH_PLUGIN_NAME",
+    "RerunRecord",
+    "Selection",
+    "Watch",
+    "refresh",
+    "rerun_args",
+    "select",
+]
 
 WATCH_PLUGIN_NAME = "orchestrate-watch"
 #: set in a rerun's environment: a rerun never watches, even when ``addopts`` says ``--orchestrate-watch``
@@ -84,10 +99,6 @@ class Selection:
     files: tuple[str, ...]
     #: the items downstream of them in other files (node ids)
     downstream: tuple[str, ...]
-    #: how many items the changed files held in the graph (new files: not known yet)
-    changed_items: int
-    #: changed files the graph does not know (new test files or scripts)
-    new_files: tuple[str, ...] = ()
     #: what changed that counts, as ``path change`` (``a.py modified``)
     changed: tuple[str, ...] = ()
 
@@ -95,15 +106,33 @@ class Selection:
         return bool(self.files or self.downstream)
 
     def describe(self) -> str:
-        """The line printed before the rerun."""
-        total = self.changed_items + len(self.downstream)
-        line = (
-            f"orchestrate: watch: {', '.join(self.changed)}: rerunning {total} item{'s' if total != 1 else ''} "
-            f"({self.changed_items} in the changed files, {len(self.downstream)} downstream)"
+        """The line printed before the rerun: what changed and what reruns."""
+        parts = list(self.files)
+        if self.downstream:
+            n = len(self.downstream)
+            parts.append(f"{n} item{'s' if n != 1 else ''} downstream")
+        return f"orchestrate: watch: {', '.join(self.changed)}: rerunning {' and '.join(parts)}"
+
+    def ran(self, graph: ItemGraph) -> str:
+        """The line printed after the rerun, from the graph of what it ran: how many items, where."""
+        total = len(graph)
+        inside = sum(1 for n in graph if _file_of(n) in self.files)
+        where = ", ".join(self.files) or "the changed files"
+        return (
+            f"orchestrate: watch: {', '.join(self.changed)}: {total} item{'s' if total != 1 else ''} rerun "
+            f"({inside} in {where}, {total - inside} downstream)"
         )
-        if self.new_files:
-            line += f" and what {', '.join(self.new_files)} hold{'s' if len(self.new_files) == 1 else ''}"
-        return line
+
+
+def refresh(graph: ItemGraph, ran: ItemGraph, files: Iterable[str]) -> ItemGraph:
+    """``graph`` with the items of ``files`` as a rerun found them (``ran``: the graph of what it ran): items gone
+    from those files are dropped, new ones added (with the dependencies the rerun saw), the others kept as they
+    were (the rerun, with ``--orchestrate-deps=ignore``, does not see dependencies outside what it ran)."""
+    rerun = set(files)
+    now = {n: node for n, node in ran.nodes.items() if _file_of(n) in rerun}
+    kept = [node for n, node in graph.nodes.items() if _file_of(n) not in rerun or n in now]
+    known = {node.nodeid for node in kept}
+    return ItemGraph([*kept, *(node for n, node in now.items() if n not in known)])
 
 
 def _relative(path: str, root: Path) -> str | None:
@@ -131,7 +160,6 @@ def select(
         for dep in node.deps:
             dependents.setdefault(dep, []).append(nodeid)
     files: list[str] = []
-    new: list[str] = []
     seeds: list[str] = []
     changed: dict[str, str] = {}
     for change in changes:
@@ -150,7 +178,6 @@ def select(
             if is_test or any(glob_match(g, rel) for g in script_globs):
                 changed[rel] = change.change
                 files.append(rel)
-                new.append(rel)
     below: set[str] = set()
     stack = list(seeds)
     while stack:
@@ -160,8 +187,7 @@ def select(
                 stack.append(dependent)
     kept = set(files)
     downstream = tuple(n for n in graph.nodes if n in below and _file_of(n) not in kept)
-    count = sum(1 for n in seeds if _file_of(n) in kept)
-    return Selection(tuple(files), downstream, count, tuple(new), tuple(f"{p} {c}" for p, c in changed.items()))
+    return Selection(tuple(files), downstream, tuple(f"{p} {c}" for p, c in changed.items()))
 
 
 def rerun_args(args: Sequence[str], positional: Sequence[str]) -> list[str]:
@@ -247,11 +273,13 @@ class Watch:
         self.script_globs: list[str] = []
         #: every rerun's environment carries it: what the reruns leave behind is killed at the end
         self.marker = reaper.new_marker()
+        #: where a rerun writes the graph of what it ran (:class:`RerunRecord`)
+        self.record = Path(tempfile.gettempdir(), f"pytest-orchestrator-watch-{os.getpid()}-{self.marker}.json")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
-        self.graph = session_graph(config) or ItemGraph()
+        self.graph = _ran_graph(config)
         self.test_globs = [str(g) for g in config.getini("python_files")]
         self.script_globs = [str(g) for g in config.getini("orchestrate_scripts")]
         self.finished = True
@@ -281,9 +309,14 @@ class Watch:
                 if not chosen:
                     continue
                 _say(chosen.describe())
+                self.record.unlink(missing_ok=True)
                 proc = self._start(chosen)
                 proc.wait()
                 proc = None
+                ran = _read_graph(self.record)
+                if ran is not None:  # the rerun's own graph: the exact count, and the changed files' items now
+                    _say(chosen.ran(ran))
+                    self.graph = refresh(self.graph, ran, chosen.files)
                 _say(waiting)
         except KeyboardInterrupt as exc:
             signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
@@ -293,6 +326,7 @@ class Watch:
             return 128 + signum
         finally:
             signal.signal(signal.SIGTERM, previous)
+            self.record.unlink(missing_ok=True)
             watcher.stop()
             if reaper.supported():
                 reaper.kill_marked(self.marker, grace=1.0)
@@ -316,10 +350,40 @@ class Watch:
         return subprocess.Popen(
             self._argv(chosen),
             cwd=self.config.invocation_params.dir,
-            env=reaper.mark_env({RERUN_ENV: "1"}, self.marker),
+            env=reaper.mark_env({RERUN_ENV: str(self.record)}, self.marker),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+class RerunRecord:
+    """Registered in a rerun (``RERUN_ENV`` names a file): at the session's end it writes there the graph of what
+    it ran (the session's, or the xdist scheduler's), for the watch loop."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from pytest_orchestrator.reporting.report import write_text_atomic
+
+        write_text_atomic(self.path, _ran_graph(session.config).to_json())
+
+
+def _ran_graph(config: pytest.Config) -> ItemGraph:
+    """The session's item graph; under xdist without a dependency there is none: the items reported, then."""
+    graph = session_graph(config)
+    if graph is None:
+        recorder = getattr(config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME), "recorder", None)
+        graph = ItemGraph(Node(nodeid) for nodeid in getattr(recorder, "items", ()))
+    return graph
+
+
+def _read_graph(path: Path) -> ItemGraph | None:
+    try:
+        return ItemGraph.from_json(path.read_bytes())
+    except (OSError, ValueError, KeyError, TypeError):  # the rerun stopped before writing it
+        return None
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
