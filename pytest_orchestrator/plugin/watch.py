@@ -293,7 +293,8 @@ class Watch:
         root = self.config.rootpath
         watcher = _Watcher(FileTrigger(root, ignore=IGNORE))
         proc: subprocess.Popen[bytes] | None = None
-        previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops the loop as Ctrl-C does
+        main = threading.current_thread() is threading.main_thread()  # only there can signals be handled
+        previous = signal.signal(signal.SIGTERM, _terminate) if main else None  # SIGTERM stops it as Ctrl-C does
         try:
             watcher.start()
             waiting = f"orchestrate: watch: waiting for changes under {root} (Ctrl-C to stop)"
@@ -325,7 +326,8 @@ class Watch:
             _say("orchestrate: watch: stopped")
             return 128 + signum
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main:
+                signal.signal(signal.SIGTERM, previous)
             self.record.unlink(missing_ok=True)
             watcher.stop()
             if reaper.supported():
