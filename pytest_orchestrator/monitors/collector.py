@@ -1,6 +1,7 @@
 """``MetricsCollector``: a listener that turns engine and scheduler events into run metrics.
 
-``collector.attach(workflow | scheduler)`` subscribes it; ``to_dict()`` reads it: ``counts`` by status,
+``collector.attach(workflow | scheduler)`` subscribes it (``collector.add_graph(name, graph)`` when the events of a
+run come from elsewhere: the pytest plugin replays a session's items); ``to_dict()`` reads it: ``counts`` by status,
 ``retries``, ``durations`` (p50/p95/max per task and overall), ``queue_wait`` (ready to started), ``concurrency``
 (the number of running tasks over time, and its maximum), ``critical_path`` and, for a scheduler, ``jobs`` (the
 same numbers per job, the queue wait being the lag between due and start).
@@ -8,6 +9,8 @@ same numbers per job, the queue wait being the lag between due and start).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Mapping
 import dataclasses
 import json
 import math
@@ -89,8 +92,7 @@ class MetricsCollector:
     def attach(self, target: Workflow | Scheduler) -> MetricsCollector:
         """Listen to a workflow (or a pipeline workflow) or to a scheduler and every workflow its jobs run."""
         if isinstance(target, Workflow):
-            with self._lock:
-                self._graphs[target.name] = target.graph()
+            self.add_graph(target.name, target.graph())
             if self not in target.listeners:
                 target.add_listener(self)
         elif isinstance(target, Scheduler):
@@ -98,6 +100,14 @@ class MetricsCollector:
             target.add_workflow_hook(self.attach)
         else:
             raise TypeError(f"attach() takes a Workflow or a Scheduler, got {type(target).__name__}")
+        return self
+
+    def add_graph(self, name: str, graph: Mapping[str, Iterable[str]]) -> MetricsCollector:
+        """Know the dependencies (``{task: [dependencies]}``) of the run ``name``, whose events the collector is
+        then called with directly; queue waits and the critical path need them (``attach`` does this for a
+        workflow)."""
+        with self._lock:
+            self._graphs[name] = {task: tuple(deps) for task, deps in graph.items()}
         return self
 
     # -- listening -----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ validates, the fixture because it is useful on its own (both import nothing unti
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from collections.abc import Iterator
 import importlib.util
 import os
@@ -19,6 +20,7 @@ import pytest
 
 from pytest_orchestrator.argtypes import report_path
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME as SESSION_PLUGIN_NAME
+from pytest_orchestrator.plugin.names import WATCH_RERUN_ENV
 from pytest_orchestrator.plugin.options import DEPS_CHOICES
 from pytest_orchestrator.plugin.options import GRAPH_CHOICES
 from pytest_orchestrator.plugin.options import XFAIL_DEPS_CHOICES
@@ -139,6 +141,21 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="Write the run report to PATH: .json (schema pytest-orchestrator/report/1) or .html (a self-contained "
         "page with the dependency graph and a timeline); under -n N the controller writes it",
     )
+    group.addoption(
+        "--orchestrate-metrics",
+        default=None,
+        metavar="PATH",
+        help="Write the session's metrics to PATH: JSON (counts by status, retries, durations, queue waits, "
+        "concurrency, critical path), or the Prometheus text format when PATH ends in .prom; under -n N the "
+        "controller writes it (ini: orchestrate_metrics)",
+    )
+    group.addoption(
+        "--orchestrate-watch",
+        action="store_true",
+        default=None,
+        help="After the run, watch the rootdir and rerun the test files and scripts that change, and every item "
+        "that depends on them, until Ctrl-C",
+    )
     if pluginmanager.is_blocked("dependency") or importlib.util.find_spec("pytest_dependency") is None:
         # pytest-dependency's own option and ini key, for its markers read under --orchestrate
         group.addoption(
@@ -163,6 +180,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini("orchestrate_graph", "Default of --orchestrate-graph (mermaid or dot)", default="")
     parser.addini("orchestrate_xfail_deps", "Default of --orchestrate-xfail-deps (skip or run)", default="")
     parser.addini("orchestrate_strict", "Default of --orchestrate-strict", type="bool", default=False)
+    parser.addini("orchestrate_metrics", "Default of --orchestrate-metrics (a path)", default="")
     parser.addini(
         "orchestrate_state",
         "The state file --orchestrate records sessions in (relative to rootdir; default: in pytest's cache folder)",
@@ -211,6 +229,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    # --orchestrate-watch: the session runs as usual, then (in the process the user started) the watch loop
+    watching = config.getoption("orchestrate_watch", None) and is_active(config)
+    if not watching or hasattr(config, "workerinput") or os.environ.get(WATCH_RERUN_ENV):
+        return (yield)
+    from pytest_orchestrator.plugin.watch import WATCH_PLUGIN_NAME
+    from pytest_orchestrator.plugin.watch import Watch
+
+    watch = Watch(config)
+    config.pluginmanager.register(watch, WATCH_PLUGIN_NAME)
+    status = yield
+    return watch.loop(status if isinstance(status, int) else 0)
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from pytest_orchestrator.plugin import hooks
 
@@ -237,13 +270,25 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(SecretMasking(config), "orchestrate-secrets")
         path = config.getoption("orchestrate_report", None)
         if not hasattr(config, "workerinput"):  # where reports are logged: stage and root cause for JUnit
+            from pytest_orchestrator.plugin.metrics import metrics_path
             from pytest_orchestrator.plugin.properties import ItemProperties
 
             config.pluginmanager.register(ItemProperties(config), "orchestrate-properties")
-        if path and not hasattr(config, "workerinput"):
-            from pytest_orchestrator.plugin.run_report import ReportWriter
+            metrics = metrics_path(config)
+            if path or metrics:  # the session's results, gathered once for the report and the metrics
+                from pytest_orchestrator.plugin.run_report import ReportWriter
 
-            config.pluginmanager.register(ReportWriter(config, path), "orchestrate-report")
+                results = ReportWriter(config, path)
+                config.pluginmanager.register(results, "orchestrate-report")
+                if metrics:
+                    from pytest_orchestrator.plugin.metrics import MetricsWriter
+
+                    config.pluginmanager.register(MetricsWriter(config, metrics, results), "orchestrate-metrics")
+        rerun = os.environ.get(WATCH_RERUN_ENV)
+        if rerun and not hasattr(config, "workerinput"):  # a --orchestrate-watch rerun: tell the loop what ran
+            from pytest_orchestrator.plugin.watch import RerunRecord
+
+            config.pluginmanager.register(RerunRecord(rerun), "orchestrate-watch-rerun")
         register_shutdown(config)  # SIGTERM/SIGINT: stop cleanly, exit 143/130, leave no process behind
         # under xdist: the DAG scheduler on the controller, the graph export and flush items on each worker
         register_xdist(config)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 
-__all__ = ["SESSION_PLUGIN_NAME"]
+__all__ = ["SESSION_PLUGIN_NAME", "WATCH_RERUN_ENV"]
 
 #: name under which the session plugin is registered
 SESSION_PLUGIN_NAME = "orchestrate-session"
+
+#: in the environment of a ``--orchestrate-watch`` rerun: that session does not watch (``plugin/watch.py``)
+WATCH_RERUN_ENV = "PYTEST_ORCHESTRATOR_WATCH_RERUN"

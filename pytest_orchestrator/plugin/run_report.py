@@ -13,7 +13,6 @@ stage, dependencies, the items that never ran) and writes the report with
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 import re
 import time
@@ -177,11 +176,13 @@ class ItemTracer:
 
 
 class ReportWriter:
-    """Registered on the process that ends the session when ``--orchestrate-report`` is given."""
+    """Registered on the process that ends the session when ``--orchestrate-report`` (or ``--orchestrate-metrics``,
+    which reads its report: ``path`` is then ``None`` and nothing is written) is given."""
 
-    def __init__(self, config: pytest.Config, path: str) -> None:
+    def __init__(self, config: pytest.Config, path: str | None) -> None:
         self.config = config
-        self.path = Path(path) if os.path.isabs(path) else Path(config.invocation_params.dir, path)
+        #: where the report goes (relative to the invocation folder); ``None``: gathered for the metrics only
+        self.path = None if path is None else Path(config.invocation_params.dir, path)
         self.tracer = ItemTracer()
         self.started_at = time.time()
         self.written: Path | None = None
@@ -238,7 +239,8 @@ class ReportWriter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from pytest_orchestrator.reporting.report import write_report
 
-        self.written = write_report(self.build(exitstatus), self.path)
+        if self.path is not None:
+            self.written = write_report(self.build(exitstatus), self.path)
 
     @pytest.hookimpl(trylast=True)
     def pytest_orchestrate_summary(self, config: pytest.Config, summary: dict[str, Any], lines: list[str]) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "detect_ci",
     "report_from_workflow",
     "write_report",
+    "write_text_atomic",
 ]
 
 KINDS = ("workflow", "scripts", "pipeline", "pytest")
@@ -390,6 +391,13 @@ def write_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Pat
         text = render_html(report)
     else:
         raise ValueError(f"cannot tell the report format from {str(target)!r}: use a .json or .html path")
+    return write_text_atomic(target, text)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` (its folders made as needed) through a temporary file and a rename, so a reader
+    never sees half a file; return the path."""
+    target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
