@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 
-__all__ = ["SESSION_PLUGIN_NAME"]
+__all__ = ["SESSION_PLUGIN_NAME", "WORKER_PLUGIN_NAME"]
 
 #: name under which the session plugin is registered
 SESSION_PLUGIN_NAME = "orchestrate-session"
+#: name under which the worker half of the xdist scheduler is registered (on xdist workers)
+WORKER_PLUGIN_NAME = "orchestrate-xdist-worker"
