@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Sequence
+import time
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ import pytest
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
 from pytest_orchestrator.plugin.names import WORKER_PLUGIN_NAME
+from pytest_orchestrator.plugin.xdist_handoff import PENDING
 
 
 __all__ = ["SCOPES", "DependencyNames", "check_depends", "depends", "take_over"]
@@ -44,7 +46,12 @@ PLUGIN_NAME = "dependency"
 #: the statuses (:class:`~.summary.ItemRecord`) pytest-dependency counts as a success: every phase passed
 _PASSED = ("passed", "xpassed")
 
+#: seconds a runtime ``depends()`` on an xdist worker waits for a test that runs on another one
+WAIT_SECONDS = 300.0
+_POLL_SECONDS = 0.02
+
 _names_key = pytest.StashKey["DependencyNames"]()
+_positions_key = pytest.StashKey[dict[str, int]]()
 
 
 def _scope_name(nodeid: str, scope: str) -> str | None:
@@ -172,17 +179,36 @@ def check_depends(item: pytest.Item, other: Sequence[str], scope: str) -> None:
         wanted.append((name, found))
     passed = {n for _, found in wanted for n in found if getattr(records.get(n), "status", None) in _PASSED}
     elsewhere = [n for _, found in wanted for n in found if n not in passed]
-    note = ""
     worker = config.pluginmanager.get_plugin(WORKER_PLUGIN_NAME) if elsewhere else None
-    if worker is not None:  # an xdist worker: the others may have run them
-        answer = worker.outcomes(elsewhere)
-        if answer is None:
-            note = " (the xdist controller did not answer: only this worker's outcomes counted)"
-        else:
-            passed.update(n for n, status in answer.items() if status in _PASSED)
+    note = "" if worker is None else _ask_workers(worker, item, elsewhere, passed)
     for name, found in wanted:
         if not passed.issuperset(found):
             raise pytest.skip.Exception(f"{item.name} depends on {name}{note}", _use_item_location=True)
+
+
+def _ask_workers(worker: Any, item: pytest.Item, nodeids: list[str], passed: set[str]) -> str:
+    """On an xdist worker: add to ``passed`` the ``nodeids`` that passed on any worker (the controller knows).
+
+    One that a serial run would have run before ``item`` and that another worker runs or has queued is waited for
+    (at most :data:`WAIT_SECONDS`), so the outcome is the serial run's. Returns what the skip reason should add
+    when the answer is incomplete."""
+    position = item.config.stash.get(_positions_key, None)
+    if position is None:
+        position = item.config.stash[_positions_key] = {n.nodeid: i for i, n in enumerate(item.session.items)}
+    running = getattr(worker, "current", None) or item  # the test whose fixture may be calling, else the caller
+    mine = position.get(running.nodeid, 0)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while nodeids:
+        answer = worker.outcomes(nodeids)
+        if answer is None:
+            return " (the xdist controller did not answer: only this worker's outcomes counted)"
+        passed.update(n for n, status in answer.items() if status in _PASSED)
+        nodeids = [n for n in nodeids if answer.get(n) == PENDING and position.get(n, mine) < mine]
+        if nodeids and time.monotonic() > deadline:
+            return f" ({nodeids[0]} was still running on another xdist worker after {WAIT_SECONDS:.0f} s)"
+        if nodeids:
+            time.sleep(_POLL_SECONDS)
+    return ""
 
 
 class _Results:

@@ -26,11 +26,13 @@ from typing import Any
 
 import pytest
 
+from pytest_orchestrator.plugin.compat import should_stop
 from pytest_orchestrator.plugin.compat import worker_count
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
 from pytest_orchestrator.plugin.summary import format_summary
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
 from pytest_orchestrator.plugin.xdist_handoff import FREE
+from pytest_orchestrator.plugin.xdist_handoff import PENDING
 from pytest_orchestrator.plugin.xdist_handoff import Mailbox
 from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_reports import complete_summary
@@ -65,12 +67,14 @@ class ControllerPlugin:
         self.free = False
         self._collected = 0
         self._first: WorkerNode | None = None
+        #: items a worker started and has not finished
+        self._running: set[str] = set()
 
     def pytest_configure_node(self, node: WorkerNode) -> None:
         # ``workerinput`` is xdist's documented way to hand a worker data; execnet sends a channel as a channel
         channel = node.gateway.newchannel()
         node.workerinput[CHANNEL_KEY] = channel
-        self.mailboxes[node] = Mailbox(channel, self.outcomes)
+        self.mailboxes[node] = Mailbox(channel, lambda nodeids: self.outcomes(nodeids, node))
         self._channels.append(channel)
         if self.free:
             channel.send((FREE,))
@@ -79,16 +83,24 @@ class ControllerPlugin:
         """Where the scheduler reads ``node``'s item graph."""
         return self.mailboxes.get(node) or node.workerinput.get(CHANNEL_KEY)
 
-    def outcomes(self, nodeids: Sequence[str]) -> dict[str, str | None]:
-        """How each item ended, as the summary recorded it on this controller (``None``: not finished); a worker's
-        runtime ``depends(request, ...)`` asks (:mod:`.compat_dependency`). Runs in execnet's receiving thread: it
-        only reads."""
+    def outcomes(self, nodeids: Sequence[str], asker: WorkerNode | None = None) -> dict[str, str | None]:
+        """How each item ended, as the summary recorded it on this controller; :data:`~.xdist_handoff.PENDING` for
+        one that runs on, or waits in the queue of, a worker other than ``asker``; else ``None``. A worker's runtime
+        ``depends(request, ...)`` asks (:mod:`.compat_dependency`). Runs in execnet's receiving thread: it only
+        reads."""
         plugin = self.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
         records = getattr(getattr(plugin, "recorder", None), "items", {})
+        stopping = bool(should_stop(self.config))
+        queued: set[str] | None = None
         answer: dict[str, str | None] = {}
         for nodeid in nodeids:
             record = records.get(nodeid)
-            answer[nodeid] = record.status if record is not None and record.finished else None
+            if record is not None and record.finished:
+                answer[nodeid] = record.status
+                continue
+            if queued is None:
+                queued = set() if stopping or self.scheduler is None else self.scheduler.queued(but=asker)
+            answer[nodeid] = PENDING if nodeid in self._running or nodeid in queued else None
         return answer
 
     def pytest_xdist_node_collection_finished(self, node: WorkerNode, ids: Sequence[str]) -> None:
@@ -115,10 +127,12 @@ class ControllerPlugin:
         return self.scheduler
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._running.add(nodeid)
         if self.scheduler is not None:
             self.scheduler.logstart(nodeid)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self._running.discard(nodeid)
         if self.scheduler is not None:
             self.scheduler.logfinish(nodeid)
 

@@ -40,6 +40,7 @@ __all__ = [
     "CHANNEL_KEY",
     "FREE",
     "NOTES",
+    "PENDING",
     "STOP",
     "VERDICT",
     "Handoff",
@@ -65,8 +66,11 @@ NOTES = "notes"
 #: worker -> controller: ``(ASK, number, [node id, ...])``: how did these items end?
 ASK = "ask"
 #: controller -> worker: ``(ANSWER, number, {node id: status or None})``: the status of each item as the summary
-#: records it (``"passed"``, ``"failed"``, ``"xfailed"``, ...), ``None`` while it has not finished
+#: records it (``"passed"``, ``"failed"``, ``"xfailed"``, ...), :data:`PENDING`, or ``None`` (not run, and it may
+#: not run before the asking worker's item ends)
 ANSWER = "answer"
+#: an item has not finished, but runs (or waits in the queue of) another worker than the asking one
+PENDING = "pending"
 _VERSION = 2
 #: seconds the controller waits for a worker's message (sent before ``collectionfinish``, so it is there at once)
 RECEIVE_TIMEOUT = 60.0

@@ -40,6 +40,7 @@ from pytest_orchestrator.core.scheduler import FAILED
 from pytest_orchestrator.core.scheduler import SKIPPED
 from pytest_orchestrator.core.scheduler import DagScheduler
 from pytest_orchestrator.plugin.compat import is_crash_report
+from pytest_orchestrator.plugin.compat import pending_by_node
 from pytest_orchestrator.plugin.compat import quiet_log
 from pytest_orchestrator.plugin.compat import should_stop
 from pytest_orchestrator.plugin.compat import worker_count
@@ -579,6 +580,17 @@ class DagScheduling:
                 self._verdict(node, nodeid, None)  # its dependencies are done
         self.node2pending[node].extend(indices)
         node.send_runtest_some(indices)
+
+    def queued(self, but: WorkerNode | None = None) -> set[str]:
+        """Node ids sent to a worker other than ``but`` and not finished there. Read from execnet's receiving thread
+        (a worker asks, :mod:`.xdist_controller`): it copies what it reads."""
+        pending = pending_by_node(self.delegate) if self.flat else pending_by_node(self)
+        collection = list(self.collection or ())
+        out: set[str] = set()
+        for node, indices in pending.items():
+            if node is not but:
+                out.update(collection[i] for i in indices if 0 <= i < len(collection))
+        return out
 
     # -- the end ---------------------------------------------------------------------------------------------
     def span(self) -> float:

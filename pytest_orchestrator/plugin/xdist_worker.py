@@ -159,6 +159,12 @@ class WorkerPlugin:
         self._error: BaseException | None = None
         #: the controller's messages, once the graph is handed over
         self.verdicts: Verdicts | None = None
+        #: the item this worker is running
+        self.current: pytest.Item | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        self.current = item
 
     def outcomes(self, nodeids: Sequence[str]) -> dict[str, str | None] | None:
         """How ``nodeids`` ended on any worker, as the controller recorded them (``None`` for one not finished);
