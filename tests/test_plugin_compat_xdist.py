@@ -191,6 +191,21 @@ def test_collection_lines_are_printed_once_under_xdist_as_serially(pytester: pyt
     assert notes(pytester.runpytest_subprocess(*args, "-n", "2")) == serial
 
 
+@pytest.mark.parametrize("verbosity", ["-v", "-q"])
+def test_the_ignored_markers_line_is_printed_once_under_xdist_as_serially(
+    pytester: pytest.Pytester, verbosity: str
+) -> None:
+    """Without --orchestrate: the one warning line about ordering markers nothing acts on."""
+    project(pytester)
+    pytester.makepyfile(test_notes=NOTES)
+    args = (verbosity, *WITHOUT_PLUGINS)
+    serial = notes(pytester.runpytest_subprocess(*args))
+    assert serial == [
+        "orchestrate: 2 items carry depends/stage/dependency/order markers, ignored without --orchestrate"
+    ]
+    assert notes(pytester.runpytest_subprocess(*args, "-n", "2")) == serial
+
+
 ORDINAL_AND_RELATIVE = """
 import pytest
 
