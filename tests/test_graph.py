@@ -24,6 +24,7 @@ from pytest_orchestrator.core.graph import find_cycle
 from pytest_orchestrator.core.graph import generations
 from pytest_orchestrator.core.graph import remaining_path_lengths
 from pytest_orchestrator.core.graph import topological_order
+from pytest_orchestrator.core.graph import upstream
 from pytest_orchestrator.core.graph import validate_graph
 
 
@@ -444,3 +445,11 @@ def test_to_networkx() -> None:
     assert list(g.edges) == [("build", "test")]  # dependency -> dependent
     assert g.nodes["build"] == {"status": "pending", "priority": 2, "tags": ("ci",), "timeout": 5.0}
     assert g.nodes["test"]["timeout"] is None
+
+
+def test_upstream_is_every_node_depended_on_directly_or_not() -> None:
+    graph = {"a": [], "b": ["a"], "c": ["b"], "d": ["a"], "e": ["c", "d"]}
+    assert upstream(graph, "e") == {"a", "b", "c", "d"}
+    assert upstream(graph, "a") == set()
+    assert upstream(dependents_of(graph), "b") == {"c", "e"}  # the reverse graph: who depends on it
+    assert upstream({"x": ["y"], "y": ["x"]}, "x") == {"x", "y"}  # a node itself only on a cycle

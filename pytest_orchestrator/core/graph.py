@@ -40,6 +40,7 @@ __all__ = [
     "generations",
     "remaining_path_lengths",
     "topological_order",
+    "upstream",
     "validate_graph",
 ]
 
@@ -116,6 +117,19 @@ def dependents_of(graph: Graph[N]) -> dict[N, list[N]]:
             if children is not None:
                 children.append(node)
     return out
+
+
+def upstream(graph: Mapping[N, Sequence[N]], node: N) -> set[N]:
+    """Every node ``node`` depends on, directly or not (``node`` itself only on a cycle). Pass the reverse graph
+    (:func:`dependents_of`) for every node that depends on ``node``."""
+    seen: set[N] = set()
+    stack = list(graph.get(node, ()))
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(graph.get(current, ()))
+    return seen
 
 
 def check_known(graph: Graph[N]) -> None:

@@ -260,6 +260,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", DEPENDENCY_MARKER)
     if not config.pluginmanager.has_plugin("pytest_order"):
         config.addinivalue_line("markers", ORDER_MARKER)
+    if not is_active(config):  # under xdist, the ignored-markers line is a worker's: the controller prints it
+        from pytest_orchestrator.plugin.xdist import distributes
+
+        if distributes(config) and not config.pluginmanager.has_plugin("orchestrate-inactive-line"):
+            from pytest_orchestrator.plugin.inactive import ControllerLine
+
+            config.pluginmanager.register(ControllerLine(config), "orchestrate-inactive-line")
     if is_active(config) and not config.pluginmanager.has_plugin(SESSION_PLUGIN_NAME):
         from pytest_orchestrator.plugin.masking import SecretMasking
         from pytest_orchestrator.plugin.session import OrchestratePlugin
@@ -305,6 +312,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         from pytest_orchestrator.plugin.inactive import arrange_inactive
 
         arrange_inactive(config, items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # tryfirst: an xdist worker hands its line over before xdist's own implementation says collection ended
+    config = session.config
+    if not is_active(config) and hasattr(config, "workerinput"):
+        from pytest_orchestrator.plugin.inactive import hand_over_line
+
+        hand_over_line(config)
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:

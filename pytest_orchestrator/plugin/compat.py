@@ -130,6 +130,16 @@ def should_stop(config: pytest.Config) -> str | bool:
     return stop
 
 
+def pending_by_node(scheduler: Any) -> dict[Any, list[int]]:
+    """The collection indices each worker was sent and has not finished, by worker, for xdist's own ``load`` and
+    ``worksteal`` schedulers (their ``node2pending``, in xdist 3.5.0 and 3.8.0: not part of xdist's scheduler
+    protocol); empty for a scheduler that keeps no such map. A copy: it may be read from another thread."""
+    pending = getattr(scheduler, "node2pending", None)
+    if not isinstance(pending, dict):
+        return {}
+    return {node: list(indices) for node, indices in list(pending.items())}
+
+
 def is_crash_report(report: pytest.TestReport) -> bool:
     """Whether ``report`` is the failed report xdist makes for the item a crashed worker was running."""
     # ``DSession.handle_crashitem`` marks it with ``when="???"`` (pytest-xdist 3.5.0 and 3.8.0); pytest types

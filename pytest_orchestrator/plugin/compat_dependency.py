@@ -11,24 +11,29 @@ Its rules, kept where they differ from ours (:mod:`.targets`):
 
 Where we differ on purpose: a dependency runs first even if it was collected after its dependent (pytest-dependency
 skips the dependent then), and the graph holds under xdist. The runtime call ``depends(request, other,
-scope="module")`` is :func:`depends`: it checks the outcomes this process saw, and skips the test otherwise.
-When pytest-dependency is installed, its own skipping is switched off under ``--orchestrate`` (:func:`take_over`),
-and its ``depends()`` keeps working from its recorded results.
+scope="module")`` is :func:`depends`: it skips the test unless each named test already ran and passed. Under xdist
+that includes the tests that ran on other workers: the worker asks the controller (:mod:`.xdist_worker`), and says in
+the skip reason when no answer came and only its own outcomes counted.
+When pytest-dependency is installed, its own skipping is switched off under ``--orchestrate`` (:func:`take_over`);
+its ``depends()`` keeps working from its recorded results, and on an xdist worker it asks the controller as ours does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Sequence
+import time
 from typing import Any
 
 import pytest
 
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
+from pytest_orchestrator.plugin.names import WORKER_PLUGIN_NAME
+from pytest_orchestrator.plugin.xdist_handoff import PENDING
 
 
-__all__ = ["SCOPES", "DependencyNames", "depends", "take_over"]
+__all__ = ["SCOPES", "DependencyNames", "check_depends", "depends", "take_over"]
 
 #: pytest-dependency's scopes, innermost last
 SCOPES: dict[str, type[Any]] = {
@@ -38,8 +43,15 @@ SCOPES: dict[str, type[Any]] = {
     "class": pytest.Class,
 }
 PLUGIN_NAME = "dependency"
+#: the statuses (:class:`~.summary.ItemRecord`) pytest-dependency counts as a success: every phase passed
+_PASSED = ("passed", "xpassed")
+
+#: seconds a runtime ``depends()`` on an xdist worker waits for a test that runs on another one
+WAIT_SECONDS = 300.0
+_POLL_SECONDS = 0.02
 
 _names_key = pytest.StashKey["DependencyNames"]()
+_positions_key = pytest.StashKey[dict[str, int]]()
 
 
 def _scope_name(nodeid: str, scope: str) -> str | None:
@@ -137,15 +149,18 @@ def _ini(config: pytest.Config, name: str) -> Any:
 
 
 def depends(request: pytest.FixtureRequest, other: Iterable[str] | str, scope: str = "module") -> None:
-    """Skip the calling test unless every test named in ``other`` passed (pytest-dependency's runtime call).
+    """Skip the calling test unless every test named in ``other`` already ran and passed (pytest-dependency's
+    runtime call).
 
-    Names follow pytest-dependency's rules for ``scope``. Only outcomes this process saw count: a dependency
-    that has not run yet (or ran on another xdist worker) skips the test; use the marker to have it run first.
+    Names follow pytest-dependency's rules for ``scope``. A dependency that has not run yet skips the test (use the
+    marker to have it run first); under xdist one that passed on another worker counts (the controller is asked).
     """
-    item = request.node
-    if isinstance(other, str):
-        other = [other]
-    config = request.config
+    check_depends(request.node, [other] if isinstance(other, str) else list(other), scope)
+
+
+def check_depends(item: pytest.Item, other: Sequence[str], scope: str) -> None:
+    """:func:`depends` for ``item``: raise pytest's skip unless each name in ``other`` names tests that passed."""
+    config = item.config
     names = config.stash.get(_names_key, None)
     if names is None:
         names = config.stash[_names_key] = DependencyNames(
@@ -154,23 +169,69 @@ def depends(request: pytest.FixtureRequest, other: Iterable[str] | str, scope: s
     plugin = config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
     records = getattr(getattr(plugin, "recorder", None), "items", {})
     ignore_unknown = bool(config.getoption("ignore_unknown_dependency", False))
+    wanted: list[tuple[str, list[str]]] = []
     for name in other:
         found = names.lookup(item, name, scope)
         if found is None:
             if ignore_unknown:
                 continue
-            pytest.skip(f"{item.name} depends on {name}")
-        for nodeid in found:
-            record = records.get(nodeid)
-            if record is None or record.status not in ("passed", "xpassed"):
-                pytest.skip(f"{item.name} depends on {name}")
+            raise pytest.skip.Exception(f"{item.name} depends on {name}", _use_item_location=True)
+        wanted.append((name, found))
+    passed = {n for _, found in wanted for n in found if getattr(records.get(n), "status", None) in _PASSED}
+    elsewhere = [n for _, found in wanted for n in found if n not in passed]
+    worker = config.pluginmanager.get_plugin(WORKER_PLUGIN_NAME) if elsewhere else None
+    note = "" if worker is None else _ask_workers(worker, item, elsewhere, passed)
+    for name, found in wanted:
+        if not passed.issuperset(found):
+            raise pytest.skip.Exception(f"{item.name} depends on {name}{note}", _use_item_location=True)
+
+
+def _ask_workers(worker: Any, item: pytest.Item, nodeids: list[str], passed: set[str]) -> str:
+    """On an xdist worker: add to ``passed`` the ``nodeids`` that passed on any worker (the controller knows).
+
+    One that a serial run would have run before ``item`` and that another worker runs or has queued is waited for
+    (at most :data:`WAIT_SECONDS`), so the outcome is the serial run's. Returns what the skip reason should add
+    when the answer is incomplete."""
+    position = item.config.stash.get(_positions_key, None)
+    if position is None:
+        position = item.config.stash[_positions_key] = {n.nodeid: i for i, n in enumerate(item.session.items)}
+    running = getattr(worker, "current", None) or item  # the test whose fixture may be calling, else the caller
+    mine = position.get(running.nodeid, 0)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while nodeids:
+        answer = worker.outcomes(nodeids)
+        if answer is None:
+            return " (the xdist controller did not answer: only this worker's outcomes counted)"
+        passed.update(n for n, status in answer.items() if status in _PASSED)
+        nodeids = [n for n in nodeids if answer.get(n) == PENDING and position.get(n, mine) < mine]
+        if nodeids and time.monotonic() > deadline:
+            return f" ({nodeids[0]} was still running on another xdist worker after {WAIT_SECONDS:.0f} s)"
+        if nodeids:
+            time.sleep(_POLL_SECONDS)
+    return ""
 
 
 class _Results:
-    """pytest-dependency's result recording without its skipping, so its own ``depends()`` still works."""
+    """pytest-dependency's result recording without its skipping, so its own ``depends()`` still works; on an xdist
+    worker its ``depends()`` is :func:`check_depends` (the other workers' outcomes count), until the session ends."""
 
-    def __init__(self, module: Any) -> None:
+    def __init__(self, module: Any, *, worker: bool) -> None:
         self.pytest_runtest_makereport = module.pytest_runtest_makereport
+        manager = getattr(module, "DependencyManager", None)
+        self._manager = manager if worker and callable(getattr(manager, "checkDepend", None)) else None
+        if self._manager is not None:
+            # pytest_dependency.depends(request, other, scope) calls getManager(item, scope).checkDepend(other, item)
+            self._own = self._manager.__dict__.get("checkDepend")
+            self._manager.checkDepend = _check_depend
+
+    def pytest_unconfigure(self) -> None:
+        if self._manager is not None:
+            self._manager.checkDepend = self._own
+            self._manager = None
+
+
+def _check_depend(manager: Any, depends: Iterable[str], item: pytest.Item) -> None:
+    check_depends(item, [str(d) for d in depends], str(getattr(manager, "scope", "module")))
 
 
 def take_over(config: pytest.Config) -> str | None:
@@ -180,5 +241,5 @@ def take_over(config: pytest.Config) -> str | None:
     if module is None or not hasattr(module, "DependencyManager"):
         return None
     manager.unregister(module)
-    manager.register(_Results(module), "orchestrate-dependency-results")
+    manager.register(_Results(module, worker=hasattr(config, "workerinput")), "orchestrate-dependency-results")
     return "orchestrate: pytest-dependency's markers are run by --orchestrate (its own skipping is off)"

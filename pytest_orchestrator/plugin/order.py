@@ -15,6 +15,8 @@ import itertools
 
 import pytest
 
+from pytest_orchestrator.core.graph import dependents_of
+from pytest_orchestrator.core.graph import upstream
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.targets import ItemRef
 from pytest_orchestrator.plugin.targets import TargetResolver
@@ -89,19 +91,39 @@ def apply_order_marks(
                             graph.add_dependency(item.nodeid, other, soft=True)
                         else:
                             graph.add_dependency(other, item.nodeid, soft=True)
-    chain = [n for _, _, n in sorted(first)]
-    tail = [n for _, _, n in sorted(last)]
-    for earlier, later in itertools.pairwise(chain):
-        graph.add_dependency(later, earlier, soft=True)
-    for earlier, later in itertools.pairwise(tail):
-        graph.add_dependency(later, earlier, soft=True)
-    if chain:
-        for nodeid in [*plain, *tail[:1]]:
-            graph.add_dependency(nodeid, chain[-1], soft=True)
-    if tail:
-        for nodeid in plain:
-            graph.add_dependency(tail[0], nodeid, soft=True)
+    _add_ordinals(graph, [n for _, _, n in sorted(first)], plain, [n for _, _, n in sorted(last)])
     return warnings
+
+
+def _add_ordinals(graph: ItemGraph, chain: list[str], plain: list[str], tail: list[str]) -> None:
+    """The soft edges of the indexes: ``chain`` (index >= 0) in order, then ``plain``, then ``tail`` (negative) in
+    order. Relative order wins, as in pytest-order: an index edge that would close a cycle with the edges already
+    there (``before=``/``after=``, dependencies) is left out, so the ordinal gives way."""
+    deps = {n: node.deps for n, node in graph.nodes.items()}  # live: edges added below are seen
+
+    def add(later: str, earlier: str) -> None:
+        if later not in upstream(deps, earlier):
+            graph.add_dependency(later, earlier, soft=True)
+
+    for earlier, later in itertools.pairwise(chain):
+        add(later, earlier)
+    for earlier, later in itertools.pairwise(tail):
+        add(later, earlier)
+    # the items without an index wait for the whole chain, and the tail waits for them: for the chain's last
+    # item and the tail's first, and for any item of theirs that a left-out edge cut loose
+    ends = [c for c in chain if c not in upstream(deps, chain[-1])] if chain else []
+    for end in ends:
+        before = upstream(deps, end)  # one walk for every item without an index
+        for nodeid in [*plain, *tail[:1]]:
+            if nodeid not in before:
+                graph.add_dependency(nodeid, end, soft=True)
+    rdeps = dependents_of(deps)
+    starts = [t for t in tail if t not in upstream(rdeps, tail[0])] if tail else []
+    for start in starts:
+        after = upstream(dependents_of(deps), start)
+        for nodeid in plain:
+            if nodeid not in after:
+                graph.add_dependency(start, nodeid, soft=True)
 
 
 def take_over(config: pytest.Config) -> str | None:

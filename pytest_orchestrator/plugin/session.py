@@ -176,11 +176,15 @@ class OrchestratePlugin:
         if self.state is not None:  # after the item hooks: the carried items' protocol must be asked first
             self.state.arranged(items, snapshot, full, run)
 
+    def notes(self) -> list[str]:
+        """The lines collection has for the user, at every verbosity (under xdist the controller prints a worker's)."""
+        hint = self._routing.opt_in_hint()
+        return [*self.config.stash.get(notes_key, []), *([hint] if hint is not None else [])]
+
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if self.graph is None:
             return []
-        hint = self._routing.opt_in_hint()
-        lines = [*config.stash.get(notes_key, []), *([hint] if hint is not None else [])]
+        lines = self.notes()
         if config.option.verbose < 0:
             return lines
         line = collection_line(self.graph)  # empty when it would tell nothing

@@ -45,6 +45,8 @@ class ItemRecord:
     #: for skips: the reason; for timeouts: "timed out after S s"
     reason: str = ""
     dependency_skip: bool = False
+    #: its last report arrived (teardown, or xdist's report of a worker crash): ``status`` is final
+    finished: bool = False
     #: messages of the failed attempts, the last one included when the item failed
     errors: list[str] = dataclasses.field(default_factory=list)
 
@@ -90,6 +92,8 @@ class Recorder:
             if error:
                 record.errors.append(str(error))
             return record
+        if report.when != "setup" and report.when != "call":
+            record.finished = True
         if report.when == "teardown" and record.status == INTERRUPTED:
             record.status = "passed"  # no call phase (--setup-only), yet the item did finish
         if report.when not in ("setup", "teardown"):  # the call, or xdist's report of a worker crash

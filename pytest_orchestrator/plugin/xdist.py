@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_orchestrator.plugin.names import WORKER_PLUGIN_NAME
+
 
 __all__ = ["CONTROLLER_PLUGIN_NAME", "WORKER_PLUGIN_NAME", "distributes", "register"]
 
 CONTROLLER_PLUGIN_NAME = "orchestrate-xdist-controller"
-WORKER_PLUGIN_NAME = "orchestrate-xdist-worker"
 
 
 def distributes(config: pytest.Config) -> bool:

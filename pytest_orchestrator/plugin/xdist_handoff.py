@@ -8,7 +8,11 @@ when the controller's scheduler (:mod:`.xdist_scheduling`) reads it after ``coll
 the filesystem: the worker may be remote (``--tx socket=...``, ``--tx ssh=...``) with a working directory of its own.
 
 The same channel carries the controller's word back to a worker (:data:`VERDICT`, :data:`STOP`): see
-:mod:`.xdist_worker`.
+:mod:`.xdist_worker`. Before the graph, a worker sends the lines its collection has for the user (:data:`NOTES`:
+``--orchestrate-deps=run`` bringing items back, ``order`` labels that name nothing, ...), which the controller prints
+once. While tests run, a worker may ask how items ended (:data:`ASK`, for pytest-dependency's runtime
+``depends(request, ...)``); the controller's end of the channel, a :class:`Mailbox`, answers at once from execnet's
+receiving thread (:data:`ANSWER`) and keeps the worker's other messages for the scheduler.
 
 The message is compact (a 10,000-item graph is a few hundred kB and decodes in a few tens of ms): node ids are sent
 once, dependencies as indices, parents and paths as indices into their own tables, everything that is usually
@@ -18,8 +22,11 @@ run to xdist's own scheduler.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 import json
+import queue
 from typing import Any
 
 from pytest_orchestrator.plugin.dag import Blocker
@@ -28,12 +35,17 @@ from pytest_orchestrator.plugin.dag import Node
 
 
 __all__ = [
+    "ANSWER",
+    "ASK",
     "CHANNEL_KEY",
     "FREE",
+    "NOTES",
+    "PENDING",
     "STOP",
     "VERDICT",
     "Handoff",
     "HandoffError",
+    "Mailbox",
     "decode",
     "encode",
     "encode_error",
@@ -49,6 +61,16 @@ VERDICT = "verdict"
 FREE = "free"
 #: controller -> worker: ``(STOP, reason)``: the run is stopping, skip every dependent still waiting for a verdict
 STOP = "stop"
+#: worker -> controller, before the graph: ``(NOTES, [line, ...])``: what its collection has to say to the user
+NOTES = "notes"
+#: worker -> controller: ``(ASK, number, [node id, ...])``: how did these items end?
+ASK = "ask"
+#: controller -> worker: ``(ANSWER, number, {node id: status or None})``: the status of each item as the summary
+#: records it (``"passed"``, ``"failed"``, ``"xfailed"``, ...), :data:`PENDING`, or ``None`` (not run, and it may
+#: not run before the asking worker's item ends)
+ANSWER = "answer"
+#: an item has not finished, but runs (or waits in the queue of) another worker than the asking one
+PENDING = "pending"
 _VERSION = 2
 #: seconds the controller waits for a worker's message (sent before ``collectionfinish``, so it is there at once)
 RECEIVE_TIMEOUT = 60.0
@@ -141,8 +163,54 @@ def encode_error(message: str, *, usage_error: bool) -> str:
     return json.dumps({"v": _VERSION, "error": message, "usage_error": usage_error})
 
 
+class Mailbox:
+    """The controller's end of one worker's channel: answers the worker's :data:`ASK` at once (``answer`` runs in
+    execnet's receiving thread, so it must only read), keeps its :data:`NOTES`, and queues every other message (the
+    item graph) for :func:`receive`."""
+
+    _CLOSED = object()
+
+    def __init__(self, channel: Any, answer: Callable[[Sequence[str]], Mapping[str, str | None]]) -> None:
+        self.channel = channel
+        #: the lines the worker's collection has for the user (None until they arrive)
+        self.notes: list[str] | None = None
+        self._answer = answer
+        self._inbox: queue.Queue[object] = queue.Queue()
+        channel.setcallback(self._receive, endmarker=self._CLOSED)
+
+    def _receive(self, message: object) -> None:
+        if isinstance(message, tuple | list) and len(message) == 3 and message[0] == ASK:
+            try:
+                answer = dict(self._answer([str(n) for n in message[2]]))
+            except Exception:  # never let the worker wait out its timeout for an error of ours
+                answer = {}
+            try:
+                self.channel.send((ANSWER, message[1], answer))
+            except Exception:  # the worker is gone
+                pass
+        elif isinstance(message, tuple | list) and len(message) == 2 and message[0] == NOTES:
+            self.notes = [str(line) for line in message[1]]
+        else:
+            self._inbox.put(message)
+
+    def receive(self, timeout: float | None = None) -> object:
+        """The worker's next message (not :data:`ASK` nor :data:`NOTES`), as ``channel.receive`` gives it."""
+        try:
+            message = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no message within {timeout} s") from None
+        if message is self._CLOSED:
+            self._inbox.put(message)
+            raise EOFError("the worker closed the channel")
+        return message
+
+    def send(self, item: object) -> None:
+        self.channel.send(item)
+
+
 def receive(channel: Any, worker: str) -> object:
-    """The message worker ``worker`` sent on ``channel`` (an execnet channel); :class:`HandoffError` if none came."""
+    """The message worker ``worker`` sent on ``channel`` (an execnet channel or a :class:`Mailbox`);
+    :class:`HandoffError` if none came."""
     if channel is None:
         raise HandoffError(f"orchestrate: no channel to worker {worker}")
     try:

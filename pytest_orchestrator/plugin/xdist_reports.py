@@ -37,6 +37,7 @@ __all__ = [
     "plural",
     "report_collection_error",
     "report_skip",
+    "say_notes",
     "workers_lines",
     "write_line",
 ]
@@ -55,6 +56,19 @@ def write_line(config: pytest.Config, text: str, *, verbosity: int = 0) -> None:
     if text and reporter is not None and config.option.verbose >= verbosity:
         reporter.ensure_newline()
         reporter.write_line(text)
+
+
+def say_notes(config: pytest.Config, inbox: object) -> None:
+    """Print the lines a worker's collection has for the user (:class:`~.xdist_handoff.Mailbox` ``.notes``), at
+    every verbosity as pytest prints a plugin's collection lines; then forget them (they are said once)."""
+    notes: list[str] | None = getattr(inbox, "notes", None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if not notes or reporter is None:
+        return
+    reporter.ensure_newline()
+    for line in notes:
+        reporter.write_line(line)
+    notes.clear()
 
 
 def header_line(config: pytest.Config, workers: int, graph: ItemGraph) -> str:

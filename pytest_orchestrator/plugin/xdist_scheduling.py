@@ -27,6 +27,7 @@ the output reads cause before effect).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 import time
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ from pytest_orchestrator.core.scheduler import FAILED
 from pytest_orchestrator.core.scheduler import SKIPPED
 from pytest_orchestrator.core.scheduler import DagScheduler
 from pytest_orchestrator.plugin.compat import is_crash_report
+from pytest_orchestrator.plugin.compat import pending_by_node
 from pytest_orchestrator.plugin.compat import quiet_log
 from pytest_orchestrator.plugin.compat import should_stop
 from pytest_orchestrator.plugin.compat import worker_count
@@ -59,6 +61,7 @@ from pytest_orchestrator.plugin.xdist_reports import not_run_line
 from pytest_orchestrator.plugin.xdist_reports import not_run_reason
 from pytest_orchestrator.plugin.xdist_reports import report_collection_error
 from pytest_orchestrator.plugin.xdist_reports import report_skip
+from pytest_orchestrator.plugin.xdist_reports import say_notes
 from pytest_orchestrator.plugin.xdist_reports import write_line
 
 
@@ -74,10 +77,18 @@ _RERUN = "rerun"
 class DagScheduling:
     """xdist's ``Scheduling`` protocol over the item graph: see the module docstring."""
 
-    def __init__(self, config: pytest.Config, log: XdistLog | None, delegate: Any = None) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        log: XdistLog | None,
+        delegate: Any = None,
+        inbox: Callable[[WorkerNode], Any] | None = None,
+    ) -> None:
         """``log`` is xdist's (None: say nothing); ``delegate`` is xdist's own scheduler for ``--dist``, which runs
-        the session when the graph has nothing to schedule (no edges, nothing skipped up front)."""
+        the session when the graph has nothing to schedule (no edges, nothing skipped up front); ``inbox`` gives
+        where a worker's item graph is read (default: the channel in its ``workerinput``)."""
         self.config = config
+        self._inbox = inbox or (lambda node: node.workerinput.get(CHANNEL_KEY))
         self.delegate = delegate
         #: the delegate runs the session
         self.flat = False
@@ -317,6 +328,7 @@ class DagScheduling:
         graph = self._read_graph(first)
         if self.aborted is not None:
             return
+        say_notes(self.config, self._inbox(first))  # what the workers' collection has for the user, said once
         if graph is None and self.delegate is not None:
             # nothing to schedule: the items travel as stock xdist sends them, by xdist's own scheduler
             self.flat = True
@@ -332,7 +344,7 @@ class DagScheduling:
 
     def _read_graph(self, node: WorkerNode) -> ItemGraph | None:
         try:
-            handoff = decode(receive(node.workerinput.get(CHANNEL_KEY), node.gateway.id), node.gateway.id)
+            handoff = decode(receive(self._inbox(node), node.gateway.id), node.gateway.id)
             graph = handoff.graph
         except HandoffError as exc:
             if exc.usage_error:
@@ -568,6 +580,17 @@ class DagScheduling:
                 self._verdict(node, nodeid, None)  # its dependencies are done
         self.node2pending[node].extend(indices)
         node.send_runtest_some(indices)
+
+    def queued(self, but: WorkerNode | None = None) -> set[str]:
+        """Node ids sent to a worker other than ``but`` and not finished there. Read from execnet's receiving thread
+        (a worker asks, :mod:`.xdist_controller`): it copies what it reads."""
+        pending = pending_by_node(self.delegate) if self.flat else pending_by_node(self)
+        collection = list(self.collection or ())
+        out: set[str] = set()
+        for node, indices in pending.items():
+            if node is not but:
+                out.update(collection[i] for i in indices if 0 <= i < len(collection))
+        return out
 
     # -- the end ---------------------------------------------------------------------------------------------
     def span(self) -> float:

@@ -10,13 +10,18 @@ On each xdist worker, once the session plugin has built and ordered the item gra
   an item only once it has the next one, see :mod:`.xdist_scheduling`). A verdict that skips it is raised in its
   setup, so the skip is reported by this worker like any other (``[gwN]`` under ``-v``).
 
-The verdicts arrive on the same channel, read by execnet's receiving thread; the item waits on a condition.
+The verdicts arrive on the same channel, read by execnet's receiving thread; the item waits on a condition. The
+same channel carries the worker's own lines for the user to the controller (sent before the graph, printed there
+once) and its questions about how items on other workers ended (:meth:`WorkerPlugin.outcomes`, for
+pytest-dependency's runtime ``depends(request, ...)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from collections.abc import Sequence
 import threading
+import time
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -24,8 +29,11 @@ import pytest
 
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
 from pytest_orchestrator.plugin.summary import DEPENDENCY_SKIP_ATTR
+from pytest_orchestrator.plugin.xdist_handoff import ANSWER
+from pytest_orchestrator.plugin.xdist_handoff import ASK
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
 from pytest_orchestrator.plugin.xdist_handoff import FREE
+from pytest_orchestrator.plugin.xdist_handoff import NOTES
 from pytest_orchestrator.plugin.xdist_handoff import STOP
 from pytest_orchestrator.plugin.xdist_handoff import VERDICT
 from pytest_orchestrator.plugin.xdist_handoff import encode
@@ -39,6 +47,8 @@ if TYPE_CHECKING:
 __all__ = ["Verdicts", "WorkerGate", "WorkerPlugin"]
 
 GATE_PLUGIN_NAME = "orchestrate-xdist-gate"
+#: seconds a worker waits for the controller's answer (it answers at once, from its receiving thread)
+ASK_TIMEOUT = 30.0
 
 
 class Verdicts:
@@ -51,18 +61,46 @@ class Verdicts:
         self.stopped: str | None = None
         #: another scheduler runs the session: nothing waits
         self.free = False
+        #: the channel is closed: the controller is gone
+        self.closed = False
+        self._answers: dict[int, dict[str, str | None]] = {}
+        self._asked = 0
 
     def receive(self, message: Any) -> None:
         with self._cond:
-            if isinstance(message, tuple | list) and message and message[0] == VERDICT:
+            if isinstance(message, tuple | list) and len(message) == 3 and message[0] == ANSWER:
+                self._answers[int(message[1])] = {str(k): None if v is None else str(v) for k, v in message[2].items()}
+            elif isinstance(message, tuple | list) and message and message[0] == VERDICT:
                 self._verdicts[str(message[1])] = None if message[2] is None else str(message[2])
             elif isinstance(message, tuple | list) and message and message[0] == FREE:
                 self.free = True
             elif isinstance(message, tuple | list) and message and message[0] == STOP:
                 self.stopped = str(message[1])
             else:  # the channel's end marker: the controller is gone
+                self.closed = True
                 self.stopped = self.stopped or "not run: the xdist controller went away"
             self._cond.notify_all()
+
+    def ask(self, channel: Any, nodeids: Sequence[str], timeout: float = ASK_TIMEOUT) -> dict[str, str | None] | None:
+        """Ask the controller how ``nodeids`` ended and wait (at most ``timeout`` seconds) for its answer: ``{node
+        id: status or None}``, or ``None`` when no answer came (the controller is gone)."""
+        with self._cond:
+            if self.closed:
+                return None
+            self._asked += 1
+            number = self._asked
+        try:
+            channel.send((ASK, number, list(nodeids)))
+        except Exception:  # execnet's OSError: the channel is closed
+            return None
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while number not in self._answers and not self.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return self._answers.pop(number, None)
 
     def wait(self, nodeid: str) -> str | None:
         """Block until ``nodeid`` has a verdict; None (run it) or why it is skipped."""
@@ -119,6 +157,24 @@ class WorkerPlugin:
         self.channel: Any = workerinput.get(CHANNEL_KEY)
         #: what went wrong while the items were arranged (the graph was not built)
         self._error: BaseException | None = None
+        #: the controller's messages, once the graph is handed over
+        self.verdicts: Verdicts | None = None
+        #: the item this worker is running
+        self.current: pytest.Item | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        self.current = item
+
+    def outcomes(self, nodeids: Sequence[str]) -> dict[str, str | None] | None:
+        """How ``nodeids`` ended on any worker, as the controller recorded them (``None`` for one not finished);
+        ``{}`` under ``--dist each`` (every worker runs every item: only its own outcomes count); ``None`` when the
+        controller did not answer."""
+        if self.config.getoption("dist", None) == "each":
+            return {}
+        if self.channel is None or self.verdicts is None:
+            return None
+        return self.verdicts.ask(self.channel, nodeids)
 
     def _graph(self) -> ItemGraph | None:
         # the session plugin's graph of what runs (its public attribute; read, never written)
@@ -152,10 +208,14 @@ class WorkerPlugin:
             self.channel.send(encode_error("orchestrate: the worker built no item graph", usage_error=False))
             return
         groups = xdist_groups(session.items) if self.config.getoption("dist", None) == "loadgroup" else None
+        notes = getattr(self.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME), "notes", None)
+        lines = notes() if notes is not None else []
+        if lines:  # the controller prints them: this worker's terminal is nobody's
+            self.channel.send((NOTES, lines))
         self.channel.send(encode(graph, groups=groups))
+        verdicts = self.verdicts = Verdicts()
+        self.channel.setcallback(verdicts.receive, endmarker=None)
         if not is_flat(graph):
-            verdicts = Verdicts()
-            self.channel.setcallback(verdicts.receive, endmarker=None)
             self.config.pluginmanager.register(WorkerGate(graph, verdicts), GATE_PLUGIN_NAME)
 
 
