@@ -458,15 +458,23 @@ def test_collection_mismatch_is_a_clear_error(pytester: pytest.Pytester) -> None
     assert not timeline(pytester)
 
 
-@pytest.mark.parametrize(("dist", "overridden"), [(None, False), ("load", False), ("loadfile", True)])
-def test_dist_is_overridden_with_one_line(pytester: pytest.Pytester, dist: str | None, overridden: bool) -> None:
+@pytest.mark.parametrize(
+    ("dist", "said"),
+    [
+        (None, ""),
+        ("load", ""),
+        ("loadfile", "; --dist=loadfile honoured inside the DAG order"),
+        ("worksteal", "; --dist=worksteal overridden by the DAG scheduler"),
+    ],
+)
+def test_dist_is_said_in_one_line(pytester: pytest.Pytester, dist: str | None, said: str) -> None:
     project(pytester, test_chain=CHAIN)
     args = ["--orchestrate", "-n", "2"] + ([f"--dist={dist}"] if dist else [])
     result = run(pytester, *args)
     result.assert_outcomes(passed=6)
     lines = [line for line in result.outlines if line.startswith("orchestrate: DAG scheduling on 2 workers")]
     assert len(lines) == 1, result.stdout.str()
-    assert (f"--dist={dist} overridden by the DAG scheduler" in lines[0]) == overridden
+    assert lines[0].endswith("dependencies" + said), lines[0]
 
 
 def test_workflow_summary_has_per_worker_lines(pytester: pytest.Pytester) -> None:
@@ -555,7 +563,7 @@ def test_loadgroup_keeps_node_ids_matching_the_dependencies(pytester: pytest.Pyt
     result = run(pytester, "--orchestrate", "-n", "2", "--dist", "loadgroup", "-v")
     result.assert_outcomes(passed=2)
     assert "@db" not in result.stdout.str()
-    assert "--dist=loadgroup overridden by the DAG scheduler" in result.stdout.str()
+    assert "--dist=loadgroup honoured inside the DAG order" in result.stdout.str()
     assert_dependencies_first(pytester, {"test_grp.py::test_use": ["test_grp.py::test_setup"]})
 
 

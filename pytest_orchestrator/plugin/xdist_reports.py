@@ -23,6 +23,7 @@ import pytest
 from pytest_orchestrator.plugin.compat import collection_diff
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.summary import DEPENDENCY_SKIP_ATTR
+from pytest_orchestrator.plugin.xdist_dispatch import AFFINITY_MODES
 
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def write_line(config: pytest.Config, text: str, *, verbosity: int = 0) -> None:
 
 
 def header_line(config: pytest.Config, workers: int, graph: ItemGraph) -> str:
-    """``orchestrate: DAG scheduling on N workers: I items, D dependencies`` (and the ``--dist`` overridden); empty
+    """``orchestrate: DAG scheduling on N workers: I items, D dependencies`` (and what became of ``--dist``); empty
     when it tells nothing: no dependencies and xdist's own ``--dist`` mode."""
     dist = config.getoption("dist", None)
     if not graph.edge_count() and dist in (None, "no", "load"):
@@ -68,7 +69,9 @@ def header_line(config: pytest.Config, workers: int, graph: ItemGraph) -> str:
         f"{plural(len(graph), 'item')}, {graph.edge_count()} "
         f"{'dependency' if graph.edge_count() == 1 else 'dependencies'}"
     )
-    if dist not in (None, "no", "load"):
+    if dist in AFFINITY_MODES:
+        text += f"; --dist={dist} honoured inside the DAG order"
+    elif dist not in (None, "no", "load"):
         text += f"; --dist={dist} overridden by the DAG scheduler"
     return text
 

@@ -20,6 +20,13 @@ to work around it; it keeps a *follower* behind every item it wants running:
 So every item with dependencies starts only after all of them finished on any worker, and the scheduler never holds
 a ready item for want of a follower while any other item could be sent.
 
+Affinity. Under ``--dist loadfile``, ``loadscope`` or ``loadgroup`` an item's group, once bound to a worker, runs
+there alone (:mod:`.xdist_dispatch`), in the same DAG order. A worker holding its last item may then find nothing
+it may run that could follow it while what its items wait for is bound to other workers: those items are sent to
+their workers at once, behind what these run (:meth:`DagScheduling._unblock`), until something can follow. When
+nothing left may ever run on it, a ``shutdown`` releases its last item. Items are still sent only after their
+dependencies, so no wait is circular.
+
 Crashes. ``remove_node`` returns the item the dead worker was running (xdist reports it as failed), puts the
 items it had not started back, and the crash item's dependents are skipped when xdist's crash report arrives (so
 the output reads cause before effect).
@@ -46,10 +53,13 @@ from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.item_hooks import xfailed_reason
 from pytest_orchestrator.plugin.options import xfail_deps_of
+from pytest_orchestrator.plugin.xdist_dispatch import AFFINITY_MODES
 from pytest_orchestrator.plugin.xdist_dispatch import Dispatcher
+from pytest_orchestrator.plugin.xdist_dispatch import affinity_groups
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
 from pytest_orchestrator.plugin.xdist_handoff import STOP
 from pytest_orchestrator.plugin.xdist_handoff import VERDICT
+from pytest_orchestrator.plugin.xdist_handoff import Handoff
 from pytest_orchestrator.plugin.xdist_handoff import HandoffError
 from pytest_orchestrator.plugin.xdist_handoff import decode
 from pytest_orchestrator.plugin.xdist_handoff import receive
@@ -225,6 +235,7 @@ class DagScheduling:
         self._usable.discard(node)
         self._unusable.discard(node)
         self._dispatcher.last_parent.pop(node, None)
+        self._dispatcher.unbind(node)  # its groups go to the next worker that gets one of their items
         self.node2collection.pop(node, None)
         if self.collection is None or self.sched is None:
             return None
@@ -314,10 +325,14 @@ class DagScheduling:
             return
         self.collection = collection
         self._usable.update(self.node2collection)
-        graph = self._read_graph(first)
-        if self.aborted is not None:
+        handoff = self._read_handoff(first)
+        if handoff is None:
             return
-        if graph is None and self.delegate is not None:
+        graph = handoff.graph
+        dist = self.config.getoption("dist", None)
+        # xdist's loadgroup reads the groups off "@group" node id suffixes, which the workers leave out under
+        # --orchestrate: a session with groups is ours even without edges
+        if graph is None and self.delegate is not None and not (dist == "loadgroup" and handoff.groups):
             # nothing to schedule: the items travel as stock xdist sends them, by xdist's own scheduler
             self.flat = True
             self.first_sent = time.perf_counter()
@@ -328,21 +343,20 @@ class DagScheduling:
                 Node(n, parent=n.partition("::")[0], location=(n.partition("::")[0], None, n))
                 for n in dict.fromkeys(collection)
             )
-        self._setup(graph, collection)
+        groups = affinity_groups(dist, graph, handoff.groups) if dist in AFFINITY_MODES else {}
+        self._setup(graph, collection, groups)
 
-    def _read_graph(self, node: WorkerNode) -> ItemGraph | None:
+    def _read_handoff(self, node: WorkerNode) -> Handoff | None:
         try:
-            handoff = decode(receive(node.workerinput.get(CHANNEL_KEY), node.gateway.id), node.gateway.id)
-            graph = handoff.graph
+            return decode(receive(node.workerinput.get(CHANNEL_KEY), node.gateway.id), node.gateway.id)
         except HandoffError as exc:
             if exc.usage_error:
                 raise pytest.UsageError(exc.message) from None
             self.aborted = exc.message
             write_line(self.config, f"{exc.message}; nothing was run", verbosity=-1)
             return None
-        return graph
 
-    def _setup(self, graph: ItemGraph, collection: list[str]) -> None:
+    def _setup(self, graph: ItemGraph, collection: list[str], groups: dict[str, str]) -> None:
         position: dict[str, int] = {}
         for index, nodeid in enumerate(collection):
             self._indices.setdefault(nodeid, []).append(index)
@@ -353,7 +367,7 @@ class DagScheduling:
         self.graph = graph
         self._open = set(graph.nodes)
         sched = self.sched = graph.make_scheduler()
-        self._dispatcher.setup(graph, sched, position, len(collection))
+        self._dispatcher.setup(graph, sched, position, len(collection), groups)
         header = header_line(self.config, self.numnodes, graph)
         write_line(self.config, header, verbosity=-1 if "overridden" in header else 0)  # the override shows under -q
         for nodeid in graph.order():
@@ -454,7 +468,10 @@ class DagScheduling:
         best: tuple[bool, tuple[float, int], str] | None = None
         stale = []
         assert self.graph is not None
+        allowed = self._dispatcher.allowed
         for nodeid in self._placeable:
+            if not allowed(nodeid, node):
+                continue  # its group is bound to another worker
             if not self._can_place(nodeid) or self._deps_done(nodeid):
                 stale.append(nodeid)  # not placeable yet, or ready (the pool's)
                 continue
@@ -506,6 +523,8 @@ class DagScheduling:
             if not pool:
                 break
             batch = self._dispatcher.take(node, len(empty), len(self._usable))
+            if not batch:
+                continue  # every ready item is bound to another worker
             if len(batch) == 1:
                 self._place(node, batch)  # its dependents may follow it
                 follower = self._follower(node, local=False)
@@ -525,13 +544,51 @@ class DagScheduling:
             batch = self._dispatcher.take(node, len(holders), len(self._usable)) if pool else []
             if not batch:
                 follower = self._follower(node, local=False)
+                if follower is None and self._dispatcher.group:
+                    follower = self._unblock(node)
                 batch = [follower] if follower is not None else []
             if batch:
                 self._send(node, batch)
                 sent = True
-            elif not self._open.difference(self._placed):
-                node.shutdown()  # nothing left to send: release its last item
+            elif not any(self._dispatcher.allowed(n, node) for n in self._open.difference(self._placed)):
+                node.shutdown()  # nothing left it may run: release its last item
         return sent
+
+    def _unblock(self, node: WorkerNode) -> str | None:
+        """Affinity: a follower for ``node``, which holds its last item, after sending the items that what it may
+        run waits for, and that are bound to other workers, to those workers (behind what they run).
+
+        Without this, ``node``'s held item could wait for a follower that waits for an item bound to a worker that
+        waits for the held item. Only items whose dependencies are all sent are sent, so no wait is circular; each
+        round sends at least one item, and the first unsent dependency of an item ``node`` may run is always
+        sendable, so the loop ends with a follower or with nothing left that ``node`` may run.
+        """
+        assert self.graph is not None
+        dispatcher = self._dispatcher
+        while True:
+            follower = self._follower(node, local=False)
+            if follower is not None:
+                return follower
+            unsent = self._open.difference(self._placed)
+            wanted = [n for n in unsent if dispatcher.allowed(n, node)]
+            blockers: list[str] = []
+            seen: set[str] = set()
+            while wanted:
+                for dep in self.graph.nodes[wanted.pop()].deps:
+                    if dep in unsent and dep not in seen:
+                        seen.add(dep)
+                        wanted.append(dep)
+                        if not dispatcher.allowed(dep, node) and self._can_place(dep):
+                            blockers.append(dep)
+            sent = False
+            for nodeid in sorted(blockers, key=dispatcher.key.__getitem__):
+                owner = dispatcher.lane(nodeid)
+                if owner is None or owner not in self._usable or owner.shutting_down:
+                    continue  # not expected: a group is bound to a live worker only
+                self._send(owner, [nodeid])
+                sent = True
+            if not sent:
+                return None
 
     def _hunger(self, node: WorkerNode) -> int:
         """Who gets ready items first: a worker holding a ready item (one more item runs it), then an empty one,
@@ -546,6 +603,7 @@ class DagScheduling:
         assert self.graph is not None and self.sched is not None
         for nodeid in batch:
             self._placed[nodeid] = node
+            self._dispatcher.bind(nodeid, node)
             self._placeable.discard(nodeid)
             if nodeid in self._dispatcher.pool:
                 self._dispatcher.pool.remove(nodeid)

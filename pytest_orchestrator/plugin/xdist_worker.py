@@ -112,8 +112,10 @@ class WorkerGate:
 class WorkerPlugin:
     """Registered on an xdist worker under ``--orchestrate``."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, *, loadgroup: bool = False) -> None:
         self.config = config
+        #: ``--dist loadgroup``: hand the items' ``xdist_group`` names over
+        self.loadgroup = loadgroup
         workerinput: dict[str, Any] = getattr(config, "workerinput", {})
         #: the execnet channel to the controller (:mod:`.xdist_handoff`)
         self.channel: Any = workerinput.get(CHANNEL_KEY)
@@ -151,7 +153,7 @@ class WorkerPlugin:
         if graph is None:
             self.channel.send(encode_error("orchestrate: the worker built no item graph", usage_error=False))
             return
-        groups = xdist_groups(session.items) if self.config.getoption("dist", None) == "loadgroup" else None
+        groups = xdist_groups(session.items) if self.loadgroup else None
         self.channel.send(encode(graph, groups=groups))
         if not is_flat(graph):
             verdicts = Verdicts()
