@@ -123,7 +123,8 @@ class DagScheduling:
         self._xfailed: set[str] = set()
         self._xfail_deps = xfail_deps_of(config)
         self._started: set[str] = set()
-        self._crashed: dict[str, str] = {}
+        #: the item a crashed worker was running -> that worker (until xdist's crash report arrives)
+        self._crashed: dict[str, WorkerNode] = {}
         self._rerun_after_crash: set[str] = set()
         #: node ids whose outcome is known (reported by a worker, by xdist's crash report or by us)
         self.accounted: set[str] = set()
@@ -203,7 +204,7 @@ class DagScheduling:
             self._left.pop(nodeid, None)
             self._placed.pop(nodeid, None)
             self.accounted.add(nodeid)
-            self._finish(nodeid, self._outcome.pop(nodeid, COMPLETED))
+            self._finish(nodeid, self._outcome.pop(nodeid, COMPLETED), node)
         self._dispatch()
 
     def mark_test_pending(self, item: str) -> None:
@@ -259,9 +260,9 @@ class DagScheduling:
                 lost.append(nodeid)
         if crash is not None:
             self.crashes += 1
-            self._crashed[crash] = node.gateway.id
+            self._crashed[crash] = node
         for nodeid in lost:
-            self._report_skip(nodeid, self.sched.reasons.get(nodeid, "a dependency did not complete"))
+            self._report_skip(nodeid, self.sched.reasons.get(nodeid, "a dependency did not complete"), worker=node)
         self._dispatch()
         return crash
 
@@ -296,10 +297,10 @@ class DagScheduling:
             if nodeid in self._rerun_after_crash:
                 self._rerun_after_crash.discard(nodeid)
             elif nodeid in self._crashed:
-                del self._crashed[nodeid]
+                crashed = self._crashed.pop(nodeid)
                 self._started.discard(nodeid)
                 self.accounted.add(nodeid)
-                self._finish(nodeid, FAILED)
+                self._finish(nodeid, FAILED, crashed)
                 self._dispatch()
             return
         if report.failed:
@@ -384,7 +385,8 @@ class DagScheduling:
     def _stopping(self) -> bool:
         return bool(should_stop(self.config))
 
-    def _finish(self, nodeid: str, outcome: str) -> None:
+    def _finish(self, nodeid: str, outcome: str, worker: WorkerNode | None = None) -> None:
+        """``nodeid`` ended with ``outcome`` (on ``worker``): settle its dependents."""
         sched = self.sched
         assert sched is not None
         if sched.is_finished(nodeid):
@@ -407,11 +409,16 @@ class DagScheduling:
             if node is not None:
                 self._verdict(node, dependent, reason)  # the worker holds it: it reports the skip
             else:
-                self._report_skip(dependent, reason)
+                self._report_skip(dependent, reason, worker=worker)
 
-    def _report_skip(self, nodeid: str, reason: str, *, dependency: bool = True) -> None:
-        """Report ``nodeid`` as skipped in setup, as serial mode does, without a worker."""
+    def _report_skip(
+        self, nodeid: str, reason: str, *, dependency: bool = True, worker: WorkerNode | None = None
+    ) -> None:
+        """Report ``nodeid`` as skipped in setup, as serial mode does, without a worker. Its line under ``-v`` is
+        the worker's that would have run it: the one its group is bound to, else ``worker`` (whose item's end
+        decided the skip), else the controller's."""
         assert self.graph is not None
+        node = self._dispatcher.lane(nodeid) or worker
         self.accounted.add(nodeid)
         self._open.discard(nodeid)
         self._placeable.discard(nodeid)
@@ -419,7 +426,11 @@ class DagScheduling:
         if dependency:
             self.dependency_skips += 1
             reason = xfailed_reason(reason, self._xfailed)
-        report_skip(self.config, nodeid, self.graph.nodes[nodeid].location, reason, dependency=dependency)
+        location = self.graph.nodes[nodeid].location
+        if node is None:
+            report_skip(self.config, nodeid, location, reason, dependency=dependency)
+        else:
+            report_skip(self.config, nodeid, location, reason, dependency=dependency, node=node)
 
     def _verdict(self, node: WorkerNode, nodeid: str, reason: str | None) -> None:
         """Tell ``node`` that the held ``nodeid`` may start (``reason`` None) or is skipped."""
