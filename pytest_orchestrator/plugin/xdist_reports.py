@@ -48,6 +48,7 @@ __all__ = [
     "write_line",
 ]
 
+
 class _Controller:
     """The ``node`` of a report the controller makes when no worker would have run the item: what xdist's terminal
     reporter reads of a worker (``node.gateway.id``) and ``workerinput["workerid"]``, which plugins read; hashable
