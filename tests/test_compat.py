@@ -143,5 +143,6 @@ def test_quiet_log_says_nothing(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_disable_group_suffix() -> None:
     config = fake_config(loadgroup=True)
-    compat.disable_group_suffix(config)
+    assert compat.disable_group_suffix(config) is True
     assert config.option.loadgroup is False
+    assert compat.disable_group_suffix(fake_config(loadgroup=False)) is False

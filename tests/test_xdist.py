@@ -249,6 +249,44 @@ def test_deselected_dependency_skip_policy(pytester: pytest.Pytester) -> None:
     assert "was deselected" in "\n".join(skipped_lines(parallel))
 
 
+def test_controller_skips_print_in_the_worker_layout(pytester: pytest.Pytester) -> None:
+    # more dependents of a failure than workers can hold behind a running item: the controller reports the rest
+    body = "import time\nimport pytest\n\ndef test_a(): time.sleep(0.3)\n"
+    body += "def test_fail():\n    time.sleep(0.1)\n    assert False\n"
+    body += "".join(f"@pytest.mark.depends('test_fail')\ndef test_dep{i}(): pass\n" for i in range(6))
+    project(pytester, test_fan=body)
+    result = run(pytester, "--orchestrate", "-n", "2", "-v", "-rs")
+    result.assert_outcomes(passed=1, failed=1, skipped=6)
+    by_controller = re.search(r"xdist: (\d+) dependency skips? reported by the controller", result.stdout.str())
+    assert by_controller and int(by_controller.group(1)) >= 1, result.stdout.str()
+    verdicts = [line for line in result.outlines if re.search(r"SKIPPED test_fan.py::test_dep\d", line)]
+    assert len(verdicts) == 6
+    # the worker that ran the failure (the one the dependents would have followed), as xdist prints a worker's line
+    failed_line = next(line for line in result.outlines if "FAILED test_fan.py::test_fail" in line)
+    failed_on = re.match(r"\[(gw\d)\]", failed_line)
+    assert failed_on is not None
+    for line in verdicts:
+        assert re.fullmatch(r"\[gw\d\] \[ *\d+%\] SKIPPED test_fan.py::test_dep\d ?", line), line
+    assert sum(line.startswith(f"[{failed_on.group(1)}]") for line in verdicts) >= int(by_controller.group(1))
+    assert len([line for line in skipped_lines(result) if "dependency 'test_fan.py::test_fail' failed" in line]) == 6
+
+
+def test_skips_decided_before_any_worker_print_as_the_controllers(pytester: pytest.Pytester) -> None:
+    project(
+        pytester,
+        test_sel="""
+        import pytest
+
+        def test_base(): pass
+        @pytest.mark.depends("test_base")
+        def test_user(): pass
+        """,
+    )
+    result = run(pytester, "--orchestrate", "--orchestrate-deps=skip", "-k", "user", "-n", "2", "-v")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["[[]controller[]] [[]100%[]] SKIPPED test_sel.py::test_user*"])
+
+
 FIXTURES = """
 import os
 import pytest
@@ -330,12 +368,15 @@ def test_worker_crash_fails_the_item_and_skips_dependents_after_it(pytester: pyt
     result = run(pytester, "--orchestrate", "-n", "2", "-v", "-rs")
     result.assert_outcomes(failed=1, passed=3, skipped=2)
     text = result.stdout.str()
-    assert re.search(r"worker 'gw\d' crashed while running 'test_crash.py::test_crash'", text)
+    crashed = re.search(r"worker '(gw\d)' crashed while running 'test_crash.py::test_crash'", text)
+    assert crashed
     assert "replacing crashed worker" in text
     lines = result.outlines
     failed_at = next(i for i, line in enumerate(lines) if re.search(r"FAILED test_crash.py::test_crash\b", line))
-    child_at = next(i for i, line in enumerate(lines) if "test_crash.py::test_child SKIPPED" in line)
+    child_at = next(i for i, line in enumerate(lines) if re.search(r"SKIPPED test_crash.py::test_child\b", line))
     assert failed_at < child_at
+    # reported by the controller, on the line of the worker that crashed (the child would have followed there)
+    assert lines[child_at].startswith(f"[{crashed.group(1)}] ")
     result.stdout.fnmatch_lines(["*SKIPPED*dependency 'test_crash.py::test_crash' failed*"])
     assert_dependencies_first(pytester, {"test_crash.py::test_z": ["test_crash.py::test_y"]})
 
@@ -458,15 +499,23 @@ def test_collection_mismatch_is_a_clear_error(pytester: pytest.Pytester) -> None
     assert not timeline(pytester)
 
 
-@pytest.mark.parametrize(("dist", "overridden"), [(None, False), ("load", False), ("loadfile", True)])
-def test_dist_is_overridden_with_one_line(pytester: pytest.Pytester, dist: str | None, overridden: bool) -> None:
+@pytest.mark.parametrize(
+    ("dist", "said"),
+    [
+        (None, ""),
+        ("load", ""),
+        ("loadfile", "; --dist=loadfile honoured inside the DAG order"),
+        ("worksteal", "; --dist=worksteal overridden by the DAG scheduler"),
+    ],
+)
+def test_dist_is_said_in_one_line(pytester: pytest.Pytester, dist: str | None, said: str) -> None:
     project(pytester, test_chain=CHAIN)
     args = ["--orchestrate", "-n", "2"] + ([f"--dist={dist}"] if dist else [])
     result = run(pytester, *args)
     result.assert_outcomes(passed=6)
     lines = [line for line in result.outlines if line.startswith("orchestrate: DAG scheduling on 2 workers")]
     assert len(lines) == 1, result.stdout.str()
-    assert (f"--dist={dist} overridden by the DAG scheduler" in lines[0]) == overridden
+    assert lines[0].endswith("dependencies" + said), lines[0]
 
 
 def test_workflow_summary_has_per_worker_lines(pytester: pytest.Pytester) -> None:
@@ -555,7 +604,7 @@ def test_loadgroup_keeps_node_ids_matching_the_dependencies(pytester: pytest.Pyt
     result = run(pytester, "--orchestrate", "-n", "2", "--dist", "loadgroup", "-v")
     result.assert_outcomes(passed=2)
     assert "@db" not in result.stdout.str()
-    assert "--dist=loadgroup overridden by the DAG scheduler" in result.stdout.str()
+    assert "--dist=loadgroup honoured inside the DAG order" in result.stdout.str()
     assert_dependencies_first(pytester, {"test_grp.py::test_use": ["test_grp.py::test_setup"]})
 
 

@@ -3,7 +3,8 @@
 Each suite (seeded) mixes Python tests in several modules and scripts under ``scripts/`` (PEP 723
 ``[tool.orchestrate]`` metadata), some failing, some skipping (``pytest.skip``, exit status 77), some xfailing,
 with dependencies in both directions between tests and scripts. The JUnit XML of both runs is compared testcase by
-testcase: outcome, message and text. Extra seeds are marked ``slow``.
+testcase: outcome, message and text. Extra seeds are marked ``slow``. The same holds under ``--dist loadfile``,
+``loadscope`` and ``loadgroup`` (some tests then carry ``xdist_group`` markers).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ def _inner_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> No
     lean_xdist_inner_runs(monkeypatch)
 
 
-def generate(pytester: pytest.Pytester, seed: int, size: int = 30) -> int:
-    """Write a random suite; return its number of items."""
+def generate(pytester: pytest.Pytester, seed: int, size: int = 30, *, groups: bool = False) -> int:
+    """Write a random suite (some tests in ``xdist_group``s when ``groups``); return its number of items."""
     rng = random.Random(seed)
+    grouping = random.Random(-seed)  # its own generator: the suite is the same with or without groups
     pytester.makeini("[pytest]\norchestrate_scripts = scripts/*.py\n")
     modules: dict[str, list[str]] = {}
     scripts: dict[str, str] = {}
@@ -51,6 +53,8 @@ def generate(pytester: pytest.Pytester, seed: int, size: int = 30) -> int:
             lines.append(f"@pytest.mark.depends(on={targets!r})")
         if behaviour == "xfail":
             lines.append('@pytest.mark.xfail(reason="known")')
+        if groups and grouping.random() < 0.5:
+            lines.append(f"@pytest.mark.xdist_group({grouping.choice(['db', 'net'])!r})")
         lines.append(f"def test_{i}():")
         lines.append(f"    time.sleep({sleep})")
         lines.append(
@@ -87,14 +91,15 @@ def junit(path: Path) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def compare(pytester: pytest.Pytester, seed: int, workers: int = 2) -> None:
-    count = generate(pytester, seed)
+def compare(pytester: pytest.Pytester, seed: int, workers: int = 2, dist: str = "load") -> None:
+    count = generate(pytester, seed, groups=dist == "loadgroup")
     serial = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--orchestrate", "--junitxml=serial.xml", timeout=120
     )
     parallel = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--orchestrate", "-n", str(workers), "--junitxml=parallel.xml", timeout=120
-    )
+        "-p", "no:cacheprovider", "--orchestrate", "-n", str(workers), "--dist", dist, "--junitxml=parallel.xml",
+        timeout=120,
+    )  # fmt: skip
     a, b = junit(pytester.path / "serial.xml"), junit(pytester.path / "parallel.xml")
     assert len(a) == count, serial.stdout.str()
     differing = {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
@@ -107,6 +112,11 @@ def compare(pytester: pytest.Pytester, seed: int, workers: int = 2) -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_same_outcomes_as_serial(pytester: pytest.Pytester, seed: int, workers: int) -> None:
     compare(pytester, seed, workers)
+
+
+@pytest.mark.parametrize("dist", ["loadfile", "loadscope", "loadgroup"])
+def test_same_outcomes_as_serial_under_dist_modes(pytester: pytest.Pytester, dist: str) -> None:
+    compare(pytester, 1, 2, dist)
 
 
 @pytest.mark.slow

@@ -121,11 +121,11 @@ class FakeDSession:
     shouldstop: bool | str = False
 
 
-def make_config(tmp_path: Path, workers: int) -> Any:
+def make_config(tmp_path: Path, workers: int, dist: str = "load") -> Any:
     hooks = Hooks()
     dsession = FakeDSession()
     plugins = {"dsession": dsession}
-    options = {"tx": ["popen"] * workers, "dist": "load", "maxworkerrestart": None}
+    options = {"tx": ["popen"] * workers, "dist": dist, "maxworkerrestart": None}
     return types.SimpleNamespace(
         hook=hooks,
         getvalue=lambda name: options[name],
@@ -139,18 +139,26 @@ def make_config(tmp_path: Path, workers: int) -> Any:
 
 class Simulation:
     def __init__(
-        self, tmp_path: Path, graph: ItemGraph, outcomes: dict[str, str], workers: int, *, seed: int = 0
+        self,
+        tmp_path: Path,
+        graph: ItemGraph,
+        outcomes: dict[str, str],
+        workers: int,
+        *,
+        seed: int = 0,
+        dist: str = "load",
+        groups: dict[str, str] | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.graph = graph
         self.outcomes = outcomes
-        self.config = make_config(tmp_path, workers)
+        self.config = make_config(tmp_path, workers, dist)
         self.plugin = ControllerPlugin(self.config)
         self.config.hook.plugin = self.plugin
         self.sched = DagScheduling(self.config, None)
         self.plugin.scheduler = self.sched
         self.collection = list(graph.nodes)
-        data = encode(graph)
+        data = encode(graph, groups)
         #: items that wait for the controller's verdict on the worker (they have dependencies)
         self.gated = {n for n, node in graph.nodes.items() if node.deps}
         #: items the workers skipped on the controller's verdict
@@ -164,6 +172,8 @@ class Simulation:
         self.finished_at: dict[str, int] = {}
         self.started_at: dict[str, int] = {}
         self.ran: list[str] = []
+        #: node id -> the worker that ran it (last time)
+        self.ran_on: dict[str, str] = {}
         self.shutdown_triggered = False
         self.max_restarts = 10
         #: act like a ``pytest_handlecrashitem`` hook that asks for the crashed item to run again
@@ -230,6 +240,7 @@ class Simulation:
                 return True
         self.started_at[nodeid] = self.clock
         self.ran.append(nodeid)
+        self.ran_on[nodeid] = node.gateway.id
         hooks = self.config.hook
         hooks.pytest_runtest_logstart(nodeid, None)
         own = self.outcomes.get(nodeid, "passed")
@@ -494,3 +505,62 @@ def test_a_crashed_item_put_back_by_a_handlecrashitem_hook_runs_again(tmp_path: 
     assert sim.ran == ["t.py::t0", "t.py::t1", "t.py::t1", "t.py::t2", "t.py::t3"]
     assert synthetic_skips(sim) == {}
     assert sim.sched.not_run() == []
+
+
+def grouped_graph(rng: random.Random, size: int) -> tuple[ItemGraph, dict[str, str]]:
+    """A random DAG over a few modules and classes (dependencies cross them), and random ``xdist_group`` names."""
+    nodes: list[Node] = []
+    groups: dict[str, str] = {}
+    for i in range(size):
+        module = f"test_m{rng.randrange(4)}.py"
+        parent = module if rng.random() < 0.6 else f"{module}::TestC{rng.randrange(2)}"
+        deps = list(dict.fromkeys(rng.choice(nodes).nodeid for _ in range(rng.choice((0, 1, 1, 2, 3))) if nodes))
+        nodeid = f"{parent}::test_{i}"
+        nodes.append(Node(nodeid, deps=deps, parent=parent, location=(module, i, f"test_{i}")))
+        if rng.random() < 0.6:
+            groups[nodeid] = rng.choice(("db", "net", "gpu"))
+    return ItemGraph(nodes), groups
+
+
+def affinity_key(dist: str, graph: ItemGraph, groups: dict[str, str], nodeid: str) -> str | None:
+    """What must stay on one worker, by xdist's rule for ``dist``."""
+    if dist == "loadfile":
+        return nodeid.split("::", 1)[0]
+    if dist == "loadscope":
+        return nodeid.rsplit("::", 1)[0]
+    return groups.get(nodeid)
+
+
+@pytest.mark.parametrize("dist", ["loadfile", "loadscope", "loadgroup"])
+@pytest.mark.parametrize("workers", [2, 3, 5])
+def test_affinity_keeps_groups_on_one_worker_without_deadlock(tmp_path: Path, dist: str, workers: int) -> None:
+    # with groups bound to different workers, a worker may hold its last item while what could follow it waits for
+    # an item bound to a busy worker that waits for the held one (the scheduler then sends that item at once)
+    rng = random.Random(f"{dist}{workers}")
+    for case in range(40):
+        graph, groups = grouped_graph(rng, rng.randrange(1, 40))
+        outcomes = {n: rng.choice(("passed",) * 8 + ("failed", "skipped")) for n in graph}
+        folder = tmp_path / f"{case}"
+        folder.mkdir()
+        sim = Simulation(folder, graph, outcomes, workers, seed=case, dist=dist, groups=groups)
+        sim.run()
+        check(sim, graph, outcomes)
+        where: dict[str, set[str]] = {}
+        for nodeid, worker in sim.ran_on.items():
+            key = affinity_key(dist, graph, groups, nodeid)
+            if key is not None:
+                where.setdefault(key, set()).add(worker)
+        assert all(len(w) == 1 for w in where.values()), (case, where)
+
+
+@pytest.mark.parametrize("dist", ["loadfile", "loadgroup"])
+def test_affinity_survives_crashes(tmp_path: Path, dist: str) -> None:
+    rng = random.Random(dist)
+    for case in range(25):
+        graph, groups = grouped_graph(rng, rng.randrange(1, 30))
+        outcomes = {n: rng.choice(("passed",) * 8 + ("failed", "crash")) for n in graph}
+        folder = tmp_path / f"{case}"
+        folder.mkdir()
+        sim = Simulation(folder, graph, outcomes, 2, seed=case, dist=dist, groups=groups)
+        sim.run()
+        check(sim, graph, outcomes)

@@ -161,13 +161,16 @@ def collection_diff(expected: list[str], got: list[str], from_id: str, to_id: st
     return diff
 
 
-def disable_group_suffix(config: pytest.Config) -> None:
-    """Keep xdist's worker from appending ``@group`` to node ids (``--dist loadgroup``), on a worker.
+def disable_group_suffix(config: pytest.Config) -> bool:
+    """Keep xdist's worker from appending ``@group`` to node ids (``--dist loadgroup``), on a worker; whether it
+    would have (the worker's only trace of ``--dist loadgroup``: xdist sets the worker's ``dist`` to ``no``).
 
     The one write into xdist's state, and unavoidable: the worker's collection hook appends the suffix when
     ``config.getvalue("loadgroup")`` is true, which xdist's worker setup (``setup_config`` in ``xdist.remote``)
     sets from ``--dist`` before our ``pytest_configure`` runs; no hook or option turns it off. The DAG scheduler
-    overrides ``--dist`` anyway, and the node ids must match the dependency targets. Same in pytest-xdist 3.5.0
-    and 3.8.0.
+    keeps the groups itself (the worker hands them over), and the node ids must match the dependency targets. Same
+    in pytest-xdist 3.5.0 and 3.8.0.
     """
+    loadgroup = bool(getattr(config.option, "loadgroup", False))
     config.option.loadgroup = False
+    return loadgroup

@@ -26,6 +26,7 @@ __all__ = [
     "INTERRUPTED",
     "OUTCOME_STATUS",
     "RERUN",
+    "SYNTHETIC_ATTR",
     "TIMEOUT_ATTR",
     "report_outcome",
     "report_status",
@@ -43,6 +44,8 @@ INTERRUPTED = "interrupted"
 TIMEOUT_ATTR = "orchestrate_timeout"
 ERROR_ATTR = "orchestrate_error"
 DEPENDENCY_SKIP_ATTR = "orchestrate_dependency_skip"
+#: set on the reports the xdist controller makes up (dependency skips, items that never ran): no worker ran the item
+SYNTHETIC_ATTR = "orchestrate_synthetic"
 
 #: what an item (or one phase of it) did -> the library's status; in the order the summary prints its counts
 OUTCOME_STATUS: Mapping[str, TaskStatus] = MappingProxyType(

@@ -23,6 +23,7 @@ import pytest
 from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
+from pytest_orchestrator.plugin.outcomes import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
 from pytest_orchestrator.plugin.outcomes import report_outcome
 from pytest_orchestrator.plugin.properties import session_graph
@@ -34,7 +35,10 @@ _FAILED = ("failed", "timeout", "error")
 
 
 def worker_of(report: pytest.TestReport) -> str | None:
-    """The xdist worker (``gwN``) that made ``report``, as xdist's controller tells it; ``None`` when serial."""
+    """The xdist worker (``gwN``) that made ``report``, as xdist's controller tells it; ``None`` when serial, or when
+    the controller made it (its ``node`` only says whose line it is under ``-v``)."""
+    if getattr(report, SYNTHETIC_ATTR, False):
+        return None
     node = getattr(report, "node", None)
     gateway = getattr(node, "gateway", None)
     worker = getattr(gateway, "id", None)

@@ -57,8 +57,9 @@ def register(config: pytest.Config) -> None:
             from pytest_orchestrator.plugin.compat import disable_group_suffix
             from pytest_orchestrator.plugin.xdist_worker import WorkerPlugin
 
-            disable_group_suffix(config)  # no "@group" suffixes: node ids must match the dependency targets
-            manager.register(WorkerPlugin(config), WORKER_PLUGIN_NAME)
+            # no "@group" suffixes: node ids must match the dependency targets (the groups are handed over instead)
+            loadgroup = disable_group_suffix(config)
+            manager.register(WorkerPlugin(config, loadgroup=loadgroup), WORKER_PLUGIN_NAME)
     elif distributes(config) and not manager.has_plugin(CONTROLLER_PLUGIN_NAME):
         from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
 

@@ -2,6 +2,9 @@
 
 Skips. A dependent of an item that did not pass is never sent to a worker: the controller reports it as skipped
 itself (logstart, a skipped setup report, a passed teardown report, logfinish), with the reason the rules give.
+Its reports carry a ``node`` as a worker's do, so ``-v`` prints them in xdist's layout (``[gw1] [ 50%] SKIPPED
+...``): the worker that would have run the item (the one its group is bound to, else the one whose item's end
+decided the skip), else :data:`CONTROLLER` (``[controller]``: skips decided before or after every worker).
 Items that never ran because no worker was left are reported the same way at the end of the run; after
 ``-x``/``--maxfail`` one line lists what did not run instead.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import os
+import types
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -22,13 +26,16 @@ import pytest
 
 from pytest_orchestrator.plugin.compat import collection_diff
 from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.outcomes import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.summary import DEPENDENCY_SKIP_ATTR
+from pytest_orchestrator.plugin.xdist_dispatch import AFFINITY_MODES
 
 
 if TYPE_CHECKING:
     from pytest_orchestrator.plugin.compat import XdistLog
 
 __all__ = [
+    "CONTROLLER",
     "SYNTHETIC_ATTR",
     "complete_summary",
     "header_line",
@@ -42,8 +49,21 @@ __all__ = [
     "write_line",
 ]
 
-#: set on the reports the controller makes up (dependency skips, items that never ran)
-SYNTHETIC_ATTR = "orchestrate_synthetic"
+
+class _Controller:
+    """The ``node`` of a report the controller makes when no worker would have run the item: what xdist's terminal
+    reporter reads of a worker (``node.gateway.id``) and ``workerinput["workerid"]``, which plugins read; hashable
+    (junitxml keys the phases of an item by ``(node id, node)``)."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = types.SimpleNamespace(id=name)
+        self.workerinput = {"workerid": name}
+
+    def __repr__(self) -> str:
+        return f"<{self.gateway.id}>"
+
+
+CONTROLLER = _Controller("controller")
 
 
 def plural(count: int, word: str) -> str:
@@ -72,7 +92,7 @@ def say_notes(config: pytest.Config, inbox: object) -> None:
 
 
 def header_line(config: pytest.Config, workers: int, graph: ItemGraph) -> str:
-    """``orchestrate: DAG scheduling on N workers: I items, D dependencies`` (and the ``--dist`` overridden); empty
+    """``orchestrate: DAG scheduling on N workers: I items, D dependencies`` (and what became of ``--dist``); empty
     when it tells nothing: no dependencies and xdist's own ``--dist`` mode."""
     dist = config.getoption("dist", None)
     if not graph.edge_count() and dist in (None, "no", "load"):
@@ -82,15 +102,24 @@ def header_line(config: pytest.Config, workers: int, graph: ItemGraph) -> str:
         f"{plural(len(graph), 'item')}, {graph.edge_count()} "
         f"{'dependency' if graph.edge_count() == 1 else 'dependencies'}"
     )
-    if dist not in (None, "no", "load"):
+    if dist in AFFINITY_MODES:
+        text += f"; --dist={dist} honoured inside the DAG order"
+    elif dist not in (None, "no", "load"):
         text += f"; --dist={dist} overridden by the DAG scheduler"
     return text
 
 
 def report_skip(
-    config: pytest.Config, nodeid: str, location: tuple[str, int | None, str], reason: str, *, dependency: bool
+    config: pytest.Config,
+    nodeid: str,
+    location: tuple[str, int | None, str],
+    reason: str,
+    *,
+    dependency: bool,
+    node: object = CONTROLLER,
 ) -> None:
-    """Report ``nodeid`` (at ``location`` in the item graph) as skipped in setup, as serial mode does."""
+    """Report ``nodeid`` (at ``location`` in the item graph) as skipped in setup, as serial mode does; ``node`` is
+    the worker whose line it is (xdist's ``report.node``)."""
     rel, lineno, domain = location
     if not rel:
         rel = nodeid.split("::")[0]
@@ -102,11 +131,13 @@ def report_skip(
     hook.pytest_runtest_logstart(nodeid=nodeid, location=where)
     setup = pytest.TestReport(nodeid, where, {}, "skipped", longrepr, "setup", user_properties=[])
     setattr(setup, SYNTHETIC_ATTR, True)
+    setup.node = node  # type: ignore[attr-defined]  # as xdist sets it on a worker's report
     if dependency:
         setattr(setup, DEPENDENCY_SKIP_ATTR, True)
     hook.pytest_runtest_logreport(report=setup)
     teardown = pytest.TestReport(nodeid, where, {}, "passed", None, "teardown", user_properties=[])
     setattr(teardown, SYNTHETIC_ATTR, True)
+    teardown.node = node  # type: ignore[attr-defined]  # the same node: junitxml pairs phases by (node id, node)
     hook.pytest_runtest_logreport(report=teardown)
     hook.pytest_runtest_logfinish(nodeid=nodeid, location=where)
 

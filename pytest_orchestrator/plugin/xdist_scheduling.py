@@ -20,6 +20,13 @@ to work around it; it keeps a *follower* behind every item it wants running:
 So every item with dependencies starts only after all of them finished on any worker, and the scheduler never holds
 a ready item for want of a follower while any other item could be sent.
 
+Affinity. Under ``--dist loadfile``, ``loadscope`` or ``loadgroup`` an item's group, once bound to a worker, runs
+there alone (:mod:`.xdist_dispatch`), in the same DAG order. A worker holding its last item may then find nothing
+it may run that could follow it while what its items wait for is bound to other workers: those items are sent to
+their workers at once, behind what these run (:meth:`DagScheduling._unblock`), until something can follow. When
+nothing left may ever run on it, a ``shutdown`` releases its last item. Items are still sent only after their
+dependencies, so no wait is circular.
+
 Crashes. ``remove_node`` returns the item the dead worker was running (xdist reports it as failed), puts the
 items it had not started back, and the crash item's dependents are skipped when xdist's crash report arrives (so
 the output reads cause before effect).
@@ -48,10 +55,13 @@ from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.item_hooks import xfailed_reason
 from pytest_orchestrator.plugin.options import xfail_deps_of
+from pytest_orchestrator.plugin.xdist_dispatch import AFFINITY_MODES
 from pytest_orchestrator.plugin.xdist_dispatch import Dispatcher
+from pytest_orchestrator.plugin.xdist_dispatch import affinity_groups
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
 from pytest_orchestrator.plugin.xdist_handoff import STOP
 from pytest_orchestrator.plugin.xdist_handoff import VERDICT
+from pytest_orchestrator.plugin.xdist_handoff import Handoff
 from pytest_orchestrator.plugin.xdist_handoff import HandoffError
 from pytest_orchestrator.plugin.xdist_handoff import decode
 from pytest_orchestrator.plugin.xdist_handoff import receive
@@ -124,7 +134,8 @@ class DagScheduling:
         self._xfailed: set[str] = set()
         self._xfail_deps = xfail_deps_of(config)
         self._started: set[str] = set()
-        self._crashed: dict[str, str] = {}
+        #: the item a crashed worker was running -> that worker (until xdist's crash report arrives)
+        self._crashed: dict[str, WorkerNode] = {}
         self._rerun_after_crash: set[str] = set()
         #: node ids whose outcome is known (reported by a worker, by xdist's crash report or by us)
         self.accounted: set[str] = set()
@@ -204,7 +215,7 @@ class DagScheduling:
             self._left.pop(nodeid, None)
             self._placed.pop(nodeid, None)
             self.accounted.add(nodeid)
-            self._finish(nodeid, self._outcome.pop(nodeid, COMPLETED))
+            self._finish(nodeid, self._outcome.pop(nodeid, COMPLETED), node)
         self._dispatch()
 
     def mark_test_pending(self, item: str) -> None:
@@ -236,6 +247,7 @@ class DagScheduling:
         self._usable.discard(node)
         self._unusable.discard(node)
         self._dispatcher.last_parent.pop(node, None)
+        self._dispatcher.unbind(node)  # its groups go to the next worker that gets one of their items
         self.node2collection.pop(node, None)
         if self.collection is None or self.sched is None:
             return None
@@ -259,9 +271,9 @@ class DagScheduling:
                 lost.append(nodeid)
         if crash is not None:
             self.crashes += 1
-            self._crashed[crash] = node.gateway.id
+            self._crashed[crash] = node
         for nodeid in lost:
-            self._report_skip(nodeid, self.sched.reasons.get(nodeid, "a dependency did not complete"))
+            self._report_skip(nodeid, self.sched.reasons.get(nodeid, "a dependency did not complete"), worker=node)
         self._dispatch()
         return crash
 
@@ -296,10 +308,10 @@ class DagScheduling:
             if nodeid in self._rerun_after_crash:
                 self._rerun_after_crash.discard(nodeid)
             elif nodeid in self._crashed:
-                del self._crashed[nodeid]
+                crashed = self._crashed.pop(nodeid)
                 self._started.discard(nodeid)
                 self.accounted.add(nodeid)
-                self._finish(nodeid, FAILED)
+                self._finish(nodeid, FAILED, crashed)
                 self._dispatch()
             return
         if report.failed:
@@ -325,11 +337,15 @@ class DagScheduling:
             return
         self.collection = collection
         self._usable.update(self.node2collection)
-        graph = self._read_graph(first)
-        if self.aborted is not None:
+        handoff = self._read_handoff(first)
+        if handoff is None:
             return
         say_notes(self.config, self._inbox(first))  # what the workers' collection has for the user, said once
-        if graph is None and self.delegate is not None:
+        graph = handoff.graph
+        dist = self.config.getoption("dist", None)
+        # xdist's loadgroup reads the groups off "@group" node id suffixes, which the workers leave out under
+        # --orchestrate: a session with groups is ours even without edges
+        if graph is None and self.delegate is not None and not (dist == "loadgroup" and handoff.groups):
             # nothing to schedule: the items travel as stock xdist sends them, by xdist's own scheduler
             self.flat = True
             self.first_sent = time.perf_counter()
@@ -340,21 +356,20 @@ class DagScheduling:
                 Node(n, parent=n.partition("::")[0], location=(n.partition("::")[0], None, n))
                 for n in dict.fromkeys(collection)
             )
-        self._setup(graph, collection)
+        groups = affinity_groups(dist, graph, handoff.groups) if dist in AFFINITY_MODES else {}
+        self._setup(graph, collection, groups)
 
-    def _read_graph(self, node: WorkerNode) -> ItemGraph | None:
+    def _read_handoff(self, node: WorkerNode) -> Handoff | None:
         try:
-            handoff = decode(receive(self._inbox(node), node.gateway.id), node.gateway.id)
-            graph = handoff.graph
+            return decode(receive(self._inbox(node), node.gateway.id), node.gateway.id)
         except HandoffError as exc:
             if exc.usage_error:
                 raise pytest.UsageError(exc.message) from None
             self.aborted = exc.message
             write_line(self.config, f"{exc.message}; nothing was run", verbosity=-1)
             return None
-        return graph
 
-    def _setup(self, graph: ItemGraph, collection: list[str]) -> None:
+    def _setup(self, graph: ItemGraph, collection: list[str], groups: dict[str, str]) -> None:
         position: dict[str, int] = {}
         for index, nodeid in enumerate(collection):
             self._indices.setdefault(nodeid, []).append(index)
@@ -365,7 +380,7 @@ class DagScheduling:
         self.graph = graph
         self._open = set(graph.nodes)
         sched = self.sched = graph.make_scheduler()
-        self._dispatcher.setup(graph, sched, position, len(collection))
+        self._dispatcher.setup(graph, sched, position, len(collection), groups)
         header = header_line(self.config, self.numnodes, graph)
         write_line(self.config, header, verbosity=-1 if "overridden" in header else 0)  # the override shows under -q
         for nodeid in graph.order():
@@ -382,7 +397,8 @@ class DagScheduling:
     def _stopping(self) -> bool:
         return bool(should_stop(self.config))
 
-    def _finish(self, nodeid: str, outcome: str) -> None:
+    def _finish(self, nodeid: str, outcome: str, worker: WorkerNode | None = None) -> None:
+        """``nodeid`` ended with ``outcome`` (on ``worker``): settle its dependents."""
         sched = self.sched
         assert sched is not None
         if sched.is_finished(nodeid):
@@ -405,11 +421,16 @@ class DagScheduling:
             if node is not None:
                 self._verdict(node, dependent, reason)  # the worker holds it: it reports the skip
             else:
-                self._report_skip(dependent, reason)
+                self._report_skip(dependent, reason, worker=worker)
 
-    def _report_skip(self, nodeid: str, reason: str, *, dependency: bool = True) -> None:
-        """Report ``nodeid`` as skipped in setup, as serial mode does, without a worker."""
+    def _report_skip(
+        self, nodeid: str, reason: str, *, dependency: bool = True, worker: WorkerNode | None = None
+    ) -> None:
+        """Report ``nodeid`` as skipped in setup, as serial mode does, without a worker. Its line under ``-v`` is
+        the worker's that would have run it: the one its group is bound to, else ``worker`` (whose item's end
+        decided the skip), else the controller's."""
         assert self.graph is not None
+        node = self._dispatcher.lane(nodeid) or worker
         self.accounted.add(nodeid)
         self._open.discard(nodeid)
         self._placeable.discard(nodeid)
@@ -417,7 +438,11 @@ class DagScheduling:
         if dependency:
             self.dependency_skips += 1
             reason = xfailed_reason(reason, self._xfailed)
-        report_skip(self.config, nodeid, self.graph.nodes[nodeid].location, reason, dependency=dependency)
+        location = self.graph.nodes[nodeid].location
+        if node is None:
+            report_skip(self.config, nodeid, location, reason, dependency=dependency)
+        else:
+            report_skip(self.config, nodeid, location, reason, dependency=dependency, node=node)
 
     def _verdict(self, node: WorkerNode, nodeid: str, reason: str | None) -> None:
         """Tell ``node`` that the held ``nodeid`` may start (``reason`` None) or is skipped."""
@@ -466,7 +491,10 @@ class DagScheduling:
         best: tuple[bool, tuple[float, int], str] | None = None
         stale = []
         assert self.graph is not None
+        allowed = self._dispatcher.allowed
         for nodeid in self._placeable:
+            if not allowed(nodeid, node):
+                continue  # its group is bound to another worker
             if not self._can_place(nodeid) or self._deps_done(nodeid):
                 stale.append(nodeid)  # not placeable yet, or ready (the pool's)
                 continue
@@ -518,6 +546,8 @@ class DagScheduling:
             if not pool:
                 break
             batch = self._dispatcher.take(node, len(empty), len(self._usable))
+            if not batch:
+                continue  # every ready item is bound to another worker
             if len(batch) == 1:
                 self._place(node, batch)  # its dependents may follow it
                 follower = self._follower(node, local=False)
@@ -537,13 +567,51 @@ class DagScheduling:
             batch = self._dispatcher.take(node, len(holders), len(self._usable)) if pool else []
             if not batch:
                 follower = self._follower(node, local=False)
+                if follower is None and self._dispatcher.group:
+                    follower = self._unblock(node)
                 batch = [follower] if follower is not None else []
             if batch:
                 self._send(node, batch)
                 sent = True
-            elif not self._open.difference(self._placed):
-                node.shutdown()  # nothing left to send: release its last item
+            elif not any(self._dispatcher.allowed(n, node) for n in self._open.difference(self._placed)):
+                node.shutdown()  # nothing left it may run: release its last item
         return sent
+
+    def _unblock(self, node: WorkerNode) -> str | None:
+        """Affinity: a follower for ``node``, which holds its last item, after sending the items that what it may
+        run waits for, and that are bound to other workers, to those workers (behind what they run).
+
+        Without this, ``node``'s held item could wait for a follower that waits for an item bound to a worker that
+        waits for the held item. Only items whose dependencies are all sent are sent, so no wait is circular; each
+        round sends at least one item, and the first unsent dependency of an item ``node`` may run is always
+        sendable, so the loop ends with a follower or with nothing left that ``node`` may run.
+        """
+        assert self.graph is not None
+        dispatcher = self._dispatcher
+        while True:
+            follower = self._follower(node, local=False)
+            if follower is not None:
+                return follower
+            unsent = self._open.difference(self._placed)
+            wanted = [n for n in unsent if dispatcher.allowed(n, node)]
+            blockers: list[str] = []
+            seen: set[str] = set()
+            while wanted:
+                for dep in self.graph.nodes[wanted.pop()].deps:
+                    if dep in unsent and dep not in seen:
+                        seen.add(dep)
+                        wanted.append(dep)
+                        if not dispatcher.allowed(dep, node) and self._can_place(dep):
+                            blockers.append(dep)
+            sent = False
+            for nodeid in sorted(blockers, key=dispatcher.key.__getitem__):
+                owner = dispatcher.lane(nodeid)
+                if owner is None or owner not in self._usable or owner.shutting_down:
+                    continue  # not expected: a group is bound to a live worker only
+                self._send(owner, [nodeid])
+                sent = True
+            if not sent:
+                return None
 
     def _hunger(self, node: WorkerNode) -> int:
         """Who gets ready items first: a worker holding a ready item (one more item runs it), then an empty one,
@@ -558,6 +626,7 @@ class DagScheduling:
         assert self.graph is not None and self.sched is not None
         for nodeid in batch:
             self._placed[nodeid] = node
+            self._dispatcher.bind(nodeid, node)
             self._placeable.discard(nodeid)
             if nodeid in self._dispatcher.pool:
                 self._dispatcher.pool.remove(nodeid)

@@ -150,8 +150,10 @@ class WorkerGate:
 class WorkerPlugin:
     """Registered on an xdist worker under ``--orchestrate``."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, *, loadgroup: bool = False) -> None:
         self.config = config
+        #: ``--dist loadgroup``: hand the items' ``xdist_group`` names over
+        self.loadgroup = loadgroup
         workerinput: dict[str, Any] = getattr(config, "workerinput", {})
         #: the execnet channel to the controller (:mod:`.xdist_handoff`)
         self.channel: Any = workerinput.get(CHANNEL_KEY)
@@ -207,7 +209,7 @@ class WorkerPlugin:
         if graph is None:
             self.channel.send(encode_error("orchestrate: the worker built no item graph", usage_error=False))
             return
-        groups = xdist_groups(session.items) if self.config.getoption("dist", None) == "loadgroup" else None
+        groups = xdist_groups(session.items) if self.loadgroup else None
         notes = getattr(self.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME), "notes", None)
         lines = notes() if notes is not None else []
         if lines:  # the controller prints them: this worker's terminal is nobody's
