@@ -635,3 +635,57 @@ def test_workflow_summary_has_the_graph_part(pytester: pytest.Pytester) -> None:
             "xdist workers busy: gw0 *",
         ]
     )
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_dependent_starts_after_the_module_teardown_of_its_dependency(
+    pytester: pytest.Pytester, workers: tuple[str, ...]
+) -> None:
+    # The guarantee (README, "In parallel"): a dependent starts after its dependency's whole protocol ended on its
+    # worker, teardowns included, of every fixture the worker's next item does not share. A failing teardown
+    # fails the dependency, so the dependent is skipped, as in a serial run.
+    project(
+        pytester,
+        timeline=False,
+        test_m1="""
+        import time, pytest
+
+        @pytest.fixture(scope="module")
+        def resource():
+            yield
+            time.sleep(0.3)
+            with open("m1_down", "w") as f:
+                f.write(repr(time.time()))
+
+        def test_a(resource): pass
+        """,
+        test_m2="""
+        import time, pytest
+
+        @pytest.mark.depends("test_m1.py::test_a")
+        def test_b():
+            with open("b_start", "w") as f:
+                f.write(repr(time.time()))
+        """,
+        test_m3="""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def broken():
+            yield
+            raise RuntimeError("teardown went wrong")
+
+        def test_c(broken): pass
+        """,
+        test_m4="""
+        import pytest
+
+        @pytest.mark.depends("test_m3.py::test_c")
+        def test_d(): pass
+        def test_e(): pass
+        """,
+    )
+    result = run(pytester, "--orchestrate", "-rs", *workers)
+    result.assert_outcomes(passed=4, skipped=1, errors=1)
+    assert float((pytester.path / "m1_down").read_text()) <= float((pytester.path / "b_start").read_text())
+    result.stdout.fnmatch_lines(["SKIPPED * test_m4.py:*dependency 'test_m3.py::test_c' failed"])
