@@ -40,6 +40,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from typing import Any
 from typing import TextIO
 import warnings
@@ -80,6 +81,8 @@ COMMANDS = ("schedule", "watch")
 #: seconds running jobs get to finish after SIGTERM / Ctrl-C
 DEFAULT_GRACE = 10.0
 _PROG = "orchestrate"
+#: how long the pool threads that are not in a job get to leave once the scheduler stopped (seconds)
+_IDLE_EXIT = 1.0
 _USAGE_ERROR = 2
 _TRIGGER_KEYS = ("cron", "every", "at")
 _JOB_KEYS = ("target", *_TRIGGER_KEYS, "tz", "args", "kwargs", "misfire", "overlap", "max_runs")
@@ -292,6 +295,11 @@ def _serve_until_signalled(scheduler: Scheduler, grace: float, out: TextIO) -> i
     out.flush()
     scheduler.stop(wait=True, grace=grace)
     left = [t for t in threading.enumerate() if t.name.startswith("scheduled-job") and t.is_alive()]
+    # an idle pool thread leaves as soon as it sees the pool shut down; only one still in a job is abandoned
+    deadline = time.monotonic() + _IDLE_EXIT
+    for thread in left:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t for t in left if t.is_alive()]
     if left:  # a sync function that ignores cancellation: its thread cannot be stopped, the process can
         out.write(f"{_PROG}: abandoning {len(left)} job thread(s) still running after the grace period\n")
         out.flush()
