@@ -138,6 +138,8 @@ class TargetResolver:
     def alias_clashes(self) -> list[str]:
         """One message per alias that is also the name of another item (a test's name, a node id or a script's
         stem): a dependency on that name would mean the alias, silently (aliases are tried first)."""
+        if not self.by_alias:  # the common case: nothing to clash, no table of every name to build
+            return []
         names: dict[str, list[str]] = {}
         for ref in self.refs:
             names.setdefault(ref.base.rpartition("::")[2], []).append(ref.nodeid)
