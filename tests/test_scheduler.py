@@ -265,3 +265,43 @@ def test_driving_to_the_end_respects_the_rules(data: st.DataObject) -> None:
     assert sorted(outcome) == list(range(n))
     assert len(handed_out) == len(set(handed_out))
     assert all(sched.state[node] == outcome[node] for node in graph)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), strategy=st.sampled_from(["critical_path", "priority", "fifo"]))
+def test_nodes_finished_while_ready_never_come_out_of_the_queue(data: st.DataObject, strategy: str) -> None:
+    """A caller may finish a ready node without taking it (the pytest plugin runs items in pytest's order) or
+    cancel what waits: such a node is never handed out afterwards, nothing is handed out twice, and ``has_ready``
+    says exactly whether a ready node is left."""
+    n = data.draw(st.integers(1, 15))
+    graph = {j: sorted(data.draw(st.sets(st.integers(0, j - 1), max_size=3)) if j else []) for j in range(n)}
+    sched = DagScheduler(graph, strategy=strategy)
+    handed_out: list[int] = []
+    running: set[int] = set()
+    for _ in range(4 * n):
+        if not sched.is_active():
+            break
+        ready_now = [node for node in graph if sched.state[node] == "ready"]
+        assert sched.has_ready() == bool(ready_now)
+        action = data.draw(st.sampled_from(["take", "finish_ready", "finish_running", "cancel"]))
+        if action == "take":
+            taken = sched.get_ready(data.draw(st.none() | st.integers(1, 3)))
+            assert set(taken) <= set(ready_now) and len(taken) == len(set(taken))
+            assert not set(taken) & set(handed_out)
+            handed_out += taken
+            running.update(taken)
+        elif action == "finish_ready" and ready_now:
+            sched.done(data.draw(st.sampled_from(ready_now)), data.draw(st.sampled_from([COMPLETED, FAILED])))
+        elif action == "finish_running" and running:
+            node = data.draw(st.sampled_from(sorted(running)))
+            running.discard(node)
+            sched.done(node, data.draw(st.sampled_from([COMPLETED, FAILED])))
+        elif action == "cancel" and data.draw(st.booleans()):
+            cancelled, _ = sched.cancel_pending("stop", keep=lambda node: False)
+            assert not set(cancelled) & set(handed_out)
+    while sched.has_ready():
+        taken = sched.get_ready()
+        assert taken and all(sched.state[node] == "running" for node in taken)
+        assert not set(taken) & set(handed_out)
+        handed_out += taken
+    assert not any(sched.state[node] == "ready" for node in graph)

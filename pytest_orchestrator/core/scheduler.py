@@ -128,8 +128,12 @@ class DagScheduler(Generic[N]):
         self.reasons: dict[N, str] = {}
         #: for a node skipped because of its dependencies: (root node, its outcome)
         self.root_cause: dict[N, tuple[N, str]] = {}
+        # A node finished or cancelled while ready stays in its queue and is dropped when it comes up (its state is
+        # no longer ready): removing it at once cost O(n) per node, O(n^2) for a pytest session that finishes its
+        # items in its own order. _nready counts the live entries.
         self._ready: list[tuple[int, float, int]] = []
         self._queue: collections.deque[int] = collections.deque()
+        self._nready = 0
         self._active = len(self._deps)
         for node in order if critical_path else self._nodes:
             if not self._deps[node]:
@@ -144,7 +148,7 @@ class DagScheduler(Generic[N]):
         return self._rdeps[node]
 
     def has_ready(self) -> bool:
-        return bool(self._queue if self._fifo else self._ready)
+        return self._nready > 0
 
     def is_finished(self, node: N) -> bool:
         return self.state[node] in FINISHED
@@ -156,19 +160,21 @@ class DagScheduler(Generic[N]):
         nodes, state = self._nodes, self.state
         if self._fifo:
             queue = self._queue
-            count = len(queue) if limit is None else min(limit, len(queue))
-            for _ in range(count):
+            count = self._nready if limit is None else min(limit, self._nready)
+            while len(out) < count:
                 node = nodes[queue.popleft()]
-                state[node] = _RUNNING
-                out.append(node)
-            return out
-        ready = self._ready
-        if limit is None:
-            limit = len(ready)
-        while ready and len(out) < limit:
-            node = nodes[heapq.heappop(ready)[2]]
-            state[node] = _RUNNING
-            out.append(node)
+                if state[node] == _READY:
+                    state[node] = _RUNNING
+                    out.append(node)
+        else:
+            ready = self._ready
+            count = self._nready if limit is None else min(limit, self._nready)
+            while len(out) < count:
+                node = nodes[heapq.heappop(ready)[2]]
+                if state[node] == _READY:
+                    state[node] = _RUNNING
+                    out.append(node)
+        self._nready -= len(out)
         return out
 
     def done(self, node: N, outcome: str, reason: str | None = None) -> list[tuple[N, str]]:
@@ -219,17 +225,15 @@ class DagScheduler(Generic[N]):
     # -- internals -------------------------------------------------------------------------------------------
     def _push(self, node: N) -> None:
         self.state[node] = _READY
+        self._nready += 1
         if self._fifo:
             self._queue.append(self._index[node])
         else:
             heapq.heappush(self._ready, self._key[node])
 
     def _unqueue(self, node: N) -> None:
-        if self._fifo:
-            self._queue.remove(self._index[node])
-        else:
-            self._ready.remove(self._key[node])
-            heapq.heapify(self._ready)
+        # the caller changes the node's state next: its queue entry is dropped when it comes up
+        self._nready -= 1
 
     def _finish(self, node: N, outcome: str, reason: str | None) -> None:
         self.state[node] = outcome

@@ -277,7 +277,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(SecretMasking(config), "orchestrate-secrets")
         path = config.getoption("orchestrate_report", None)
         if not hasattr(config, "workerinput"):  # where reports are logged: stage and root cause for JUnit
-            from pytest_orchestrator.plugin.metrics import metrics_path
+            from pytest_orchestrator.plugin.options import metrics_path
             from pytest_orchestrator.plugin.properties import ItemProperties
 
             config.pluginmanager.register(ItemProperties(config), "orchestrate-properties")

@@ -31,19 +31,13 @@ from pytest_orchestrator.plugin.outcomes import OUTCOME_STATUS
 from pytest_orchestrator.plugin.run_report import ReportWriter
 
 
-__all__ = ["PROMETHEUS_SUFFIX", "MetricsWriter", "metrics_path", "session_events"]
+__all__ = ["PROMETHEUS_SUFFIX", "MetricsWriter", "session_events"]
 
 #: a metrics path ending in this gets the Prometheus text exposition format; any other, JSON
 PROMETHEUS_SUFFIX = ".prom"
 
 #: the report's status of an item in the graph that never ran
 _NOT_RUN = "not_run"
-
-
-def metrics_path(config: pytest.Config) -> str | None:
-    """``--orchestrate-metrics``, else ini ``orchestrate_metrics``; ``None`` when neither is set."""
-    value = config.getoption("orchestrate_metrics", None) or str(config.getini("orchestrate_metrics") or "").strip()
-    return str(value) if value else None
 
 
 def _status(word: str) -> TaskStatus:

@@ -17,7 +17,16 @@ import pytest
 from pytest_orchestrator.argtypes import number
 
 
-__all__ = ["DEPS_CHOICES", "GRAPH_CHOICES", "XFAIL_DEPS_CHOICES", "Settings", "retry_count", "seconds", "xfail_deps_of"]
+__all__ = [
+    "DEPS_CHOICES",
+    "GRAPH_CHOICES",
+    "XFAIL_DEPS_CHOICES",
+    "Settings",
+    "metrics_path",
+    "retry_count",
+    "seconds",
+    "xfail_deps_of",
+]
 
 T = TypeVar("T")
 
@@ -94,3 +103,9 @@ class Settings:
             strict=bool(config.getini("orchestrate_strict")) if strict is None else bool(strict),
             xfail_deps=xfail_deps_of(config),
         )
+
+
+def metrics_path(config: pytest.Config) -> str | None:
+    """``--orchestrate-metrics``, else ini ``orchestrate_metrics``; ``None`` when neither is set."""
+    value = config.getoption("orchestrate_metrics", None) or str(config.getini("orchestrate_metrics") or "").strip()
+    return str(value) if value else None
