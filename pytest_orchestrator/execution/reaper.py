@@ -38,14 +38,38 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 import ctypes
+import importlib.util
 import os
 import secrets
 import signal
 import sys
 import threading
 import time
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import psutil
+
+def _lazy_module(name: str) -> ModuleType:
+    """``name``, imported on first attribute access (the standard library's ``importlib.util.LazyLoader``)."""
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    import psutil
+else:
+    # psutil costs ~5 ms to import; every pytest --orchestrate session (and xdist worker) imports this module for
+    # its shutdown path, and most never kill anything
+    psutil = _lazy_module("psutil")
 
 
 __all__ = [
@@ -74,7 +98,6 @@ _PR_GET_CHILD_SUBREAPER = 37
 _LIVENESS_POLL = 0.02  # how often liveness is checked while waiting for the tree to die
 _RESCAN_EVERY = 0.1  # how often the tree is scanned again for processes that appeared meanwhile
 _KILL_SETTLE = 0.5  # how long to wait for SIGKILLed processes to actually die
-_GONE = frozenset({psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD})
 
 _lock = threading.Lock()
 _subreaper = False  # whether this process made itself a subreaper (reset in a forked child: it is not inherited)
@@ -208,6 +231,11 @@ def _group(pid: int) -> int | None:
 # Killing a tree
 
 
+def _gone() -> tuple[str, str]:
+    """The statuses of a process that has ended."""
+    return (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+
+
 def _parent(proc: psutil.Process) -> int | None:
     try:
         return int(proc.ppid())
@@ -217,7 +245,7 @@ def _parent(proc: psutil.Process) -> int | None:
 
 def _alive(proc: psutil.Process) -> bool:
     try:
-        return bool(proc.is_running()) and proc.status() not in _GONE
+        return bool(proc.is_running()) and proc.status() not in _gone()
     except psutil.Error:
         return False
 
@@ -476,7 +504,7 @@ def reap_orphans() -> int:
                 if not proc.is_running():  # gone, or its pid reused by another process
                     del _adopted[pid]
                     continue
-                if proc.ppid() != me or proc.status() not in _GONE:
+                if proc.ppid() != me or proc.status() not in _gone():
                     continue
             except psutil.Error:
                 del _adopted[pid]
