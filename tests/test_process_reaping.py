@@ -389,3 +389,35 @@ def test_the_rss_measure_sees_a_buffer_that_keeps_everything() -> None:
     growth, result = _peak_rss_growth(60, max_output=60_000_000)
     assert result.stdout_dropped_bytes == 0
     assert growth > 55_000_000, f"peak RSS grew by {growth / 1e6:.1f} MB only"
+
+
+def test_psutil_is_imported_on_first_use_and_safely_from_many_threads_at_once() -> None:
+    """Importing the reaper does not import psutil (every --orchestrate session imports the reaper); the first use
+    may come from several threads at once (scripts run in parallel), and each sees the whole module."""
+    code = textwrap.dedent(
+        """
+        import os, sys, threading
+        from pytest_orchestrator.execution import reaper
+        assert "psutil" not in sys.modules, "psutil imported with the reaper"
+        barrier = threading.Barrier(8)
+        errors = []
+
+        def use():
+            barrier.wait()
+            try:
+                reaper.psutil.Process(os.getpid()).status()
+            except Exception as exc:
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=use) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(errors)
+        """
+    )
+    for _ in range(5):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "[]"

@@ -38,38 +38,32 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 import ctypes
-import importlib.util
 import os
 import secrets
 import signal
 import sys
 import threading
 import time
-from types import ModuleType
 from typing import TYPE_CHECKING
-
-
-def _lazy_module(name: str) -> ModuleType:
-    """``name``, imported on first attribute access (the standard library's ``importlib.util.LazyLoader``)."""
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from typing import Any
 
 
 if TYPE_CHECKING:
     import psutil
 else:
-    # psutil costs ~5 ms to import; every pytest --orchestrate session (and xdist worker) imports this module for
-    # its shutdown path, and most never kill anything
-    psutil = _lazy_module("psutil")
+
+    class _Psutil:
+        """psutil, imported on first use: every ``--orchestrate`` session and xdist worker imports this module for
+        its shutdown path (psutil costs ~5 ms), and most never kill anything. A plain ``import`` per access: the
+        import system's locks make a first use from two threads at once safe (``importlib.util.LazyLoader`` is
+        not, before Python 3.12)."""
+
+        def __getattr__(self, name: str) -> Any:
+            import psutil
+
+            return getattr(psutil, name)
+
+    psutil = _Psutil()
 
 
 __all__ = [
