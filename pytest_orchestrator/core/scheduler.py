@@ -32,9 +32,9 @@ from typing import TypeVar
 from pytest_orchestrator.core.graph import dependents_of
 from pytest_orchestrator.core.graph import remaining_path_lengths
 from pytest_orchestrator.core.graph import topological_order
-from pytest_orchestrator.core.workflow import FINISHED
-from pytest_orchestrator.core.workflow import STRATEGIES
-from pytest_orchestrator.core.workflow import TRIGGER_RULES
+from pytest_orchestrator.core.status import FINISHED
+from pytest_orchestrator.core.status import STRATEGIES
+from pytest_orchestrator.core.status import TRIGGER_RULES
 
 
 __all__ = [

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import concurrent.futures
 import dataclasses
-import enum
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
@@ -30,6 +29,10 @@ from pytest_orchestrator.core.events import Event
 from pytest_orchestrator.core.events import progress_adapter
 from pytest_orchestrator.core.limits import check_seconds
 from pytest_orchestrator.core.retry import RetryPolicy
+from pytest_orchestrator.core.status import FINISHED
+from pytest_orchestrator.core.status import STRATEGIES
+from pytest_orchestrator.core.status import TRIGGER_RULES
+from pytest_orchestrator.core.status import TaskStatus
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import WorkflowError
 from pytest_orchestrator.execution.executors import check_executor
@@ -54,13 +57,6 @@ __all__ = [
     "parallel",
 ]
 
-#: when a task runs once its dependencies finished (``Task.trigger_rule``); ``DagScheduler`` applies them
-TRIGGER_RULES = ("all_success", "all_done", "one_failed")
-#: which ready task starts first when they queue (``Workflow(strategy=...)``); ``DagScheduler`` applies them:
-#: ``critical_path`` (default) priority, then most work left behind the task; ``priority`` priority, then
-#: definition order; ``fifo`` the order in which tasks became ready
-STRATEGIES = ("critical_path", "priority", "fifo")
-
 
 class SkipTask(Exception):
     """Raised by an action to say "skip me": the task ends SKIPPED with this reason, and is not retried.
@@ -71,33 +67,6 @@ class SkipTask(Exception):
     def __init__(self, reason: str = "skipped") -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class TaskStatus(enum.StrEnum):
-    """Where a task is in its life. The finished states are COMPLETED, FAILED, SKIPPED and CANCELLED."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def finished(self) -> bool:
-        """Whether this status is final (one of ``FINISHED``)."""
-        return self in FINISHED
-
-
-#: The finished statuses, defined once. ``TaskStatus`` is a ``StrEnum``, so the plain strings match too
-#: (``"failed" in FINISHED``): the scheduler, which works with string outcomes, uses this same set.
-FINISHED: frozenset[str] = frozenset(
-    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
-)
 
 
 @dataclasses.dataclass(slots=True)

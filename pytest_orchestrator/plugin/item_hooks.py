@@ -30,7 +30,7 @@ import pytest
 
 from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.core.scheduler import DagScheduler
-from pytest_orchestrator.core.workflow import TaskStatus
+from pytest_orchestrator.core.status import TaskStatus
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.items import ScriptItem
 from pytest_orchestrator.plugin.items import ScriptTimeout

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from pytest_orchestrator.core.workflow import TaskStatus
+from pytest_orchestrator.core.status import TaskStatus
 
 
 if TYPE_CHECKING:
