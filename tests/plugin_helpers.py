@@ -135,3 +135,9 @@ def lean_xdist_inner_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 #: the ini line that declares a project's scripts/ folder (running scripts is opt-in)
 SCRIPTS_INI = "orchestrate_scripts = scripts/**/*.py scripts/**/*.sh\n"
+
+
+#: an inner run that reads pytest-dependency's and pytest-order's markers with neither plugin loaded
+WITHOUT_PLUGINS = ("-p", "no:dependency", "-p", "no:pytest_order", "-p", "no:cacheprovider")
+#: a test run serially and under -n 2
+WORKERS = pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "n2"])

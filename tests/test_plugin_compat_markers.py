@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from plugin_helpers import WITHOUT_PLUGINS
+from plugin_helpers import WORKERS
 from plugin_helpers import lean_xdist_inner_runs
 from plugin_helpers import project
 import pytest
@@ -16,9 +18,6 @@ import pytest
 def _lean(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     lean_xdist_inner_runs(monkeypatch)
 
-
-WITHOUT_PLUGINS = ("-p", "no:dependency", "-p", "no:pytest_order", "-p", "no:cacheprovider")
-WORKERS = pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "n2"])
 
 DEP_BASIC = """
 import pytest

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import threading
 
+from plugin_helpers import WITHOUT_PLUGINS
+from plugin_helpers import WORKERS
 from plugin_helpers import lean_xdist_inner_runs
 from plugin_helpers import project
 import pytest
@@ -21,9 +23,6 @@ from pytest_orchestrator.plugin.xdist_worker import Verdicts
 def _lean(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     lean_xdist_inner_runs(monkeypatch)
 
-
-WITHOUT_PLUGINS = ("-p", "no:dependency", "-p", "no:pytest_order", "-p", "no:cacheprovider")
-WORKERS = pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "n2"])
 
 # Two slow producers start together, one on each worker; the consumer is ordered after both (soft edges), so
 # under -n 2 at least one of them ran on another worker than the consumer.

@@ -23,7 +23,7 @@ from pytest_orchestrator.core.scheduler import FAILED
 from pytest_orchestrator.core.scheduler import SKIPPED
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
-from pytest_orchestrator.plugin.xdist_controller import SYNTHETIC_ATTR
+from pytest_orchestrator.plugin.outcomes import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
 from pytest_orchestrator.plugin.xdist_controller import DagScheduling
 from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY

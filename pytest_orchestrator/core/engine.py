@@ -359,10 +359,7 @@ class Engine:
             return
         self._interrupted = True
         self._stop_new_work(reason, spared=("all_done",))
-        if self.sched.has_ready():  # cleanup tasks whose dependencies were cancelled just now
-            self._fill()
-        elif not self.running:
-            self._check_finished()
+        self._fill_or_finish()  # cleanup tasks whose dependencies were cancelled just now start
 
     def _cancel(self, reason: str) -> None:
         if self._finished is None or self._finished.done():
@@ -495,7 +492,7 @@ class Engine:
             elif not self._fill_scheduled:
                 # With state, the tasks that finish in this turn of the loop settle first and their dependents start
                 # together on the next turn, after one commit (bench/state.py: one commit per task made a 2,000
-                # no-op task run about 6x slower; one per turn keeps it within the 1.5x target).
+                # no-op task run about 6x slower; one per turn, about 1.6x).
                 self._fill_scheduled = True
                 assert self._loop is not None
                 self._loop.call_soon(self._deferred_fill)
@@ -504,6 +501,10 @@ class Engine:
 
     def _deferred_fill(self) -> None:
         self._fill_scheduled = False
+        self._fill_or_finish()
+
+    def _fill_or_finish(self) -> None:
+        """Start what is ready; with nothing ready and nothing running, the run is over."""
         if self.sched.has_ready():
             self._fill()
         elif not self.running:

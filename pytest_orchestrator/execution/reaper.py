@@ -77,7 +77,9 @@ __all__ = [
     "kill_tree",
     "mark_env",
     "new_marker",
+    "push_marker",
     "reap_orphans",
+    "restore_markers",
     "supported",
     "track_leftovers",
 ]
@@ -191,6 +193,22 @@ def mark_env(env: Mapping[str, str] | None, marker: str) -> dict[str, str]:
     inherited = full.get(MARKER_ENV, "").split()
     full[MARKER_ENV] = " ".join([*inherited, marker])
     return full
+
+
+def push_marker(marker: str) -> str | None:
+    """Append ``marker`` to :data:`MARKER_ENV` in ``os.environ`` (what this process starts from now on carries it);
+    returns the previous value, for :func:`restore_markers`."""
+    previous = os.environ.get(MARKER_ENV)
+    os.environ[MARKER_ENV] = " ".join([*(previous or "").split(), marker])
+    return previous
+
+
+def restore_markers(previous: str | None) -> None:
+    """Put :data:`MARKER_ENV` back as :func:`push_marker` found it."""
+    if previous is None:
+        os.environ.pop(MARKER_ENV, None)
+    else:
+        os.environ[MARKER_ENV] = previous
 
 
 def _carries(pid: int, marker: bytes) -> bool:

@@ -244,8 +244,7 @@ class Timeouts:
 
         before = reaper.descendants()
         marker = reaper.new_marker()
-        previous = os.environ.get(reaper.MARKER_ENV)
-        os.environ[reaper.MARKER_ENV] = " ".join([*(previous or "").split(), marker])
+        previous = reaper.push_marker(marker)
         try:
             with alarm(plan.timeout):
                 return (yield)
@@ -254,10 +253,7 @@ class Timeouts:
                 reaper.kill_started_since(before, marker=marker, grace=1.0)
             raise
         finally:
-            if previous is None:
-                os.environ.pop(reaper.MARKER_ENV, None)
-            else:
-                os.environ[reaper.MARKER_ENV] = previous
+            reaper.restore_markers(previous)
 
 
 class ReportNotes:

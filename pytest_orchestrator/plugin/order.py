@@ -111,16 +111,17 @@ def _add_ordinals(graph: ItemGraph, chain: list[str], plain: list[str], tail: li
         add(later, earlier)
     # the items without an index wait for the whole chain, and the tail waits for them: for the chain's last
     # item and the tail's first, and for any item of theirs that a left-out edge cut loose
-    ends = [c for c in chain if c not in upstream(deps, chain[-1])] if chain else []
+    last_needs = upstream(deps, chain[-1]) if chain else set()
+    ends = [c for c in chain if c not in last_needs]
     for end in ends:
         before = upstream(deps, end)  # one walk for every item without an index
         for nodeid in [*plain, *tail[:1]]:
             if nodeid not in before:
                 graph.add_dependency(nodeid, end, soft=True)
-    rdeps = dependents_of(deps)
-    starts = [t for t in tail if t not in upstream(rdeps, tail[0])] if tail else []
+    first_feeds = upstream(dependents_of(deps), tail[0]) if tail else set()
+    starts = [t for t in tail if t not in first_feeds]
     for start in starts:
-        after = upstream(dependents_of(deps), start)
+        after = upstream(dependents_of(deps), start)  # the reverse graph anew: the edges just added count
         for nodeid in plain:
             if nodeid not in after:
                 graph.add_dependency(start, nodeid, soft=True)

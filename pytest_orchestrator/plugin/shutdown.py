@@ -25,7 +25,6 @@ group is still killed on interrupt, and the exit statuses are the same.
 from __future__ import annotations
 
 from collections.abc import Generator
-import os
 import signal
 import threading
 from types import FrameType
@@ -54,20 +53,6 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: stop as for Ctrl-C, and exit with 143."""
 
 
-def _append_marker(marker: str) -> str | None:
-    """Append ``marker`` to the run markers in ``os.environ``; returns the previous value (to restore)."""
-    previous = os.environ.get(reaper.MARKER_ENV)
-    os.environ[reaper.MARKER_ENV] = " ".join([*(previous or "").split(), marker])
-    return previous
-
-
-def _restore(previous: str | None) -> None:
-    if previous is None:
-        os.environ.pop(reaper.MARKER_ENV, None)
-    else:
-        os.environ[reaper.MARKER_ENV] = previous
-
-
 class Shutdown:
     """The interrupt, the exit status and the process sweep of one ``--orchestrate`` process."""
 
@@ -83,7 +68,7 @@ class Shutdown:
         self.interrupted = False
         #: the markers of the xdist workers this controller configured, by worker id
         self.worker_markers: dict[str, str] = {}
-        self._previous_env = _append_marker(self.marker)
+        self._previous_env = reaper.push_marker(self.marker)
         self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for signum, handler in ((signal.SIGTERM, self._on_sigterm), (signal.SIGINT, self._on_sigint)):
@@ -145,7 +130,7 @@ class Shutdown:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
-        _restore(self._previous_env)
+        reaper.restore_markers(self._previous_env)
 
 
 def register(config: pytest.Config) -> None:

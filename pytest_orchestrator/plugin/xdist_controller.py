@@ -34,7 +34,6 @@ from pytest_orchestrator.plugin.xdist_handoff import CHANNEL_KEY
 from pytest_orchestrator.plugin.xdist_handoff import FREE
 from pytest_orchestrator.plugin.xdist_handoff import PENDING
 from pytest_orchestrator.plugin.xdist_handoff import Mailbox
-from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_reports import complete_summary
 from pytest_orchestrator.plugin.xdist_reports import say_notes
 from pytest_orchestrator.plugin.xdist_reports import workers_lines
@@ -45,7 +44,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.plugin.compat import WorkerNode
     from pytest_orchestrator.plugin.compat import XdistLog
 
-__all__ = ["SYNTHETIC_ATTR", "ControllerPlugin", "DagScheduling"]
+__all__ = ["ControllerPlugin", "DagScheduling"]
 
 
 class ControllerPlugin:

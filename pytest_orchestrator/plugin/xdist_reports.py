@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTROLLER",
-    "SYNTHETIC_ATTR",
     "complete_summary",
     "header_line",
     "not_run_line",

@@ -55,6 +55,7 @@ from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.item_hooks import xfailed_reason
 from pytest_orchestrator.plugin.options import xfail_deps_of
+from pytest_orchestrator.plugin.outcomes import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.xdist_dispatch import AFFINITY_MODES
 from pytest_orchestrator.plugin.xdist_dispatch import Dispatcher
 from pytest_orchestrator.plugin.xdist_dispatch import affinity_groups
@@ -65,7 +66,7 @@ from pytest_orchestrator.plugin.xdist_handoff import Handoff
 from pytest_orchestrator.plugin.xdist_handoff import HandoffError
 from pytest_orchestrator.plugin.xdist_handoff import decode
 from pytest_orchestrator.plugin.xdist_handoff import receive
-from pytest_orchestrator.plugin.xdist_reports import SYNTHETIC_ATTR
+from pytest_orchestrator.plugin.xdist_reports import CONTROLLER
 from pytest_orchestrator.plugin.xdist_reports import header_line
 from pytest_orchestrator.plugin.xdist_reports import not_run_line
 from pytest_orchestrator.plugin.xdist_reports import not_run_reason
@@ -438,11 +439,8 @@ class DagScheduling:
         if dependency:
             self.dependency_skips += 1
             reason = xfailed_reason(reason, self._xfailed)
-        location = self.graph.nodes[nodeid].location
-        if node is None:
-            report_skip(self.config, nodeid, location, reason, dependency=dependency)
-        else:
-            report_skip(self.config, nodeid, location, reason, dependency=dependency, node=node)
+        where = node if node is not None else CONTROLLER
+        report_skip(self.config, nodeid, self.graph.nodes[nodeid].location, reason, dependency=dependency, node=where)
 
     def _verdict(self, node: WorkerNode, nodeid: str, reason: str | None) -> None:
         """Tell ``node`` that the held ``nodeid`` may start (``reason`` None) or is skipped."""
