@@ -185,3 +185,18 @@ def test_missing_entries_knows_trailing_names_and_absolute_escapes(tmp_path: Pat
     config = load_config(tmp_path)
     missing = missing_entries(config, [tmp_path / "scripts" / "load.py"])
     assert [(m.entry, m.line) for m in missing] == [("../../x.py", 3)]
+
+
+def test_a_config_entry_that_misspells_a_script_name_is_told_the_entry_to_write(tmp_path: Path) -> None:
+    # "loadr" is far from "scripts/loader.py" as a path, close to its name: the hint is an entry that works
+    (tmp_path / "scripts" / "etl").mkdir(parents=True)
+    for rel in ("scripts/loader.py", "scripts/report.py", "scripts/etl/report.py"):
+        (tmp_path / rel).write_text("")
+    (tmp_path / "orchestrate.yaml").write_text("scripts:\n  loadr: {timeout: 1}\n  reprt: {timeout: 1}\n")
+    config = load_config(tmp_path)
+    scripts = [tmp_path / rel for rel in ("scripts/loader.py", "scripts/report.py", "scripts/etl/report.py")]
+    missing = {m.entry: m for m in missing_entries(config, scripts)}
+    assert missing["loadr"].suggestions == ("loader.py",)
+    assert missing["loadr"].message.endswith("scripts entry 'loadr' names no script; did you mean 'loader.py'?")
+    # a name two scripts share is no entry of its own: their paths are
+    assert missing["reprt"].suggestions == ("scripts/report.py", "scripts/etl/report.py")

@@ -8,6 +8,7 @@ and the scripts whose paths look like them.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 import dataclasses
 import os
@@ -87,6 +88,7 @@ def missing_entries(config: OrchestrateConfig, scripts: Iterable[str | os.PathLi
         rel = os.path.relpath(os.path.realpath(script), root)
         known.append(tuple(Path(rel).as_posix().split("/")))
     raw_keys = _raw_keys(config)
+    names = ["/".join(p) for p in known if p and p[0] != ".."]
     found: list[MissingEntry] = []
     for key in config.scripts:
         if (root / key).is_file():
@@ -94,8 +96,19 @@ def missing_entries(config: OrchestrateConfig, scripts: Iterable[str | os.PathLi
         key_parts = tuple(key.split("/"))
         if any(len(key_parts) <= len(p) and p[len(p) - len(key_parts) :] == key_parts for p in known):
             continue
-        names = ["/".join(p) for p in known if p and p[0] != ".."]
-        suggestions = close_matches(key, names) or close_matches(Path(key).name, names)
+        suggestions = close_matches(key, names) or close_matches(Path(key).name, names) or _by_name(key, names)
         raw = raw_keys.get(key, key)
         found.append(MissingEntry(config.path, _line(config, raw), raw, tuple(suggestions)))
     return found
+
+
+def _by_name(key: str, names: list[str]) -> list[str]:
+    """Entries for the scripts whose file name (or stem) looks like ``key``'s (``loadr`` -> ``loader.py``): the
+    file name, an entry of its own when no other script has it, else the script's path."""
+    files = collections.Counter(name.rsplit("/", 1)[-1] for name in names)
+    by_stem: dict[str, list[str]] = {}
+    for name in names:
+        file = name.rsplit("/", 1)[-1]
+        by_stem.setdefault(Path(file).stem, []).append(file if files[file] == 1 else name)
+    stems = close_matches(Path(key).stem, by_stem)
+    return list(dict.fromkeys(entry for stem in stems for entry in by_stem[stem]))[:3]
