@@ -277,3 +277,27 @@ def test_ctrl_c_kills_running_scripts_and_writes_the_summary(
     assert scripts["after"]["status"] in ("cancelled", "not_run")
     assert scripts["quick"]["status"] == "passed"
     assert (folder / "logs" / "long.log").is_file()
+
+
+def test_a_skipped_link_and_a_config_entry_naming_no_script_are_said_not_silent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As under the pytest plugin: a link whose target leaves the folder is skipped with a line naming it, and an
+    orchestrate.yaml entry that names no script is a line with the entry to write; the run goes on."""
+    outside = write(tmp_path / "elsewhere" / "evil.py", "print('evil')\n")
+    scripts = tmp_path / "project" / "scripts"
+    write(scripts / "loader.py", "print('load')\n")
+    (scripts / "evil.py").symlink_to(outside)
+    write(scripts / "orchestrate.yaml", "scripts:\n  loadr:\n    timeout: 5\n")
+    assert main(["list", str(scripts)]) == 0
+    out, err = capsys.readouterr()
+    assert "loader" in out and "evil" not in out
+    lines = err.splitlines()
+    assert any(
+        line.startswith("orchestrate: skipped ") and "evil.py: a link to " in line and str(outside) in line
+        for line in lines
+    ), err
+    assert any(
+        line.endswith("orchestrate.yaml:2: scripts entry 'loadr' names no script; did you mean 'loader.py'?")
+        for line in lines
+    ), err

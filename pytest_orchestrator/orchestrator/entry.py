@@ -73,7 +73,8 @@ def open_plan(path: Path, args: argparse.Namespace | None = None) -> Plan | int:
     """The plan of the scripts folder ``path``, or the usage-error status after saying why it cannot be read.
 
     ``args`` (parsed ``run`` flags) may narrow it: ``--max-depth``, ``--subdirs``, ``--filter``. A deprecation
-    note of the configuration (the original module's ``config.yaml``) is printed on stderr.
+    note of the configuration (the original module's ``config.yaml``) and the plan's notes (links skipped, config
+    entries that name no script) are printed on stderr.
     """
     try:
         plan = build_plan(path, max_depth=getattr(args, "max_depth", None))
@@ -83,6 +84,8 @@ def open_plan(path: Path, args: argparse.Namespace | None = None) -> Plan | int:
         return usage_error(f"cannot read {str(path)!r}: {exc}")
     if plan.config is not None and plan.config.deprecation:
         print(f"{PROG}: {plan.config.deprecation}", file=sys.stderr)
+    for note in plan.notes:
+        print(f"{PROG}: {note}", file=sys.stderr)
     return select_scripts(plan, pattern=getattr(args, "filter", None), subdirs=getattr(args, "subdirs", None))
 
 

@@ -29,6 +29,8 @@ from pytest_orchestrator.scripts import discover_scripts
 from pytest_orchestrator.scripts import get_script_config
 from pytest_orchestrator.scripts import load_config
 from pytest_orchestrator.scripts.config import package_defaults as _package_defaults
+from pytest_orchestrator.scripts.discovery import skipped_link_message
+from pytest_orchestrator.scripts.entries import missing_entries
 
 
 __all__ = ["DEFAULT_SCRIPTS_DIR", "Plan", "ScriptSpec", "build_plan", "display_path", "select_scripts"]
@@ -61,6 +63,9 @@ class Plan:
     config: OrchestrateConfig | None
     scripts: dict[str, ScriptSpec] = dataclasses.field(default_factory=dict)
     problems: list[str] = dataclasses.field(default_factory=list)
+    #: what the user should hear that does not stop the run: links skipped because they leave the folder, config
+    #: entries that name no script
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def graph(self) -> dict[str, list[str]]:
@@ -99,7 +104,13 @@ def build_plan(path: str | os.PathLike[str] = DEFAULT_SCRIPTS_DIR, *, max_depth:
     except ConfigError as exc:
         return Plan(root, None, problems=[exc.message])
     plan = Plan(root, config)
-    files = discover_scripts(root, max_depth=max_depth)
+
+    def skipped(link: Path, target: Path) -> None:
+        plan.notes.append(skipped_link_message(display_path(link), target, display_path(root)))
+
+    files = discover_scripts(root, max_depth=max_depth, on_skip=skipped)
+    if max_depth is None:  # (with a depth limit, a deeper script would look missing)
+        plan.notes += [entry.message for entry in missing_entries(config, files)]
     if not files:
         depth = f" at most {max_depth} folder{'s' if max_depth != 1 else ''} deep" if max_depth is not None else ""
         plan.problems.append(f"{display_path(root)}: no scripts found (looked for **/*.py and **/*.sh{depth})")
@@ -211,7 +222,7 @@ def select_scripts(plan: Plan, *, pattern: str | None = None, subdirs: Sequence[
         if name not in keep:
             keep.add(name)
             todo.extend(plan.scripts[name].depends)
-    narrowed = Plan(plan.root, plan.config, problems=list(plan.problems))
+    narrowed = Plan(plan.root, plan.config, problems=list(plan.problems), notes=list(plan.notes))
     narrowed.scripts = {name: spec for name, spec in plan.scripts.items() if name in keep}
     if not chosen:
         what = [f"matching {pattern!r}"] if pattern is not None else []

@@ -92,8 +92,10 @@ class ScriptScope:
 
     def _discover(self) -> dict[str, Path]:
         from pytest_orchestrator.scripts.discovery import discover_scripts
+        from pytest_orchestrator.scripts.discovery import skipped_link_message
 
         root = self.rootpath
+        outside = f"the rootdir {root}"
         if self._check_configs:
             self._report_config_entries()
         if not self.globs:
@@ -107,14 +109,12 @@ class ScriptScope:
                 continue
             full = root / base
             if full.is_symlink() and not os.path.realpath(full).startswith(os.path.realpath(root) + os.sep):
-                self._say(
-                    f"orchestrate: skipped {base}: a link to {os.path.realpath(full)}, outside the rootdir {root}", full
-                )
+                self._say(f"orchestrate: {skipped_link_message(base, os.path.realpath(full), outside)}", full)
                 continue
             subdirs.append(base)
 
         def skipped(link: Path, target: Path) -> None:
-            self._say(f"orchestrate: skipped {self._rel(link)}: a link to {target}, outside the rootdir {root}", link)
+            self._say(f"orchestrate: {skipped_link_message(self._rel(link), target, outside)}", link)
 
         try:
             if bases == [""]:
@@ -163,7 +163,9 @@ class ScriptScope:
         real = os.path.realpath(path)
         root = os.path.realpath(self.rootpath)
         if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
-            self._say(f"orchestrate: skipped {self._rel(path)}: a link to {real}, outside the rootdir {root}", path)
+            from pytest_orchestrator.scripts.discovery import skipped_link_message
+
+            self._say(f"orchestrate: {skipped_link_message(self._rel(path), real, f'the rootdir {root}')}", path)
             return "outside"
         real_rel = Path(os.path.relpath(real, root)).as_posix()
         if self._rel(path) == real_rel:

@@ -22,7 +22,7 @@ from pytest_orchestrator.scripts.pep723 import parse_script_metadata as parse_sc
 
 # ``glob_match``, ``FIELD_KEYS`` and the metadata names (imported ``as`` themselves above) lived here before the
 # module was split by job; they stay importable from here. Their homes: .globs, .fields, .pep723.
-__all__ = ["discover_scripts", "glob_match"]
+__all__ = ["discover_scripts", "glob_match", "skipped_link_message"]
 
 _SKIP_FILES = frozenset({"__init__.py", "conftest.py"})
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "build", "dist", "venv", ".venv"})
@@ -45,6 +45,11 @@ def _is_skipped_dir(name: str, full_path: str) -> bool:
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def skipped_link_message(link: str, target: str | os.PathLike[str], outside: str) -> str:
+    """The one wording of a link skipped because its target leaves the root (``outside``: what that root is)."""
+    return f"skipped {link}: a link to {os.fspath(target)}, outside {outside}"
 
 
 def discover_scripts(
