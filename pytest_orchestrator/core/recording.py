@@ -81,15 +81,22 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 
-def task_fingerprint(task: Task) -> str:
+def task_fingerprint(task: Task, described: dict[Any, str] | None = None) -> str:
     """What identifies a task's definition: its action (qualified name or command), args, kwargs, dependencies,
-    and ``metadata["fingerprint"]`` when the task's maker knows more (a script's content and settings)."""
+    and ``metadata["fingerprint"]`` when the task's maker knows more (a script's content and settings).
+
+    ``described`` (action -> its description) saves describing an action that many tasks share again.
+    """
     action = task.action
     if isinstance(action, str):
         what = f"command {action!r} shell={task.shell}"
     else:
-        qualname = getattr(action, "__qualname__", None) or type(action).__qualname__
-        what = f"callable {getattr(action, '__module__', None)}.{qualname}"
+        what = described.get(action) if described is not None else None
+        if what is None:
+            qualname = getattr(action, "__qualname__", None) or type(action).__qualname__
+            what = f"callable {getattr(action, '__module__', None)}.{qualname}"
+            if described is not None:
+                described[action] = what
     kwargs = sorted(task.kwargs.items()) if task.kwargs else ()
     text = f"{what}|{task.args!r}|{kwargs!r}|{sorted(task.dependencies)!r}|{task.metadata.get('fingerprint')!r}"
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

@@ -37,7 +37,8 @@ class StoreRecorder:
         run_id: str | None = None,
     ) -> None:
         self.store = store
-        self.fingerprints = {name: task_fingerprint(task) for name, task in workflow.tasks.items()}
+        described: dict[Any, str] = {}
+        self.fingerprints = {name: task_fingerprint(task, described) for name, task in workflow.tasks.items()}
         self.resumed_from: str | None = None
         self.carried: dict[str, Any] = {}
         self.rerun_reasons: dict[str, str] = {}
@@ -63,6 +64,8 @@ class StoreRecorder:
             run_id=run_id,
             carried={name: stored[name] for name in self.carried},
         )
+        #: finished tasks whose rows are not made yet, and their names
+        self._finished: list[tuple[str, TaskResult]] = []
         self._buffered: set[str] = set()
 
     def attempt_failed(self, name: str, number: int, error: str) -> None:
@@ -71,30 +74,25 @@ class StoreRecorder:
     def task_finished(self, name: str, result: TaskResult, *, carried_over: bool = False) -> None:
         if carried_over:
             return  # copied into this run when it began
-        status = result.status.value
-        # the final attempt is the task's own row; failed attempts before it were recorded by attempt_failed
-        self.store.record_task(
-            self.run_id,
-            name,
-            status,
-            fingerprint=self.fingerprints.get(name),
-            attempts=result.attempts,
-            started_at=result.started_at,
-            finished_at=result.finished_at,
-            error=result.error or result.reason,
-            value=result.value,
-            carried_over=carried_over,
-        )
+        # the final attempt is the task's own row; failed attempts before it were recorded by attempt_failed. The
+        # rows are made at the next flush, all at once.
+        self._finished.append((name, result))
         self._buffered.add(name)
 
     def needs_flush(self, dependencies: Iterable[str]) -> bool:
         buffered = self._buffered
-        return bool(buffered) and any(d in buffered for d in dependencies)
+        return bool(buffered) and not buffered.isdisjoint(dependencies)
 
     def flush(self) -> None:
+        if self._finished:
+            self.store.record_results(self.run_id, self._finished, self.fingerprints)
+            self._finished = []
         self.store.flush(self.run_id)
         self._buffered.clear()
 
     def finish(self, status: str, summary: dict[str, Any]) -> None:
+        if self._finished:
+            self.store.record_results(self.run_id, self._finished, self.fingerprints)
+            self._finished = []
         self._buffered.clear()
         self.store.finish_run(self.run_id, status, summary)

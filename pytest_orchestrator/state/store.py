@@ -22,6 +22,7 @@ Rules the rest of the package relies on:
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 import dataclasses
 import json
@@ -40,6 +41,7 @@ from pytest_orchestrator.errors import StateError
 
 
 if TYPE_CHECKING:
+    from pytest_orchestrator.core.workflow import TaskResult
     from pytest_orchestrator.core.workflow import Workflow
     from pytest_orchestrator.state.recorder import StoreRecorder
 
@@ -534,6 +536,29 @@ class StateStore:
         )
         if commit:
             self.flush(run_id)
+
+    def record_results(
+        self, run_id: str, finished: Iterable[tuple[str, TaskResult]], fingerprints: Mapping[str, str | None]
+    ) -> None:
+        """Buffer the final rows of finished workflow tasks (``record_task`` for each, in one go)."""
+        if not self.recording:
+            return
+        encode = _encode
+        self._pending.extend(
+            (
+                run_id,
+                name,
+                result.status.value,
+                fingerprints.get(name),
+                result.attempts,
+                result.started_at,
+                result.finished_at,
+                result.error or result.reason,
+                *(encode(result.value) if result.status.value == "completed" else (None, False)),
+                0,
+            )
+            for name, result in finished
+        )
 
     @property
     def dirty(self) -> bool:
