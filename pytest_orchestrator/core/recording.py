@@ -88,6 +88,7 @@ def task_fingerprint(task: Task, described: dict[Any, str] | None = None) -> str
     ``described`` (action -> its description) saves describing an action that many tasks share again.
     """
     action = task.action
+    what: str | None
     if isinstance(action, str):
         what = f"command {action!r} shell={task.shell}"
     else:

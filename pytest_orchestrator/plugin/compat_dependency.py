@@ -135,7 +135,7 @@ def apply_dependency_marks(config: pytest.Config, items: Sequence[pytest.Item], 
                         f"{item.name} depends on {other}: no test marked @pytest.mark.dependency() is named "
                         f"{other!r} in its {scope} scope (--ignore-unknown-dependency ignores it)"
                     )
-                    node.unknown.append((other, reason))
+                    node.unknown = [*node.unknown, (other, reason)]
                 continue
             for dep in found:
                 graph.add_dependency(item.nodeid, dep)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+import copy
 import dataclasses
 import json
 from typing import TYPE_CHECKING
@@ -48,13 +49,17 @@ class Blocker:
     reason: str
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Node:
-    """One item in the graph."""
+    """One item in the graph.
+
+    Its sequences are tuples until edited (most items have no edges; a suite of many items keeps fewer objects
+    alive for the garbage collector to walk): edits replace them with new lists.
+    """
 
     nodeid: str
     #: resolved dependencies (node ids), in declaration order
-    deps: list[str] = dataclasses.field(default_factory=list)
+    deps: Sequence[str] = ()
     kind: Kind = "test"
     stage: str | None = None
     #: node id of the parent collector (the module, class or script file): xdist keeps fixtures warm by it
@@ -65,15 +70,15 @@ class Node:
     #: seconds, from earlier runs (pytest's cache); ``None`` when unknown
     estimated_duration: float | None = None
     #: targets that name files on disk which were not collected: ``(target, path to add to the command line)``
-    missing: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    missing: Sequence[tuple[str, str]] = ()
     #: the dependencies (of ``deps``) that order only: this node runs whatever they ended in
-    soft: list[str] = dataclasses.field(default_factory=list)
+    soft: Sequence[str] = ()
     #: groups of dependencies (of ``deps``) of which one that passed is enough
-    any_of: list[list[str]] = dataclasses.field(default_factory=list)
+    any_of: Sequence[Sequence[str]] = ()
     #: dependencies that name nothing under pytest-dependency's rules: ``(target, reason)``; skipped up front
-    unknown: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    unknown: Sequence[tuple[str, str]] = ()
     #: set by :meth:`ItemGraph.select`: dependencies that will not run, so this node is skipped up front
-    blocked: list[Blocker] = dataclasses.field(default_factory=list)
+    blocked: Sequence[Blocker] = ()
     #: set by :meth:`ItemGraph.select`: deselected, but run because a selected item needs it
     brought_back: bool = False
 
@@ -161,19 +166,19 @@ class ItemGraph:
         reported by :meth:`validate`. A hard edge wins over a soft one between the same two nodes."""
         node = self.nodes[nodeid]
         if dependency not in node.deps:
-            node.deps.append(dependency)
+            node.deps = [*node.deps, dependency]
             if soft:
-                node.soft.append(dependency)
+                node.soft = [*node.soft, dependency]
         elif not soft and dependency in node.soft:
-            node.soft.remove(dependency)
+            node.soft = [d for d in node.soft if d != dependency]
 
     def remove_dependency(self, nodeid: str, dependency: str) -> None:
         """Drop the edge, if there is one."""
         node = self.nodes[nodeid]
         if dependency in node.deps:
-            node.deps.remove(dependency)
+            node.deps = [d for d in node.deps if d != dependency]
         if dependency in node.soft:
-            node.soft.remove(dependency)
+            node.soft = [d for d in node.soft if d != dependency]
         node.any_of = [[d for d in g if d != dependency] for g in node.any_of]
         node.any_of = [g for g in node.any_of if g]
 
@@ -219,6 +224,10 @@ class ItemGraph:
         if policy not in DEPS_POLICIES:
             raise ValueError(f"unknown dependency policy {policy!r}; expected one of {', '.join(DEPS_POLICIES)}")
         chosen = [n for n in dict.fromkeys(selected) if n in self.nodes]
+        if chosen == list(self.nodes) and not any(
+            node.missing or node.unknown or node.blocked or node.brought_back for node in self.nodes.values()
+        ):
+            return self  # everything runs, nothing is blocked: the graph of what runs is this one
         keep = set(chosen)
         order = chosen
         if policy == "run":
@@ -249,26 +258,25 @@ class ItemGraph:
         out: list[Node] = []
         for nodeid in order:
             old = self.nodes[nodeid]
-            node = dataclasses.replace(
-                old,
-                deps=[d for d in old.deps if d in run],
-                soft=[d for d in old.soft if d in run],
-                any_of=[kept for g in old.any_of if (kept := [d for d in g if d in run])],
-                blocked=[],
-                brought_back=False,
-            )
+            node = copy.copy(old)  # the fields below are new; the rest is read only
+            if old.deps:
+                node.deps = [d for d in old.deps if d in run]
+            if old.soft:
+                node.soft = [d for d in old.soft if d in run]
+            if old.any_of:
+                node.any_of = [kept for g in old.any_of if (kept := [d for d in g if d in run])]
             node.brought_back = nodeid not in keep
-            for target, reason in old.unknown:
-                node.blocked.append(Blocker(target, "unknown", reason))
+            blocked = [Blocker(target, "unknown", reason) for target, reason in old.unknown]
             if policy == "skip":
                 for dep in old.deps:
                     if dep not in run and dep not in old.soft:
                         reason = f"dependency {dep!r} was deselected (--orchestrate-deps=skip)"
-                        node.blocked.append(Blocker(dep, "deselected", reason))
+                        blocked.append(Blocker(dep, "deselected", reason))
             if policy != "ignore":
                 for target, hint in old.missing:
                     reason = f"dependency {target!r} was not collected ({hint})"
-                    node.blocked.append(Blocker(target, "not collected", reason))
+                    blocked.append(Blocker(target, "not collected", reason))
+            node.blocked = blocked or ()
             out.append(node)
         return ItemGraph(out)
 

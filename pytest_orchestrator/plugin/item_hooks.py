@@ -81,6 +81,9 @@ class Plan(NamedTuple):
     their_timeout: bool = False
 
 
+#: the plan of an item with no retry and no limit of ours or pytest-timeout's (shared: plans are immutable)
+_NO_PLAN = Plan(None, None, False)
+
 #: set on an item skipped because a dependency did not complete
 dependency_skip_key = pytest.StashKey[str]()
 #: an item's :data:`Plan`, decided once at collection
@@ -114,6 +117,8 @@ def item_plan(
                 item.add_marker(pytest.mark.timeout(timeout), append=False)
                 theirs = timeout
             timeout = None  # pytest-timeout enforces the shorter limit
+    if policy is None and not timeout and not theirs:
+        return _NO_PLAN
     return Plan(policy, timeout or None, bool(theirs))
 
 

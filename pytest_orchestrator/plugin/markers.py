@@ -42,7 +42,7 @@ class MarkerError(ValueError):
     """One or more of an item's orchestrate markers are malformed; the message names the item and each marker."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ItemSpec:
     """What an item's markers (or a script's settings) ask of the orchestrator."""
 
@@ -62,6 +62,11 @@ class ItemSpec:
     #: seconds; ``None`` when not set, ``0`` when explicitly disabled
     timeout: float | None = None
 
+
+#: the markers an :class:`ItemSpec` is made of
+_SPEC_MARKS = frozenset({"depends", "retry", "stage", "timeout"})
+#: the spec of an item without any of them (specs are frozen: one object serves them all)
+_NO_SPEC = ItemSpec()
 
 #: where each item's spec is cached
 spec_key = pytest.StashKey[ItemSpec]()
@@ -249,6 +254,9 @@ def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
     rules (:func:`check_foreign_timeout`), so that a malformed one is this item's usage error and not an internal
     error of pytest-timeout's. Raises :class:`MarkerError` listing every malformed marker of the item.
     """
+    marks = [mark for mark in item.iter_markers() if mark.name in _SPEC_MARKS]
+    if not marks:  # most items: nothing to parse
+        return _NO_SPEC
     problems: list[str] = []
     targets: list[str] = []
     aliases: list[str] = []
@@ -260,7 +268,7 @@ def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
     parsers["timeout"] = parse_timeout if own_timeout else check_foreign_timeout
     values: dict[str, Any] = {}
     # one pass, closest marker first: the first retry/timeout/stage seen wins, every depends counts
-    for mark in item.iter_markers():
+    for mark in marks:
         name = mark.name
         if name == "depends":
             try:

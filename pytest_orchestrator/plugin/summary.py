@@ -33,7 +33,7 @@ STATUSES = tuple(outcome for outcome in OUTCOME_STATUS if outcome != RERUN)
 _CRITICAL_PATH_SHOWN = 12
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class ItemRecord:
     """What one item did in this session."""
 
@@ -48,7 +48,7 @@ class ItemRecord:
     #: its last report arrived (teardown, or xdist's report of a worker crash): ``status`` is final
     finished: bool = False
     #: messages of the failed attempts, the last one included when the item failed
-    errors: list[str] = dataclasses.field(default_factory=list)
+    errors: Sequence[str] = ()
 
     @property
     def attempts(self) -> int:
@@ -90,7 +90,7 @@ class Recorder:
         if outcome == RERUN:
             record.reruns += 1
             if error:
-                record.errors.append(str(error))
+                record.errors = [*record.errors, str(error)]
             return record
         if report.when != "setup" and report.when != "call":
             record.finished = True
@@ -101,7 +101,7 @@ class Recorder:
             if outcome in ("failed", "timeout"):
                 record.reason = str(getattr(report, TIMEOUT_ATTR, None) or "")
                 if error:
-                    record.errors.append(str(error))
+                    record.errors = [*record.errors, str(error)]
             elif outcome in ("skipped", "xfailed"):
                 record.reason = _skip_reason(report)
         elif outcome == "error":

@@ -26,7 +26,7 @@ from pytest_orchestrator.plugin.dag import Node
 __all__ = ["AmbiguousTarget", "ItemRef", "TargetResolver", "UnknownTarget", "build_graph"]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ItemRef:
     """What resolution needs to know about one collected item (see ``arrange.item_ref``)."""
 
@@ -296,16 +296,16 @@ def build_graph(
         nodes.append(
             Node(
                 nodeid=ref.nodeid,
-                deps=list(dict.fromkeys([*deps, *soft, *grouped])),
-                soft=soft,
-                any_of=any_of,
+                deps=list(dict.fromkeys([*deps, *soft, *grouped])) if deps or soft or grouped else (),
+                soft=soft or (),
+                any_of=any_of or (),
                 kind=ref.kind,
                 stage=ref.stage,
                 parent=ref.parent,
                 location=ref.location,
                 aliases=ref.aliases,
                 estimated_duration=durations.get(ref.nodeid),
-                missing=missing,
+                missing=missing or (),
             )
         )
     graph = ItemGraph(nodes)
