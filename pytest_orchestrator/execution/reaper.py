@@ -37,9 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
-import ctypes
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -114,6 +112,8 @@ def _prctl_function() -> Callable[..., int] | None:
     if not _PRCTL_LOOKED_UP:
         _PRCTL_LOOKED_UP = True
         if sys.platform.startswith("linux"):
+            import ctypes  # here: most sessions never ask (ctypes costs ~1.5 ms to import)
+
             try:
                 function = ctypes.CDLL(None, use_errno=True).prctl
             except (OSError, AttributeError):
@@ -144,6 +144,8 @@ def is_subreaper() -> bool:
     prctl = _prctl_function()
     if prctl is None:
         return False
+    import ctypes
+
     value = ctypes.c_int(0)
     if prctl(_PR_GET_CHILD_SUBREAPER, ctypes.addressof(value), 0, 0, 0) != 0:
         return False
@@ -184,7 +186,7 @@ def die_with_parent() -> Callable[[], None] | None:
 
 def new_marker() -> str:
     """A marker unique to one run (no spaces)."""
-    return f"po{os.getpid()}-{secrets.token_hex(8)}"
+    return f"po{os.getpid()}-{os.urandom(8).hex()}"
 
 
 def mark_env(env: Mapping[str, str] | None, marker: str) -> dict[str, str]:

@@ -24,7 +24,6 @@ import pytest
 
 from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import DependencyResolutionError
-from pytest_orchestrator.plugin.compat_dependency import apply_dependency_marks
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.items import ScriptItem
 from pytest_orchestrator.plugin.markers import ItemSpec
@@ -32,17 +31,14 @@ from pytest_orchestrator.plugin.markers import MarkerError
 from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import evaluate_marks
 from pytest_orchestrator.plugin.markers import spec_key
-from pytest_orchestrator.plugin.order import apply_order_marks
+from pytest_orchestrator.plugin.names import notes_key
 from pytest_orchestrator.plugin.targets import AmbiguousTarget
 from pytest_orchestrator.plugin.targets import ItemRef
 from pytest_orchestrator.plugin.targets import TargetResolver
 from pytest_orchestrator.plugin.targets import build_graph
 
 
-__all__ = ["build_item_graph", "item_ref", "item_spec", "notes_key", "select_items"]
-
-#: lines to print once after collection (pytest-order labels that name nothing, ...)
-notes_key = pytest.StashKey[list[str]]()
+__all__ = ["build_item_graph", "item_ref", "item_spec", "marker_names", "notes_key", "select_items"]
 
 
 def item_spec(item: pytest.Item, *, own_timeout: bool) -> ItemSpec:
@@ -80,6 +76,21 @@ def item_ref(item: pytest.Item, spec: ItemSpec) -> ItemRef:
     )
 
 
+def marker_names(items: Sequence[pytest.Item]) -> set[str]:
+    """The names of every marker on ``items`` and their collectors (each collector looked at once)."""
+    names: set[str] = set()
+    seen: set[int] = set()
+    for item in items:
+        if item.own_markers:
+            names.update(mark.name for mark in item.own_markers)
+        node = item.parent
+        while node is not None and id(node) not in seen:
+            seen.add(id(node))
+            names.update(mark.name for mark in node.own_markers)
+            node = node.parent
+    return names
+
+
 def build_item_graph(
     config: pytest.Config,
     snapshot: Sequence[pytest.Item],
@@ -107,10 +118,17 @@ def build_item_graph(
     if clashes:
         raise pytest.UsageError("orchestrate: aliases that shadow a name:\n" + "\n".join(clashes))
     full, unknown = build_graph(resolver, durations)
-    # pytest-dependency's and pytest-order's markers, by their own rules
-    apply_dependency_marks(config, snapshot, full)
-    order_notes = apply_order_marks(snapshot, {r.nodeid: r for r in refs}, resolver, full)
-    config.stash.setdefault(notes_key, []).extend(f"orchestrate: {note}" for note in order_notes)
+    # pytest-dependency's and pytest-order's markers, by their own rules (their modules load when a marker is there)
+    used = marker_names(snapshot)
+    if "dependency" in used:
+        from pytest_orchestrator.plugin.compat_dependency import apply_dependency_marks
+
+        apply_dependency_marks(config, snapshot, full)
+    if "order" in used:
+        from pytest_orchestrator.plugin.order import apply_order_marks
+
+        order_notes = apply_order_marks(snapshot, {r.nodeid: r for r in refs}, resolver, full)
+        config.stash.setdefault(notes_key, []).extend(f"orchestrate: {note}" for note in order_notes)
     if unknown and strict:
         kind = "unknown or ambiguous" if any(isinstance(u, AmbiguousTarget) for u in unknown) else "unknown"
         raise pytest.UsageError(f"orchestrate: {kind} dependencies:\n" + "\n".join(u.message for u in unknown))

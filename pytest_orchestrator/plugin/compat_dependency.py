@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.names import DEPENDENCY_PLUGIN_NAME
 from pytest_orchestrator.plugin.names import SESSION_PLUGIN_NAME
 from pytest_orchestrator.plugin.names import WORKER_PLUGIN_NAME
 from pytest_orchestrator.plugin.xdist_handoff import PENDING
@@ -42,7 +43,7 @@ SCOPES: dict[str, type[Any]] = {
     "module": pytest.Module,
     "class": pytest.Class,
 }
-PLUGIN_NAME = "dependency"
+PLUGIN_NAME = DEPENDENCY_PLUGIN_NAME
 #: the statuses (:class:`~.summary.ItemRecord`) pytest-dependency counts as a success: every phase passed
 _PASSED = ("passed", "xpassed")
 

@@ -138,7 +138,7 @@ def rerunfailures_rule(config: pytest.Config, items: Sequence[pytest.Item]) -> b
         return False
     if not (config.getoption("reruns", 0) or any(item.get_closest_marker("flaky") for item in items)):
         return False
-    from pytest_orchestrator.plugin.arrange import notes_key
+    from pytest_orchestrator.plugin.names import notes_key
 
     config.stash.setdefault(notes_key, []).append(
         "orchestrate: @pytest.mark.retry wins on the items that carry it; pytest-rerunfailures (--reruns, flaky) "

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 
-__all__ = ["SESSION_PLUGIN_NAME", "WATCH_RERUN_ENV", "WORKER_PLUGIN_NAME"]
+
+__all__ = [
+    "DEPENDENCY_PLUGIN_NAME",
+    "ORDER_PLUGIN_NAME",
+    "SESSION_PLUGIN_NAME",
+    "WATCH_RERUN_ENV",
+    "WORKER_PLUGIN_NAME",
+    "notes_key",
+]
 
 #: name under which the session plugin is registered
 SESSION_PLUGIN_NAME = "orchestrate-session"
@@ -12,3 +21,10 @@ WORKER_PLUGIN_NAME = "orchestrate-xdist-worker"
 
 #: in the environment of a ``--orchestrate-watch`` rerun: that session does not watch (``plugin/watch.py``)
 WATCH_RERUN_ENV = "PYTEST_ORCHESTRATOR_WATCH_RERUN"
+
+#: the names pytest-dependency and pytest-order register under (their plugins are taken over under --orchestrate)
+DEPENDENCY_PLUGIN_NAME = "dependency"
+ORDER_PLUGIN_NAME = "orderingplugin"
+
+#: lines to print once after collection (pytest-order labels that name nothing, ...)
+notes_key = pytest.StashKey[list[str]]()

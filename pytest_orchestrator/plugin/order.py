@@ -18,6 +18,7 @@ import pytest
 from pytest_orchestrator.core.graph import dependents_of
 from pytest_orchestrator.core.graph import upstream
 from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.names import ORDER_PLUGIN_NAME
 from pytest_orchestrator.plugin.targets import ItemRef
 from pytest_orchestrator.plugin.targets import TargetResolver
 
@@ -31,7 +32,7 @@ ORDINALS: dict[str, int] = {
     "last": -1,
     **{f"{w}_to_last": -(i + 1) for i, w in enumerate(_WORDS) if i},
 }
-PLUGIN_NAME = "orderingplugin"
+PLUGIN_NAME = ORDER_PLUGIN_NAME
 
 
 def _labels(value: object) -> list[str]:

@@ -28,34 +28,21 @@ from collections.abc import Generator
 from collections.abc import Mapping
 from pathlib import Path
 import time
+from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
 
-from pytest_orchestrator.core.retry import RetryPolicy
-from pytest_orchestrator.core.scheduler import DagScheduler
-from pytest_orchestrator.plugin.arrange import build_item_graph
-from pytest_orchestrator.plugin.arrange import notes_key
-from pytest_orchestrator.plugin.arrange import select_items
-from pytest_orchestrator.plugin.collect import ScriptRouting
-from pytest_orchestrator.plugin.collect import script_finder
-from pytest_orchestrator.plugin.compat_dependency import take_over as dependency_take_over
-from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.durations import load_durations
 from pytest_orchestrator.plugin.durations import save_durations
 from pytest_orchestrator.plugin.graph_output import collection_line
 from pytest_orchestrator.plugin.graph_output import print_graph
-from pytest_orchestrator.plugin.item_hooks import DependencyGate
-from pytest_orchestrator.plugin.item_hooks import item_plan
-from pytest_orchestrator.plugin.item_hooks import plan_key
-from pytest_orchestrator.plugin.item_hooks import register_item_hooks
-from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
-from pytest_orchestrator.plugin.items import rejected_config_key
 from pytest_orchestrator.plugin.lastfailed import LastFailedSnapshot
 from pytest_orchestrator.plugin.lastfailed import remember_dependency_skips
-from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.names import DEPENDENCY_PLUGIN_NAME
+from pytest_orchestrator.plugin.names import ORDER_PLUGIN_NAME
+from pytest_orchestrator.plugin.names import notes_key
 from pytest_orchestrator.plugin.options import Settings
-from pytest_orchestrator.plugin.order import take_over as order_take_over
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.plugin_errors import call_guarded
 from pytest_orchestrator.plugin.state import SessionState
@@ -65,6 +52,12 @@ from pytest_orchestrator.plugin.summary import build_summary
 from pytest_orchestrator.plugin.summary import format_summary
 from pytest_orchestrator.plugin.summary import summary_markup
 
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.scheduler import DagScheduler
+    from pytest_orchestrator.plugin.collect import ScriptRouting
+    from pytest_orchestrator.plugin.dag import ItemGraph
+    from pytest_orchestrator.plugin.item_hooks import DependencyGate
 
 __all__ = ["OrchestratePlugin"]
 
@@ -85,7 +78,12 @@ class OrchestratePlugin:
         self.script_globs: list[str] = list(config.getini("orchestrate_scripts"))
         self.default_timeout: float | None = settings.timeout
         retries = settings.retries
-        self.default_retry = RetryPolicy(max_attempts=retries + 1, initial_delay=0.0) if retries else None
+        if retries:
+            from pytest_orchestrator.core.retry import RetryPolicy
+
+            self.default_retry: RetryPolicy | None = RetryPolicy(max_attempts=retries + 1, initial_delay=0.0)
+        else:
+            self.default_retry = None
         #: pytest-timeout handles the ``timeout`` marker of Python tests when it is active
         self.pytest_timeout = config.pluginmanager.hasplugin("timeout")
         #: the graph of what runs (None until collection is done, and on an xdist controller)
@@ -96,18 +94,38 @@ class OrchestratePlugin:
         self._gate: DependencyGate | None = None
         self._session_start = time.time()
         self._lf_active = bool(config.getoption("lf", False))
-        self._routing = ScriptRouting(config.rootpath, self.script_globs, list(config.getini("python_files")))
+        self._routing_made: ScriptRouting | None = None
         self._lastfailed = LastFailedSnapshot(self._lf_active)
         if self.graph_format and config.getoption("numprocesses", None) and not _is_worker(config):
             raise pytest.UsageError("--orchestrate-graph prints the graph without running anything: drop -n")
         #: durable state (:mod:`.state`): the recorder, a worker's part, or None when off
         self.state: SessionState | None = open_state(config, runs_nothing=bool(self.graph_format))
 
+    @property
+    def _routing(self) -> ScriptRouting:
+        """Script collection, made when first needed (an xdist controller collects nothing)."""
+        if self._routing_made is None:
+            from pytest_orchestrator.plugin.collect import ScriptRouting
+
+            config = self.config
+            self._routing_made = ScriptRouting(config.rootpath, self.script_globs, list(config.getini("python_files")))
+        return self._routing_made
+
     # -- start -------------------------------------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._session_start = time.time()  # when pytest's terminal starts the clock of its final line
         # pytest-dependency's skipping and pytest-order's reordering are ours under --orchestrate: say so once
-        lines = [line for line in (dependency_take_over(self.config), order_take_over(self.config)) if line]
+        lines: list[str] = []
+        manager = self.config.pluginmanager
+        if manager.has_plugin(DEPENDENCY_PLUGIN_NAME):
+            from pytest_orchestrator.plugin.compat_dependency import take_over as dependency_take_over
+
+            lines.append(dependency_take_over(self.config) or "")
+        if manager.has_plugin(ORDER_PLUGIN_NAME):
+            from pytest_orchestrator.plugin.order import take_over as order_take_over
+
+            lines.append(order_take_over(self.config) or "")
+        lines = [line for line in lines if line]
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and not _is_worker(self.config):
             for line in lines:
@@ -142,6 +160,17 @@ class OrchestratePlugin:
         return result
 
     def _arrange(self, items: list[pytest.Item], snapshot: list[pytest.Item]) -> None:
+        # imported here: an xdist controller never arranges (it starts its workers sooner without them)
+        from pytest_orchestrator.plugin.arrange import build_item_graph
+        from pytest_orchestrator.plugin.arrange import select_items
+        from pytest_orchestrator.plugin.collect import script_finder
+        from pytest_orchestrator.plugin.item_hooks import item_plan
+        from pytest_orchestrator.plugin.item_hooks import plan_key
+        from pytest_orchestrator.plugin.item_hooks import register_item_hooks
+        from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
+        from pytest_orchestrator.plugin.items import rejected_config_key
+        from pytest_orchestrator.plugin.markers import spec_key
+
         rejected = self.config.stash.get(rejected_config_key, [])
         if rejected:  # nothing runs on a configuration that was rejected
             raise pytest.UsageError("orchestrate: configuration rejected:\n" + "\n".join(dict.fromkeys(rejected)))

@@ -26,7 +26,7 @@ from pytest_orchestrator.plugin.dag import Node
 __all__ = ["AmbiguousTarget", "ItemRef", "TargetResolver", "UnknownTarget", "build_graph"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class ItemRef:
     """What resolution needs to know about one collected item (see ``arrange.item_ref``)."""
 
