@@ -25,7 +25,7 @@ import pytest
 from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import DependencyResolutionError
 from pytest_orchestrator.plugin.dag import ItemGraph
-from pytest_orchestrator.plugin.items import ScriptItem
+from pytest_orchestrator.plugin.kinds import is_script_item
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import MarkerError
 from pytest_orchestrator.plugin.markers import broken_key
@@ -64,7 +64,7 @@ def item_ref(item: pytest.Item, spec: ItemSpec) -> ItemRef:
         module=module,
         parent=parent,
         base=base,
-        kind="script" if isinstance(item, ScriptItem) else "test",
+        kind="script" if is_script_item(item) else "test",
         targets=spec.targets,
         aliases=spec.aliases,
         stage=spec.stage,

@@ -23,16 +23,15 @@ import warnings
 
 import pytest
 
-from pytest_orchestrator.plugin.items import ScriptFile
-from pytest_orchestrator.plugin.items import is_script_path
-from pytest_orchestrator.plugin.items import looks_like_test_module
-from pytest_orchestrator.plugin.items import matches_python_files
 from pytest_orchestrator.plugin.script_scope import ScriptScope
+from pytest_orchestrator.scripts.globs import glob_match
+from pytest_orchestrator.scripts.locate import locate_config
 
 
 __all__ = ["DEFAULT_SCRIPT_GLOBS", "OPT_IN_HINT", "ScriptRouting", "script_finder"]
 
-_NOT_SCRIPT_MODULES = ("__init__.py", "conftest.py")
+#: Python files that are never scripts
+_NOT_SCRIPT_MODULES = frozenset({"__init__.py", "conftest.py"})
 _SCRIPT_SUFFIXES = (".py", ".sh")
 #: where a script's own ``[tool.orchestrate]`` table opens (inside its ``# /// script`` block)
 _OWN_TABLE = re.compile(rb"^#\s*\[tool\.orchestrate\]\s*$", re.MULTILINE)
@@ -56,6 +55,38 @@ def _has_own_table(path: Path) -> bool:
     return b"# /// script" in head and _OWN_TABLE.search(head) is not None
 
 
+_TEST_DEF_RE = re.compile(r"^(?:\s*(?:async\s+)?def\s+test|class\s+Test)", re.MULTILINE)
+
+
+def is_script_path(path: Path, rootdir: Path, globs: Sequence[str]) -> bool:
+    """Whether ``path`` matches one of the script globs (relative to ``rootdir``; ``**`` spans folders)."""
+    if path.name in _NOT_SCRIPT_MODULES:
+        return False
+    try:
+        rel = path.relative_to(rootdir).as_posix()
+    except ValueError:
+        return False
+    return any(glob_match(pattern, rel) for pattern in globs)
+
+
+def matches_python_files(path: Path, python_files: Sequence[str]) -> bool:
+    """Whether the file's name matches pytest's ``python_files`` patterns."""
+    import fnmatch
+
+    return any(fnmatch.fnmatch(path.as_posix() if "/" in p else path.name, p) for p in python_files)
+
+
+def looks_like_test_module(path: Path, python_files: Sequence[str]) -> bool:
+    """Whether a ``.py`` file is a test module: named like one, or defining ``test*`` functions / ``Test*`` classes."""
+    if matches_python_files(path, python_files):
+        return True
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:200_000]
+    except OSError:
+        return False
+    return _TEST_DEF_RE.search(head) is not None
+
+
 class ScriptRouting:
     """Answers the session plugin's two collection hooks for one session."""
 
@@ -72,6 +103,8 @@ class ScriptRouting:
     def _in_project_config(self, path: Path) -> bool:
         folder = path.parent
         config = self._configs.get(folder, False)
+        if config is False and not locate_config(folder.resolve()).anything:
+            config = self._configs[folder] = None  # no config file governs the folder: nothing to load
         if config is False:
             from pytest_orchestrator.scripts.config import load_config
             from pytest_orchestrator.scripts.errors import ConfigError
@@ -133,23 +166,30 @@ class ScriptRouting:
             # pytest's python plugin asks pytest_pycollect_makemodule for these two: it decides there
             if parent.session.isinitpath(file_path) or matches_python_files(file_path, self.python_files):
                 return None
-            return ScriptFile.from_parent(parent, path=file_path)
+            return _script_file(parent, path=file_path)
         if self.is_script(file_path) or (file_path.suffix == ".sh" and parent.session.isinitpath(file_path)):
-            return ScriptFile.from_parent(parent, path=file_path)
+            return _script_file(parent, path=file_path)
         return None
 
     def make_module(self, module_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         """``pytest_pycollect_makemodule``: a script collector instead of a test module, or ``None``."""
         if self.is_script(module_path):
-            return ScriptFile.from_parent(parent, path=module_path)
+            return _script_file(parent, path=module_path)
         if (
             parent.session.isinitpath(module_path)
             and module_path.name not in _NOT_SCRIPT_MODULES
             and not looks_like_test_module(module_path, self.python_files)
         ):
             # a .py named on the command line that is no test module: run it as a script
-            return ScriptFile.from_parent(parent, path=module_path)
+            return _script_file(parent, path=module_path)
         return None
+
+
+def _script_file(parent: pytest.Collector, *, path: Path) -> pytest.Collector:
+    from pytest_orchestrator.plugin.items import ScriptFile  # here: most sessions collect no script
+
+    collector: pytest.Collector = ScriptFile.from_parent(parent, path=path)
+    return collector
 
 
 def script_finder(rootpath: Path, script_globs: Sequence[str]) -> Callable[[str], list[str]]:

@@ -32,8 +32,8 @@ from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.core.scheduler import DagScheduler
 from pytest_orchestrator.core.status import TaskStatus
 from pytest_orchestrator.plugin.dag import ItemGraph
-from pytest_orchestrator.plugin.items import ScriptItem
-from pytest_orchestrator.plugin.items import ScriptTimeout
+from pytest_orchestrator.plugin.kinds import is_script_item
+from pytest_orchestrator.plugin.kinds import is_script_timeout
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import parse_timeout
@@ -109,7 +109,7 @@ def item_plan(
     policy = spec.retry if spec.retry is not None else default_retry
     timeout: float | None = None
     theirs: float | None = None
-    if not isinstance(item, ScriptItem):
+    if not is_script_item(item):
         timeout = spec.timeout if spec.timeout is not None else default_timeout
         if pytest_timeout:
             theirs = pytest_timeout_limit(item)
@@ -280,7 +280,7 @@ class ReportNotes:
                 setattr(report, ERROR_ATTR, text)
                 if isinstance(error, ItemTimeout):
                     setattr(report, TIMEOUT_ATTR, str(error.msg))
-                elif isinstance(error, ScriptTimeout):
+                elif is_script_timeout(error):
                     setattr(report, TIMEOUT_ATTR, error.result.error or "timed out")
                 if attempt is not None:
                     set_property(item, f"attempt_{attempt}_error", text)
@@ -297,7 +297,7 @@ class ReportNotes:
 def report_outcome_of(report: pytest.TestReport, error: BaseException | None) -> str:
     """:func:`~.outcomes.report_outcome` of a call report before its timeout note is set: ``timeout`` when the
     error is one of ours."""
-    if report.failed and isinstance(error, ItemTimeout | ScriptTimeout):
+    if report.failed and (isinstance(error, ItemTimeout) or is_script_timeout(error)):
         return "timeout"
     return report_outcome(report)
 
@@ -320,7 +320,7 @@ def register_item_hooks(
         wanted.append((Retries(), "orchestrate-retries"))
     if any(plan.timeout is not None or plan.their_timeout for plan in plans):
         wanted.append((Timeouts(), "orchestrate-timeouts"))
-    if wanted or any(isinstance(item, ScriptItem) for item in items):
+    if wanted or any(is_script_item(item) for item in items):
         wanted.append((ReportNotes(), "orchestrate-reports"))
     manager = config.pluginmanager
     for plugin, name in wanted:

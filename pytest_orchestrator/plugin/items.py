@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import dataclasses
 import os
 from pathlib import Path
-import re
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -47,51 +46,15 @@ __all__ = [
     "SettingsLoader",
     "coverage_prefix",
     "execute_script",
-    "is_script_path",
-    "looks_like_test_module",
-    "matches_python_files",
     "rejected_config_key",
 ]
 
 _TAIL_LINES = 20
-_NOT_SCRIPTS = frozenset({"__init__.py", "conftest.py"})
-_TEST_DEF_RE = re.compile(r"^(?:\s*(?:async\s+)?def\s+test|class\s+Test)", re.MULTILINE)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # which files are scripts
 # --------------------------------------------------------------------------------------------------------------
-
-
-def is_script_path(path: Path, rootdir: Path, globs: Sequence[str]) -> bool:
-    """Whether ``path`` matches one of the script globs (relative to ``rootdir``; ``**`` spans folders)."""
-    if path.name in _NOT_SCRIPTS:
-        return False
-    try:
-        rel = path.relative_to(rootdir).as_posix()
-    except ValueError:
-        return False
-    from pytest_orchestrator.scripts.discovery import glob_match
-
-    return any(glob_match(pattern, rel) for pattern in globs)
-
-
-def matches_python_files(path: Path, python_files: Sequence[str]) -> bool:
-    """Whether the file's name matches pytest's ``python_files`` patterns."""
-    import fnmatch
-
-    return any(fnmatch.fnmatch(path.as_posix() if "/" in p else path.name, p) for p in python_files)
-
-
-def looks_like_test_module(path: Path, python_files: Sequence[str]) -> bool:
-    """Whether a ``.py`` file is a test module: named like one, or defining ``test*`` functions / ``Test*`` classes."""
-    if matches_python_files(path, python_files):
-        return True
-    try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:200_000]
-    except OSError:
-        return False
-    return _TEST_DEF_RE.search(head) is not None
 
 
 # --------------------------------------------------------------------------------------------------------------

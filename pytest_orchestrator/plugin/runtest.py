@@ -31,7 +31,7 @@ from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.plugin.attempts import run_judged_attempts
 from pytest_orchestrator.plugin.compat import Failed
 from pytest_orchestrator.plugin.compat import runtestprotocol
-from pytest_orchestrator.plugin.items import ScriptFailure
+from pytest_orchestrator.plugin.kinds import is_script_failure
 from pytest_orchestrator.plugin.outcomes import RERUN
 
 
@@ -112,7 +112,7 @@ def attempt_error_text(error: BaseException | None, report: pytest.TestReport) -
     """A one-line message for a failed attempt (for JUnit properties and the summary)."""
     if isinstance(error, Failed):
         text = str(error.msg or "")
-    elif isinstance(error, ScriptFailure):
+    elif is_script_failure(error):
         text = str(error)
     elif error is not None:
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""

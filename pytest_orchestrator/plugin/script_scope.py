@@ -91,15 +91,15 @@ class ScriptScope:
         return self._scripts
 
     def _discover(self) -> dict[str, Path]:
+        if self._check_configs:
+            self._report_config_entries()
+        if not self.globs:
+            return {}
         from pytest_orchestrator.scripts.discovery import discover_scripts
         from pytest_orchestrator.scripts.discovery import skipped_link_message
 
         root = self.rootpath
         outside = f"the rootdir {root}"
-        if self._check_configs:
-            self._report_config_entries()
-        if not self.globs:
-            return {}
         bases = sorted({glob_base(g) for g in self.globs})
         if "" in bases:
             bases = [""]
@@ -131,6 +131,10 @@ class ScriptScope:
     def _report_config_entries(self) -> None:
         """Say which ``scripts`` entries of the config governing the rootdir name no script (``orchestrate list``'s
         discovery: every ``.py`` and ``.sh`` under the config's folder), with close matches."""
+        from pytest_orchestrator.scripts.locate import locate_config
+
+        if not locate_config(self.rootpath.resolve()).anything:
+            return  # no config file to read: the config module is not even loaded
         from pytest_orchestrator.scripts.config import load_config
         from pytest_orchestrator.scripts.discovery import discover_scripts
         from pytest_orchestrator.scripts.entries import missing_entries

@@ -54,13 +54,14 @@ from pytest_orchestrator.scripts.fields import FIELD_KEYS
 from pytest_orchestrator.scripts.fields import normalize_field
 from pytest_orchestrator.scripts.fields import unknown_key_message
 from pytest_orchestrator.scripts.globs import glob_match
-from pytest_orchestrator.scripts.legacy import LEGACY_FILENAMES
 from pytest_orchestrator.scripts.legacy import legacy_keypath
 from pytest_orchestrator.scripts.legacy import looks_like_legacy
 from pytest_orchestrator.scripts.legacy import translate_legacy
 from pytest_orchestrator.scripts.lines import toml_error
 from pytest_orchestrator.scripts.lines import toml_key_line
 from pytest_orchestrator.scripts.lines import yaml_key_line
+from pytest_orchestrator.scripts.locate import CONFIG_FILENAMES as CONFIG_FILENAMES
+from pytest_orchestrator.scripts.locate import locate_config
 from pytest_orchestrator.scripts.pep723 import parse_script_metadata
 
 
@@ -72,9 +73,6 @@ __all__ = [
     "load_config",
     "package_defaults",
 ]
-
-#: the config files looked for in each folder, in order (a pyproject.toml with [tool.orchestrate] comes after)
-CONFIG_FILENAMES: tuple[str, ...] = ("orchestrate.yaml", "orchestrate.yml")
 
 _TOP_KEYS: tuple[str, ...] = ("defaults", "skip", "timeout_override", "scripts")
 _DEFAULT_KEYS: tuple[str, ...] = tuple(k for k in FIELD_KEYS if k != "depends")
@@ -383,22 +381,14 @@ def load_config(start: str | os.PathLike[str] = ".") -> OrchestrateConfig:
         raise FileNotFoundError(f"cannot look for a configuration from {str(start_path)!r}: it does not exist")
     start_path = start_path.resolve()
     folder = start_path if start_path.is_dir() else start_path.parent
-    legacy: list[Path] = []
-    for current in (folder, *folder.parents):
-        for name in CONFIG_FILENAMES:
-            candidate = current / name
-            if candidate.is_file():
-                return _load_yaml_config(candidate)
-        legacy += [current / name for name in LEGACY_FILENAMES if (current / name).is_file()]
-        pyproject = current / "pyproject.toml"
-        if pyproject.is_file():
-            config = _load_pyproject_config(pyproject)
-            if config is not None:
-                return config
-            break
-        if (current / ".git").exists():
-            break
-    for candidate in legacy:
+    located = locate_config(folder)
+    if located.config is not None:
+        if located.config.name != "pyproject.toml":
+            return _load_yaml_config(located.config)
+        config = _load_pyproject_config(located.config)
+        if config is not None:
+            return config
+    for candidate in located.legacy:
         found = _read_legacy(candidate)
         if found is not None:
             return _load_legacy_config(candidate, *found)

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_orchestrator.scripts.locate import LEGACY_FILENAMES as LEGACY_FILENAMES
+
 
 __all__ = ["LEGACY_FILENAMES", "LEGACY_KEYS", "legacy_keypath", "looks_like_legacy", "translate_legacy"]
 
-#: the original's config files, in the order it looked for them
-LEGACY_FILENAMES: tuple[str, ...] = ("config.yaml", "config.yml", "scripts_config.json")
 #: its sections (``defaults`` is accepted too: the same thing under this package's name)
 LEGACY_KEYS: tuple[str, ...] = ("default", "defaults", "skip", "timeout_override", "scripts")
 
