@@ -274,7 +274,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_orchestrator.plugin.xdist import register as register_xdist
 
         config.pluginmanager.register(OrchestratePlugin(config), SESSION_PLUGIN_NAME)
-        config.pluginmanager.register(SecretMasking(config), "orchestrate-secrets")
+        masking = SecretMasking(config)
+        if masking.masker:  # the secrets are read once, now: with none, there is nothing to mask in any report
+            config.pluginmanager.register(masking, "orchestrate-secrets")
         path = config.getoption("orchestrate_report", None)
         if not hasattr(config, "workerinput"):  # where reports are logged: stage and root cause for JUnit
             from pytest_orchestrator.plugin.options import metrics_path
