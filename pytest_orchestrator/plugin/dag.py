@@ -189,13 +189,17 @@ class ItemGraph:
     def edge_count(self) -> int:
         return sum(len(node.deps) for node in self.nodes.values())
 
+    def has_edges(self) -> bool:
+        return any(node.deps for node in self.nodes.values())
+
     def validate(self) -> None:
         """Raise ``DependencyResolutionError`` (an unknown node id) or ``CycleError`` (with the cycle's path)."""
-        validate_graph(self.deps_map())
+        if self.has_edges():  # else there is nothing to check
+            validate_graph(self.deps_map())
 
     def order(self) -> list[str]:
         """The serial order: stable topological (collection order kept wherever dependencies allow)."""
-        return topological_order(self.deps_map())
+        return topological_order(self.deps_map()) if self.has_edges() else list(self.nodes)
 
     def estimates(self) -> dict[str, float | None]:
         return {n: node.estimated_duration for n, node in self.nodes.items()}

@@ -147,6 +147,11 @@ def rerunfailures_rule(config: pytest.Config, items: Sequence[pytest.Item]) -> b
     return True
 
 
+_UNSET = object()
+#: pytest-timeout's limit for the session (``--timeout``, ``PYTEST_TIMEOUT``, ini ``timeout``), once read
+_session_limit_key = pytest.StashKey[object]()
+
+
 def pytest_timeout_limit(item: pytest.Item) -> float | None:
     """The limit pytest-timeout applies to ``item`` (``None`` or 0: none)."""
     marker = item.get_closest_marker("timeout")
@@ -156,13 +161,18 @@ def pytest_timeout_limit(item: pytest.Item) -> float | None:
         except ValueError:
             return None
     config = item.config
-    for value in (config.getoption("timeout", None), os.environ.get("PYTEST_TIMEOUT"), _ini(config, "timeout")):
-        if value not in (None, ""):
-            try:
-                return float(str(value))
-            except (TypeError, ValueError):
-                return None
-    return None
+    limit = config.stash.get(_session_limit_key, _UNSET)
+    if limit is _UNSET:  # the session's own limit, the same for every item: read once
+        limit = None
+        for value in (config.getoption("timeout", None), os.environ.get("PYTEST_TIMEOUT"), _ini(config, "timeout")):
+            if value not in (None, ""):
+                try:
+                    limit = float(str(value))
+                except (TypeError, ValueError):
+                    limit = None
+                break
+        config.stash[_session_limit_key] = limit
+    return limit if isinstance(limit, float) else None
 
 
 def _ini(config: pytest.Config, name: str) -> object:
