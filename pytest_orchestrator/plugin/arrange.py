@@ -72,7 +72,6 @@ def item_ref(item: pytest.Item, spec: ItemSpec) -> ItemRef:
         before=spec.before,
         soft_before=spec.soft_before,
         any_of=spec.any_of,
-        location=item.location,
     )
 
 

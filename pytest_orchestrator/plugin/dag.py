@@ -64,7 +64,8 @@ class Node:
     stage: str | None = None
     #: node id of the parent collector (the module, class or script file): xdist keeps fixtures warm by it
     parent: str = ""
-    #: ``(path relative to rootdir, 0-based line or None, domain)``, as ``item.location``
+    #: ``(path relative to rootdir, 0-based line or None, domain)``, as ``item.location``: set where it is needed,
+    #: in the graph an xdist worker hands over (the controller reports skips with it), not when the graph is built
     location: tuple[str, int | None, str] = ("", None, "")
     aliases: tuple[str, ...] = ()
     #: seconds, from earlier runs (pytest's cache); ``None`` when unknown

@@ -47,7 +47,6 @@ class ItemRef:
     before: tuple[str, ...] = ()
     soft_before: tuple[str, ...] = ()
     any_of: tuple[tuple[str, ...], ...] = ()
-    location: tuple[str, int | None, str] = ("", None, "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,7 +301,6 @@ def build_graph(
                 kind=ref.kind,
                 stage=ref.stage,
                 parent=ref.parent,
-                location=ref.location,
                 aliases=ref.aliases,
                 estimated_duration=durations.get(ref.nodeid),
                 missing=missing or (),

@@ -214,6 +214,11 @@ class WorkerPlugin:
         lines = notes() if notes is not None else []
         if lines:  # the controller prints them: this worker's terminal is nobody's
             self.channel.send((NOTES, lines))
+        if not is_flat(graph):  # the controller reports skips of these items itself: it needs where they are
+            for item in session.items:
+                node = graph.nodes.get(item.nodeid)
+                if node is not None:
+                    node.location = item.location
         self.channel.send(encode(graph, groups=groups))
         verdicts = self.verdicts = Verdicts()
         self.channel.setcallback(verdicts.receive, endmarker=None)
