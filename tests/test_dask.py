@@ -53,6 +53,13 @@ def run(wf: Workflow, limit: float = 60.0) -> Any:
     return asyncio.run(main())
 
 
+def run_coro(coro: Any, limit: float = 60.0) -> Any:
+    async def main() -> Any:
+        return await asyncio.wait_for(coro, limit)
+
+    return asyncio.run(main())
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -352,13 +359,13 @@ def test_a_large_value_the_driver_reads_still_goes_to_its_dependent_as_a_future(
     """A listener reads every result, so values come back as tasks finish; a value over LARGE_VALUE reaches a
     dependent on the cluster from its peer all the same: the task gets its Dask future."""
     submitted: list[tuple[Any, ...]] = []
-    submit = dask_execution._DaskSession._submit
+    submit = dask_execution._DaskSession._submit_batched
 
-    def spy(self: Any, fn: Any, args: tuple[Any, ...], name: str, resources: Any) -> Any:
-        submitted.append(args)
-        return submit(self, fn, args, name, resources)
+    def spy(self: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+        submitted.append((args, kwargs))
+        return submit(self, fn, args, kwargs, name)
 
-    monkeypatch.setattr(dask_execution._DaskSession, "_submit", spy)
+    monkeypatch.setattr(dask_execution._DaskSession, "_submit_batched", spy)
     seen: list[Any] = []
     wf = Workflow("w", executor=procs).add_listener(seen.append)
     wf.add_task("big", lambda: b"x" * (dask_execution.LARGE_VALUE + 1))
@@ -366,10 +373,64 @@ def test_a_large_value_the_driver_reads_still_goes_to_its_dependent_as_a_future(
     wf.add_task("size", lambda big, small: len(big) + len(small), dependencies=["big", "small"])
     results = run(wf)
     assert results["size"] == dask_execution.LARGE_VALUE + 2
-    (_, _args, kwargs) = submitted[-1]
+    (_args, kwargs) = submitted[-1]
     assert isinstance(kwargs["big"], distributed.Future)
     assert kwargs["small"] == b"y"
     assert seen
+
+
+def test_calls_made_together_reach_the_scheduler_together_and_a_cancelled_one_never(
+    procs: DaskExecutor, tmp_path: Path
+) -> None:
+    """Calls made in one turn of the loop are submitted as one graph at its end; a call cancelled before that turn
+    ends is not submitted at all, and one cancelled after is cancelled on the cluster."""
+
+    marker = tmp_path / "ran"
+
+    def keys(dask_scheduler: Any) -> list[str]:
+        return [str(k) for k in dask_scheduler.tasks]
+
+    def touch() -> None:
+        marker.write_text("ran")
+
+    async def main() -> tuple[list[Any], list[str]]:
+        session = await procs.open_session()
+        try:
+            calls = [asyncio.ensure_future(session.call(pow, (2, i), {}, name=f"pow{i}")) for i in range(3)]
+            never = asyncio.ensure_future(session.call(touch, (), {}, name="never"))
+            late = asyncio.ensure_future(session.call(time.sleep, (30,), {}, name="late"))
+            await asyncio.sleep(0)
+            never.cancel()
+            values = await asyncio.gather(*calls)
+            late.cancel()
+            await asyncio.gather(never, late, return_exceptions=True)
+            deadline = time.monotonic() + 10
+            while True:  # the cancellation of "late" reaches the scheduler in the background
+                seen = await session.client.run_on_scheduler(keys)
+                if not any(k.startswith("late-") for k in seen) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await session.close()
+        return values, seen
+
+    values, seen = run_coro(main())
+    assert values == [1, 2, 4]
+    assert not marker.exists() and not any(k.startswith("never-") for k in seen), seen
+    assert not any(k.startswith("late-") for k in seen), "cancelled on the cluster once the call was cancelled"
+
+
+def test_a_sync_task_that_times_out_on_a_worker_fails_and_its_dependent_is_skipped(procs: DaskExecutor) -> None:
+    wf = Workflow("w", executor=procs, fail_fast=False)
+    wf.add_task("slow", functools.partial(time.sleep, 5), timeout=0.5)
+    wf.add_task("after", lambda slow: slow, dependencies=["slow"])
+    wf.add_task("quick", lambda: 7)
+    start = time.monotonic()
+    with pytest.raises(TaskFailedError, match=r"timed out after 0\.5 s") as info:
+        run(wf)
+    assert time.monotonic() - start < 4
+    assert info.value.results == {"quick": 7}
+    assert wf.tasks["after"].status == "skipped"
 
 
 def test_the_executor_api_submits_to_the_cluster(inproc: DaskExecutor) -> None:

@@ -9,7 +9,8 @@ trigger rules, cancellation, state); Dask only places each attempt on a worker:
   ``transform_result``, no async dependent: ``Engine._kept_on_cluster``): dependents get its Dask future, so a worker
   fetches it from its peer, and the driver gathers every such value once, in one batch, for ``run()``'s result.
   Otherwise the value comes back as the task finishes, and one of ``LARGE_VALUE`` or more is still handed to
-  dependents on the cluster as its future, not sent back from the driver;
+  dependents on the cluster as its future, not sent back from the driver. The calls the engine makes in one turn of
+  its loop (the tasks it starts together) are submitted as one graph (``client.map``) at the end of that turn;
 * a command task runs on a worker through ``execution.process.run_process``; when the engine cancels it (timeout,
   fail_fast, ``Workflow.cancel``) a Dask ``Event`` tells that worker to kill the command's process tree. Any
   function taking a ``cancel_event`` runs that way too (``run_killable``: the scripts and stages of ``orchestrate
@@ -271,6 +272,9 @@ class _DaskSession:
         self._held: dict[int, tuple[Any, Any]] = {}
         #: a call's value was kept on the cluster (an ``OnCluster`` placeholder went to the engine)
         self._kept = False
+        #: calls made in this turn of the loop, submitted together at its end (``_flush``): (key, fn, args, kwargs,
+        #: what the call awaits: its Dask future)
+        self._pending: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._workers: dict[str, Any] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -312,6 +316,44 @@ class _DaskSession:
             pure=False,
         )
 
+    async def _submit_batched(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+    ) -> Any:
+        """``_submit`` of ``apply(fn, args, kwargs)``, together with the other calls made in this turn of the loop:
+        the tasks that the engine starts at once (the dependents of the tasks that finished together) reach the
+        scheduler as one graph, so the client serialises and the scheduler handles one message, not one each."""
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((f"{name}-{next(self._keys)}-{self._session_id}", fn, args, kwargs, waiter))
+        if len(self._pending) == 1:
+            waiter.get_loop().call_soon(self._flush)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._later(waiter.result().cancel())  # submitted just before the cancellation
+            raise
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        live = [p for p in pending if not p[4].done()]  # a call cancelled while it waited is not submitted
+        if not live:
+            return
+        try:
+            futures = self.client.map(
+                self._apply,
+                [p[1] for p in live],
+                [p[2] for p in live],
+                [p[3] for p in live],
+                key=[p[0] for p in live],
+                pure=False,
+            )
+        except Exception as exc:
+            for p in live:
+                p[4].set_exception(exc)
+            return
+        for p, future in zip(live, futures, strict=True):
+            p[4].set_result(future)
+
     def _remote(self, value: Any, nested: bool = True) -> Any:
         """``value`` as the cluster should get it: a placeholder or a large value that came from the cluster as its
         future (Dask hands the worker the value); also inside a dict, list or tuple (``{dependency: value}``)."""
@@ -351,7 +393,10 @@ class _DaskSession:
         if self._held or self._kept:
             args = tuple(self._remote(a) for a in args)
             kwargs = {k: self._remote(v) for k, v in kwargs.items()}
-        future = self._submit(self._apply, (fn, args, dict(kwargs)), name, resources)
+        if resources:
+            future = self._submit(self._apply, (fn, args, dict(kwargs)), name, resources)
+        else:
+            future = await self._submit_batched(fn, args, dict(kwargs), name)
         if keep:
             # wait for the task without gathering its value: dependents on the cluster get the future
             await self._result(future, gather=False)
