@@ -53,6 +53,13 @@ def run(wf: Workflow, limit: float = 60.0) -> Any:
     return asyncio.run(main())
 
 
+def run_coro(coro: Any, limit: float = 60.0) -> Any:
+    async def main() -> Any:
+        return await asyncio.wait_for(coro, limit)
+
+    return asyncio.run(main())
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -226,25 +233,204 @@ def test_run_function_runs_on_a_worker(procs: DaskExecutor) -> None:
     assert result.status == "passed" and result.value in workers
 
 
-def test_a_large_value_goes_to_its_dependent_as_a_future(procs: DaskExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A value over LARGE_VALUE reaches a dependent on the cluster from its peer: the task gets its Dask future."""
-    submitted: list[tuple[Any, ...]] = []
-    submit = dask_execution._DaskSession._submit
+class Tracked:
+    """About 4 MiB whose unpickling appends ``unpickled PID`` to ``log``: which processes received it."""
 
-    def spy(self: Any, fn: Any, args: tuple[Any, ...], name: str, resources: Any) -> Any:
-        submitted.append(args)
-        return submit(self, fn, args, name, resources)
+    def __init__(self, log: str, data: bytes) -> None:
+        self.log = log
+        self.data = data
 
-    monkeypatch.setattr(dask_execution._DaskSession, "_submit", spy)
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unpickled, (self.log, self.data))
+
+    def __sizeof__(self) -> int:
+        return len(self.data) + 64
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tracked) and other.data == self.data
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _unpickled(log: str, data: bytes) -> Tracked:
+    with open(log, "a") as f:
+        f.write(f"unpickled {os.getpid()}\n")
+    return Tracked(log, data)
+
+
+def test_values_stay_on_the_cluster_until_the_run_ends(procs: DaskExecutor, tmp_path: Path) -> None:
+    """With nothing in the driver reading values during the run, a 4 MiB value goes from its task to its dependent
+    worker to worker, and reaches the driver once, after the dependent ran, for run()'s result."""
+    log = str(tmp_path / "log")
+
+    def big() -> Tracked:
+        return Tracked(log, b"x" * (4 << 20))
+
+    def use(big: Tracked) -> int:
+        with open(log, "a") as f:
+            f.write(f"dependent {os.getpid()}\n")
+        return len(big.data)
+
     wf = Workflow("w", executor=procs)
+    wf.add_task("big", big)
+    wf.add_task("use", use, dependencies=["big"])
+    results = run(wf)
+    assert results == {"big": Tracked(log, b"x" * (4 << 20)), "use": 4 << 20}
+    lines = Path(log).read_text().splitlines()
+    driver = [i for i, line in enumerate(lines) if line == f"unpickled {os.getpid()}"]
+    ran = lines.index(next(line for line in lines if line.startswith("dependent ")))
+    assert len(driver) == 1 and driver[0] > ran, lines
+
+
+def _dag(executor: Any, marker: Path) -> Workflow:
+    """Values passed by name, as a lone parameter's ``{dependency: value}``, to a retried task, to an async action
+    (on the driver) and through ``transform_result``."""
+
+    def flaky(c: int) -> int:
+        if not marker.exists():
+            marker.write_text("failed once")
+            raise RuntimeError("first attempt")
+        return c + 1
+
+    async def on_driver(c: int) -> int:
+        return c * 2
+
+    wf = Workflow("w", executor=executor)
+    wf.add_task("a", lambda: list(range(5)))
+    wf.add_task("b", lambda: b"y" * (2 << 20))
+    wf.add_task("c", lambda a, b: sum(a) + len(b), dependencies=["a", "b"])
+    wf.add_task("d", lambda x: x["a"][-1] + x["c"], dependencies=["a", "c"])
+    wf.add_task("e", flaky, dependencies=["c"], retry_policy=RetryPolicy(max_attempts=2, initial_delay=0))
+    wf.add_task("f", on_driver, dependencies=["c"])
+    wf.add_task("g", lambda a: a, dependencies=["a"], transform_result=len)
+    wf.add_task("h", lambda d, e, f, g: d + e + f + g, dependencies=["d", "e", "f", "g"])
+    return wf
+
+
+def test_values_kept_on_the_cluster_reach_dependents_as_with_threads(procs: DaskExecutor, tmp_path: Path) -> None:
+    on_threads = run(_dag(None, tmp_path / "threads"))
+    wf = _dag(procs, tmp_path / "dask")
+    on_dask = run(wf)
+    assert on_dask == on_threads
+    assert on_dask["b"] == b"y" * (2 << 20)
+    assert {name: t.result.value for name, t in wf.tasks.items() if t.result is not None} == on_threads
+
+
+def test_a_failed_run_still_gives_the_values_kept_on_the_cluster(procs: DaskExecutor) -> None:
+    def boom(a: int) -> None:
+        raise ValueError(f"bad {a}")
+
+    wf = Workflow("w", executor=procs, fail_fast=False)
+    wf.add_task("a", lambda: 20)
+    wf.add_task("b", lambda a: a + 1, dependencies=["a"])
+    wf.add_task("boom", boom, dependencies=["a"])
+    with pytest.raises(TaskFailedError, match="ValueError: bad 20") as info:
+        run(wf)
+    assert info.value.results == {"a": 20, "b": 21}
+    assert wf.tasks["b"].result is not None and wf.tasks["b"].result.value == 21
+
+
+def test_what_the_driver_reads_during_the_run_is_never_kept() -> None:
+    from pytest_orchestrator.core.engine import Engine
+
+    def make() -> Workflow:
+        async def on_driver(c: int) -> int:
+            return c
+
+        wf = Workflow("w")
+        wf.add_task("a", lambda: 1)
+        wf.add_task("b", lambda a: a, dependencies=["a"])
+        wf.add_task("c", lambda a: a, dependencies=["a"], transform_result=str)
+        wf.add_task("d", on_driver, dependencies=["c"])
+        wf.add_task("cmd", "true", dependencies=["b"])
+        return wf
+
+    assert Engine(make())._kept_on_cluster() == {"a", "b"}, "not c (transform_result, async dependent), d, cmd"
+    assert Engine(make().add_listener(lambda event: None))._kept_on_cluster() == set()
+    wf = make().add_task("cond", lambda: 1, condition=lambda results: True)
+    assert Engine(wf)._kept_on_cluster() == set()
+    wf = make().add_task("all", lambda _task_results: 1)
+    assert Engine(wf)._kept_on_cluster() == set()
+
+
+def test_a_large_value_the_driver_reads_still_goes_to_its_dependent_as_a_future(
+    procs: DaskExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listener reads every result, so values come back as tasks finish; a value over LARGE_VALUE reaches a
+    dependent on the cluster from its peer all the same: the task gets its Dask future."""
+    submitted: list[tuple[Any, ...]] = []
+    submit = dask_execution._DaskSession._submit_batched
+
+    def spy(self: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+        submitted.append((args, kwargs))
+        return submit(self, fn, args, kwargs, name)
+
+    monkeypatch.setattr(dask_execution._DaskSession, "_submit_batched", spy)
+    seen: list[Any] = []
+    wf = Workflow("w", executor=procs).add_listener(seen.append)
     wf.add_task("big", lambda: b"x" * (dask_execution.LARGE_VALUE + 1))
     wf.add_task("small", lambda: b"y")
     wf.add_task("size", lambda big, small: len(big) + len(small), dependencies=["big", "small"])
     results = run(wf)
     assert results["size"] == dask_execution.LARGE_VALUE + 2
-    (_, _args, kwargs) = submitted[-1]
+    (_args, kwargs) = submitted[-1]
     assert isinstance(kwargs["big"], distributed.Future)
     assert kwargs["small"] == b"y"
+    assert seen
+
+
+def test_calls_made_together_reach_the_scheduler_together_and_a_cancelled_one_never(
+    procs: DaskExecutor, tmp_path: Path
+) -> None:
+    """Calls made in one turn of the loop are submitted as one graph at its end; a call cancelled before that turn
+    ends is not submitted at all, and one cancelled after is cancelled on the cluster."""
+
+    marker = tmp_path / "ran"
+
+    def keys(dask_scheduler: Any) -> list[str]:
+        return [str(k) for k in dask_scheduler.tasks]
+
+    def touch() -> None:
+        marker.write_text("ran")
+
+    async def main() -> tuple[list[Any], list[str]]:
+        session = await procs.open_session()
+        try:
+            calls = [asyncio.ensure_future(session.call(pow, (2, i), {}, name=f"pow{i}")) for i in range(3)]
+            never = asyncio.ensure_future(session.call(touch, (), {}, name="never"))
+            late = asyncio.ensure_future(session.call(time.sleep, (30,), {}, name="late"))
+            await asyncio.sleep(0)
+            never.cancel()
+            values = await asyncio.gather(*calls)
+            late.cancel()
+            await asyncio.gather(never, late, return_exceptions=True)
+            deadline = time.monotonic() + 10
+            while True:  # the cancellation of "late" reaches the scheduler in the background
+                seen = await session.client.run_on_scheduler(keys)
+                if not any(k.startswith("late-") for k in seen) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await session.close()
+        return values, seen
+
+    values, seen = run_coro(main())
+    assert values == [1, 2, 4]
+    assert not marker.exists() and not any(k.startswith("never-") for k in seen), seen
+    assert not any(k.startswith("late-") for k in seen), "cancelled on the cluster once the call was cancelled"
+
+
+def test_a_sync_task_that_times_out_on_a_worker_fails_and_its_dependent_is_skipped(procs: DaskExecutor) -> None:
+    wf = Workflow("w", executor=procs, fail_fast=False)
+    wf.add_task("slow", functools.partial(time.sleep, 5), timeout=0.5)
+    wf.add_task("after", lambda slow: slow, dependencies=["slow"])
+    wf.add_task("quick", lambda: 7)
+    start = time.monotonic()
+    with pytest.raises(TaskFailedError, match=r"timed out after 0\.5 s") as info:
+        run(wf)
+    assert time.monotonic() - start < 4
+    assert info.value.results == {"quick": 7}
+    assert wf.tasks["after"].status == "skipped"
 
 
 def test_the_executor_api_submits_to_the_cluster(inproc: DaskExecutor) -> None:

@@ -51,6 +51,7 @@ from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.errors import TaskFailedError
+from pytest_orchestrator.execution.cluster import OnCluster
 from pytest_orchestrator.execution.cluster import session_active
 
 
@@ -214,6 +215,8 @@ class Engine:
         self._fill_scheduled = False
         #: the run's connection to a cluster (``executor="dask://..."`` or a ``ClusterExecutor``), opened in run()
         self._session: ClusterSession | None = None
+        #: tasks whose value may stay on that cluster until the run ends (``_kept_on_cluster``)
+        self._kept: frozenset[str] = frozenset()
 
     # -- the run ---------------------------------------------------------------------------------------------
     async def run(self, resume: bool | str = False, run_id: str | None = None) -> dict[str, Any]:
@@ -274,8 +277,9 @@ class Engine:
             await self._stop_all("workflow run was cancelled")
             raise
         finally:
-            elapsed = self._now() - started
             scope.close()
+            await self._fetch_kept()
+            elapsed = self._now() - started
             await self._close_session()
             self._close_executor()
             durations = {
@@ -655,7 +659,9 @@ class Engine:
         expired = functools.partial(_timeout, task)
         future: Awaitable[Any]
         if self._session is not None:
-            future = self._session.call(action, args, kwargs, name=task.name, resources=task.resources)
+            future = self._session.call(
+                action, args, kwargs, name=task.name, resources=task.resources, keep=task.name in self._kept
+            )
         else:
             future = self._loop.run_in_executor(self._get_executor(), functools.partial(action, *args, **kwargs))
         value = await within(task.timeout, future, expired)
@@ -723,6 +729,46 @@ class Engine:
         except BaseException:
             self._close_executor()
             raise
+        self._kept = self._kept_on_cluster()
+
+    def _kept_on_cluster(self) -> frozenset[str]:
+        """The sync actions whose value nothing in the driver reads before the run ends, so it may stay on the
+        cluster (dependents there get it from a worker; ``_fetch_kept`` brings it back for ``run()``'s result).
+
+        The driver reads values while the run lasts through conditions and ``_task_results`` (every task's),
+        listeners and the state store (each finished task's), async actions (their dependencies') and
+        ``transform_result`` (its own task's): with any of the first four, every value comes back as it finishes.
+        """
+        wf = self.wf
+        if self.listeners or wf.state is not None:
+            return frozenset()
+        kept: set[str] = set()
+        for name, task in self.tasks.items():
+            action = task.action
+            if task.condition is not None or (callable(action) and _signature(action).task_results):
+                return frozenset()
+            if callable(action) and not _signature(action).is_coro and task.transform_result is None:
+                kept.add(name)
+        for task in self.tasks.values():
+            if callable(task.action) and _signature(task.action).is_coro:
+                kept.difference_update(task.dependencies)
+        return frozenset(kept)
+
+    async def _fetch_kept(self) -> None:
+        """Replace the values left on the cluster by the values themselves, in one batch (before the session
+        closes); a value that cannot be fetched stays an ``OnCluster`` placeholder."""
+        session = self._session
+        if session is None or not self._kept:
+            return
+        kept = [r for r in self.results.values() if type(r.value) is OnCluster]
+        if not kept:
+            return
+        try:
+            values = await session.fetch([r.value for r in kept])
+        except (Exception, asyncio.CancelledError):
+            return  # the loop is going away (Ctrl-C), or the cluster: the placeholders say where the values were
+        for result, value in zip(kept, values, strict=True):
+            result.value = value
 
     async def _close_session(self) -> None:
         session, self._session = self._session, None

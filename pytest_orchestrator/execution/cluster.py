@@ -4,6 +4,12 @@ The engine opens one ``ClusterSession`` per run, before any task starts, and han
 tasks; async actions stay in the engine's loop. While the run lasts, ``active_session()`` gives its session to the
 run's async actions, which may place blocking work there themselves (``run_killable``: a scripts run puts each
 script on a worker that way). ``DaskExecutor`` (``execution/dask.py``) is the one implementation.
+
+A value the driver does not need while the run lasts may stay on the cluster: the engine says so per call
+(``keep=True``), and the session may then return an ``OnCluster`` placeholder instead of the value. The engine
+hands placeholders to dependents that run on the cluster as they are (the session turns them back into the cluster's
+own reference, so the value goes from worker to worker), and fetches them in one batch (``fetch``) for the run's
+result.
 """
 
 from __future__ import annotations
@@ -22,7 +28,23 @@ from typing import Protocol
 if TYPE_CHECKING:
     from pytest_orchestrator.execution.process import ProcessResult
 
-__all__ = ["ClusterExecutor", "ClusterSession", "active_session", "session_active"]
+__all__ = ["ClusterExecutor", "ClusterSession", "OnCluster", "active_session", "session_active"]
+
+
+class OnCluster:
+    """A task's value left on the cluster: ``handle`` is the session's reference to it (a Dask future).
+
+    Made by a session's ``call(..., keep=True)``; the engine keeps it as the task's value while the run lasts and
+    replaces it by the value itself (``ClusterSession.fetch``) before ``run()`` returns.
+    """
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def __repr__(self) -> str:
+        return f"<value kept on the cluster: {self.handle!r}>"
 
 
 class ClusterSession(Protocol):
@@ -36,8 +58,16 @@ class ClusterSession(Protocol):
         *,
         name: str,
         resources: Mapping[str, float] | None = None,
+        keep: bool = False,
     ) -> Any:
-        """``fn(*args, **kwargs)`` on a worker; cancelling the awaiting task cancels the call."""
+        """``fn(*args, **kwargs)`` on a worker; cancelling the awaiting task cancels the call. ``args`` and
+        ``kwargs`` may hold ``OnCluster`` values of earlier calls (at the top level, or as the values of a dict, list
+        or tuple there). With ``keep`` (the driver does not need the value before the run ends) the session may
+        return an ``OnCluster`` placeholder instead of the value."""
+        ...
+
+    async def fetch(self, values: list[OnCluster]) -> list[Any]:
+        """The values that ``values`` stand for, in one batch; a value that cannot be fetched stays a placeholder."""
         ...
 
     async def run_command(

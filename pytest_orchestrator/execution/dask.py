@@ -4,8 +4,13 @@ Dask (``pip install 'pytest-orchestrator[dask]'``) is imported when a ``DaskExec
 engine keeps everything that decides *whether* and *when* a task runs (retries, backoff, timeouts, conditions,
 trigger rules, cancellation, state); Dask only places each attempt on a worker:
 
-* a sync action is one Dask task (``dask.utils.apply``); an argument that is a large value which came from the
-  cluster is passed back as its Dask future, so the worker fetches it from its peer, not from the driver;
+* a sync action is one Dask task (``dask.utils.apply``). Its value stays on the cluster when nothing in the driver
+  reads it before the run ends (no condition, ``_task_results``, listener or state store in the workflow, no
+  ``transform_result``, no async dependent: ``Engine._kept_on_cluster``): dependents get its Dask future, so a worker
+  fetches it from its peer, and the driver gathers every such value once, in one batch, for ``run()``'s result.
+  Otherwise the value comes back as the task finishes, and one of ``LARGE_VALUE`` or more is still handed to
+  dependents on the cluster as its future, not sent back from the driver. The calls the engine makes in one turn of
+  its loop (the tasks it starts together) are submitted as one graph (``client.map``) at the end of that turn;
 * a command task runs on a worker through ``execution.process.run_process``; when the engine cancels it (timeout,
   fail_fast, ``Workflow.cancel``) a Dask ``Event`` tells that worker to kill the command's process tree. Any
   function taking a ``cancel_event`` runs that way too (``run_killable``: the scripts and stages of ``orchestrate
@@ -37,6 +42,7 @@ import uuid
 
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.execution.cluster import ClusterExecutor
+from pytest_orchestrator.execution.cluster import OnCluster
 
 
 if TYPE_CHECKING:
@@ -250,12 +256,25 @@ class _DaskSession:
     """One run's asynchronous client; what the engine awaits."""
 
     def __init__(self, client: Any, address: str) -> None:
+        from dask.sizeof import sizeof
+        from dask.utils import apply
+
         # distributed is partly typed: the asynchronous client is used through Any
         self.client: Any = client
         self.address = address
         self.inproc = client.scheduler.address.startswith("inproc://")
+        self._apply: Callable[..., Any] = apply
+        self._sizeof: Callable[[Any], int] = sizeof
+        #: keys are ``<task>-<n>-<session>``: unique on a shared scheduler, and Dask groups them by task name
+        self._session_id = uuid.uuid4().hex[:12]
+        self._keys = itertools.count()
         #: large values that came from the cluster: id(value) -> (value, its future), for dependents that run there
         self._held: dict[int, tuple[Any, Any]] = {}
+        #: a call's value was kept on the cluster (an ``OnCluster`` placeholder went to the engine)
+        self._kept = False
+        #: calls made in this turn of the loop, submitted together at its end (``_flush``): (key, fn, args, kwargs,
+        #: what the call awaits: its Dask future)
+        self._pending: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._workers: dict[str, Any] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -290,12 +309,66 @@ class _DaskSession:
         self, fn: Callable[..., Any], args: tuple[Any, ...], name: str, resources: Mapping[str, float] | None
     ) -> Any:
         return self.client.submit(
-            fn, *args, key=f"{name}-{uuid.uuid4().hex}", resources=dict(resources) if resources else None, pure=False
+            fn,
+            *args,
+            key=f"{name}-{next(self._keys)}-{self._session_id}",
+            resources=dict(resources) if resources else None,
+            pure=False,
         )
 
-    def _remote(self, value: Any) -> Any:
+    async def _submit_batched(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
+    ) -> Any:
+        """``_submit`` of ``apply(fn, args, kwargs)``, together with the other calls made in this turn of the loop:
+        the tasks that the engine starts at once (the dependents of the tasks that finished together) reach the
+        scheduler as one graph, so the client serialises and the scheduler handles one message, not one each."""
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((f"{name}-{next(self._keys)}-{self._session_id}", fn, args, kwargs, waiter))
+        if len(self._pending) == 1:
+            waiter.get_loop().call_soon(self._flush)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._later(waiter.result().cancel())  # submitted just before the cancellation
+            raise
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        live = [p for p in pending if not p[4].done()]  # a call cancelled while it waited is not submitted
+        if not live:
+            return
+        try:
+            futures = self.client.map(
+                self._apply,
+                [p[1] for p in live],
+                [p[2] for p in live],
+                [p[3] for p in live],
+                key=[p[0] for p in live],
+                pure=False,
+            )
+        except Exception as exc:
+            for p in live:
+                p[4].set_exception(exc)
+            return
+        for p, future in zip(live, futures, strict=True):
+            p[4].set_result(future)
+
+    def _remote(self, value: Any, nested: bool = True) -> Any:
+        """``value`` as the cluster should get it: a placeholder or a large value that came from the cluster as its
+        future (Dask hands the worker the value); also inside a dict, list or tuple (``{dependency: value}``)."""
+        kind = type(value)
+        if kind is OnCluster:
+            return value.handle
         held = self._held.get(id(value))
-        return held[1] if held is not None and held[0] is value else value
+        if held is not None and held[0] is value:
+            return held[1]
+        if nested and value:
+            if kind is dict:
+                return {k: self._remote(v, False) for k, v in value.items()}
+            if kind is list or kind is tuple:
+                return kind(self._remote(v, False) for v in value)
+        return value
 
     async def call(
         self,
@@ -305,50 +378,71 @@ class _DaskSession:
         *,
         name: str,
         resources: Mapping[str, float] | None = None,
+        keep: bool = False,
     ) -> Any:
         if resources:
             await self._check(name, resources)
-        token = None
         if self.inproc:
+            # by reference, as with threads; the value always comes back (it is in this process anyway)
             token = f"{name}-{next(_tokens)}"
             _LOCAL_CALLS[token] = (fn, args, kwargs)
-            future = self._submit(_call_local, (token,), name, resources)
-        else:
-            from dask.utils import apply
-
-            if self._held:
-                args = tuple(self._remote(a) for a in args)
-                kwargs = {k: self._remote(v) for k, v in kwargs.items()}
-            future = self._submit(apply, (fn, args, dict(kwargs)), name, resources)
-        try:
-            value = await self._result(future)
-        finally:
-            if token is not None:
+            try:
+                return await self._result(self._submit(_call_local, (token,), name, resources))
+            finally:
                 del _LOCAL_CALLS[token]
-        if not self.inproc:
-            self._hold(value, future)
+        if self._held or self._kept:
+            args = tuple(self._remote(a) for a in args)
+            kwargs = {k: self._remote(v) for k, v in kwargs.items()}
+        if resources:
+            future = self._submit(self._apply, (fn, args, dict(kwargs)), name, resources)
+        else:
+            future = await self._submit_batched(fn, args, dict(kwargs), name)
+        if keep:
+            # wait for the task without gathering its value: dependents on the cluster get the future
+            await self._result(future, gather=False)
+            if future.status == "finished":
+                self._kept = True
+                return OnCluster(future)
+        value = await self._result(future)
+        self._hold(value, future)
         return value
 
     def _hold(self, value: Any, future: Any) -> None:
         if value is None or isinstance(value, int | float | bool | str):
             return
-        from dask.sizeof import sizeof
-
         try:
-            size = sizeof(value)
+            size = self._sizeof(value)
         except Exception:
             return
         if size >= LARGE_VALUE:
             self._held[id(value)] = (value, future)
 
-    async def _result(self, future: Any) -> Any:
+    async def _result(self, future: Any, gather: bool = True) -> Any:
+        """The future's value (its error raised); without ``gather``, only wait until it is finished or failed."""
         try:
-            return await future
+            if gather:
+                return await future
+            # what distributed.wait awaits, without the client lookup and the result set of wait()
+            await future._state.wait()
+            return None
         except asyncio.CancelledError:
             # the engine cancelled the attempt (timeout, fail_fast, cancel): the cluster forgets the task; a sync
             # function already running on a worker thread cannot be stopped there and is abandoned, as with threads
             self._later(future.cancel())
             raise
+
+    async def fetch(self, values: list[OnCluster]) -> list[Any]:
+        futures = [v.handle for v in values]
+        try:
+            return list(await self.client.gather(futures))
+        except Exception:
+            fetched: list[Any] = []
+            for placeholder, future in zip(values, futures, strict=True):
+                try:
+                    fetched.append(await future)
+                except Exception:
+                    fetched.append(placeholder)
+            return fetched
 
     def _later(self, result: Any) -> None:
         if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
@@ -383,7 +477,7 @@ class _DaskSession:
     ) -> Any:
         if resources:
             await self._check(name, resources)
-        cancel_name = f"pytest-orchestrator-cancel-{uuid.uuid4().hex}"
+        cancel_name = f"pytest-orchestrator-cancel-{self._session_id}-{next(self._keys)}"
         future = self._submit(_call_killable, (fn, args, dict(kwargs), cancel_name), name, resources)
         try:
             return await future
