@@ -49,8 +49,10 @@ def test_runners_bench_runs(repo_root: Path, subprocess_env: dict[str, str]) -> 
 
 
 def test_plugin_bench_runs(repo_root: Path, subprocess_env: dict[str, str]) -> None:
-    out = bench(repo_root, subprocess_env, "plugin.py", "--repeat", "2", "--tests", "200")
+    out = bench(repo_root, subprocess_env, "plugin.py", "--repeat", "2", "--tests", "200", "--flat", "200")
     assert "inactive: pytest --co -q" in out and "active: pytest -q --orchestrate" in out
+    assert "flat 200 tests, serial: CPU" in out and "flat 200 tests, -n 2: CPU" in out
+    assert "start-up, one test, -n 2: wall" in out
 
 
 def test_state_bench_runs(repo_root: Path, subprocess_env: dict[str, str]) -> None:
