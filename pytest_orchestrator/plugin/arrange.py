@@ -49,10 +49,20 @@ def item_spec(item: pytest.Item, *, own_timeout: bool) -> ItemSpec:
     return spec
 
 
-def item_ref(item: pytest.Item, spec: ItemSpec) -> ItemRef:
-    """What target resolution needs to know about ``item``."""
-    file = item.getparent(pytest.File)  # type: ignore[type-abstract]
-    module = file.nodeid if file is not None else item.nodeid.partition("::")[0]
+def item_ref(item: pytest.Item, spec: ItemSpec, files: dict[int, tuple[str, str]] | None = None) -> ItemRef:
+    """What target resolution needs to know about ``item`` (``files`` keeps each parent's file for the next item
+    that has that parent)."""
+    key = id(item.parent)
+    known = files.get(key) if files is not None else None
+    if known is None:
+        file = item.getparent(pytest.File)  # type: ignore[type-abstract]
+        known = (
+            file.nodeid if file is not None else item.nodeid.partition("::")[0],
+            os.path.normpath(str(item.path)),
+        )
+        if files is not None and item.parent is not None:
+            files[key] = known
+    module, path = known
     parent = item.parent.nodeid if item.parent is not None else module
     base = item.nodeid
     original = getattr(item, "originalname", None)
@@ -60,7 +70,7 @@ def item_ref(item: pytest.Item, spec: ItemSpec) -> ItemRef:
         base = f"{parent}::{original}"
     return ItemRef(
         nodeid=item.nodeid,
-        path=os.path.normpath(str(item.path)),
+        path=path,
         module=module,
         parent=parent,
         base=base,
@@ -111,7 +121,8 @@ def build_item_graph(
             problems.append(str(exc))
     if problems:
         raise pytest.UsageError("orchestrate: malformed markers:\n" + "\n".join(problems))
-    refs = [item_ref(item, specs[item.nodeid]) for item in snapshot]
+    files: dict[int, tuple[str, str]] = {}
+    refs = [item_ref(item, specs[item.nodeid], files) for item in snapshot]
     resolver = TargetResolver(refs, config.rootpath, find_script=find_script, lf_active=lf_active)
     clashes = resolver.alias_clashes()
     if clashes:

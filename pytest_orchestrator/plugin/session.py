@@ -192,11 +192,12 @@ class OrchestratePlugin:
             self.config, items, snapshot, full, stages=self.stages, deps_policy=self.deps_policy
         )
         reruns = rerunfailures_rule(self.config, items)
+        default_retry = None if reruns else self.default_retry
         for item in items:
             item.stash[plan_key] = item_plan(
                 item,
                 item.stash[spec_key],
-                default_retry=None if reruns else self.default_retry,
+                default_retry=default_retry,
                 default_timeout=self.default_timeout,
                 pytest_timeout=self.pytest_timeout,
             )

@@ -112,6 +112,12 @@ class TargetResolver:
         self.refs = list(refs)
         self._find_script = find_script
         self._lf_active = lf_active
+        self._dir_cache: dict[str, list[str]] = {}
+        self._indexed = False
+
+    def _index(self) -> None:
+        """The name tables, made on the first question (a suite where nothing names anything never asks)."""
+        self._indexed = True
         self.by_id: dict[str, ItemRef] = {}
         self.by_base: dict[str, list[str]] = {}
         self.by_path: dict[str, list[str]] = {}
@@ -132,12 +138,15 @@ class TargetResolver:
             if ref.kind == "script":
                 stem = os.path.splitext(os.path.basename(ref.path))[0]
                 self.by_stem.setdefault(stem, []).append(ref.nodeid)
-        self._dir_cache: dict[str, list[str]] = {}
 
     def alias_clashes(self) -> list[str]:
         """One message per alias that is also the name of another item (a test's name, a node id or a script's
         stem): a dependency on that name would mean the alias, silently (aliases are tried first)."""
-        if not self.by_alias:  # the common case: nothing to clash, no table of every name to build
+        if not any(ref.aliases for ref in self.refs):  # the common case: nothing to clash, no table to build
+            return []
+        if not self._indexed:
+            self._index()
+        if not self.by_alias:
             return []
         names: dict[str, list[str]] = {}
         for ref in self.refs:
@@ -176,6 +185,8 @@ class TargetResolver:
 
     def resolve(self, ref: ItemRef, target: str) -> list[str] | tuple[str, str] | UnknownTarget | AmbiguousTarget:
         """Node ids, or ``(target, hint)`` for a missing one, or :class:`UnknownTarget` / :class:`AmbiguousTarget`."""
+        if not self._indexed:
+            self._index()
         others: Callable[[Iterable[str]], list[str]] = lambda ids: [n for n in ids if n != ref.nodeid]  # noqa: E731
         if target in self.by_id:
             return [target]
@@ -273,6 +284,19 @@ def build_graph(
         if ref.nodeid in seen:  # --keep-duplicates: one node per id
             continue
         seen.add(ref.nodeid)
+        if not (ref.targets or ref.soft_targets or ref.any_of or ref.before or ref.soft_before):
+            # names nothing (most items): a node of its own
+            nodes.append(
+                Node(
+                    nodeid=ref.nodeid,
+                    kind=ref.kind,
+                    stage=ref.stage,
+                    parent=ref.parent,
+                    aliases=ref.aliases,
+                    estimated_duration=durations.get(ref.nodeid),
+                )
+            )
+            continue
         deps: list[str] = []
         soft: list[str] = []
         any_of: list[list[str]] = []
