@@ -279,6 +279,14 @@ class OrchestratePlugin:
         if error is not None:
             terminalreporter.write_line(f"orchestrate: {error}", red=True, bold=True)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # the session is over: what it kept per item goes now, before pytest's last garbage collections walk it
+        self.graph = None
+        self.sched = None
+        self._gate = None
+        self.recorder.items.clear()
+
     @pytest.hookimpl(trylast=True)  # after the last-failed plugin wrote its cache
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if _is_worker(self.config):

@@ -410,6 +410,8 @@ class SessionState:
             self._close()
         except Exception:  # pragma: no cover - a store that fails on close must not fail the session
             pass
+        self.fingerprints = {}  # let go before pytest's last garbage collections
+        self.stored = {}
 
 
 def _worker_state(config: pytest.Config) -> SessionState | None:
