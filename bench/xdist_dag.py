@@ -12,6 +12,12 @@
 (b) Overhead: 400 empty independent tests with ``--orchestrate -n 2`` against stock ``-n 2`` (both with
     ``-p no:cacheprovider``; target: at most 1.5x the wall time). Repeats alternate; the minimum is reported.
 
+(c) Against the ceiling: 120 tests sleeping 0.01 to 0.2 s over 6 modules, a seeded sparse DAG across modules.
+    ``--orchestrate -n N`` (the dependencies kept) against plain ``-n N`` on the same files (the markers ignored:
+    no order kept, the most xdist can do), at ``-n 2`` and ``-n 4``, wall time of the whole session, pairs
+    alternating (after a warm-up of each, which also fills the durations cache); the median of the pair ratios
+    (target: at most 1.05x).
+
 Usage::
 
     python bench/xdist_dag.py [--quick] [--check] [--seed N]
@@ -43,6 +49,10 @@ WORKERS = 2
 DAG_TARGET = 1.25
 EMPTY_TESTS = 400
 OVERHEAD_TARGET = 1.5
+CEILING_TESTS = 120
+CEILING_MODULES = 6
+CEILING_SHORTEST, CEILING_LONGEST = 0.01, 0.2
+CEILING_TARGET = 1.05
 #: plugins irrelevant here that cost start-up time in every inner run
 LEAN = ["-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:randomly"]
 
@@ -57,6 +67,22 @@ class Spec:
     @property
     def nodeid(self) -> str:
         return f"test_dag{self.module}.py::{self.name}"
+
+
+def generate_wide(seed: int, count: int = CEILING_TESTS) -> list[Spec]:
+    """(c)'s DAG: every other test depends on one or two earlier tests of other modules."""
+    rng = random.Random(seed)
+    specs: list[Spec] = []
+    for i in range(count):
+        module = i % CEILING_MODULES
+        deps: list[str] = []
+        if i and rng.random() < 0.5:
+            others = [s for s in specs[-30:] if s.module != module]
+            for spec in rng.sample(others, min(len(others), rng.choice((1, 1, 2)))):
+                deps.append(spec.nodeid)
+        duration = round(rng.uniform(CEILING_SHORTEST, CEILING_LONGEST), 3)
+        specs.append(Spec(f"test_{i:03d}", module, duration, deps))
+    return specs
 
 
 def generate(seed: int, count: int = DAG_TESTS) -> list[Spec]:
@@ -85,7 +111,7 @@ def bounds(specs: list[Spec], workers: int = WORKERS) -> tuple[float, float, flo
     return critical, total, max(critical, total / workers)
 
 
-def write_dag(folder: Path, specs: list[Spec]) -> None:
+def write_dag(folder: Path, specs: list[Spec], modules: int = MODULES) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pytest.ini").write_text("[pytest]\n")
     (folder / "conftest.py").write_text(
@@ -104,7 +130,7 @@ def write_dag(folder: Path, specs: list[Spec]) -> None:
             """
         )
     )
-    for module in range(MODULES):
+    for module in range(modules):
         lines = ["import time", "import pytest", ""]
         for spec in specs:
             if spec.module != module:
@@ -237,6 +263,38 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    {'PASS' if ok else 'FAIL'}: ratio {ratio:.2f} <= {OVERHEAD_TARGET}")
     if not ok:
         failures.append("overhead")
+    print()
+    wide = generate_wide(options.seed)
+    print(
+        f"(c) {CEILING_TESTS} tests over {CEILING_MODULES} modules, {sum(len(w.deps) for w in wide)} dependencies, "
+        f"against plain -n N (median of {3 * repeats} pairs)"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-xdist-ceiling-") as tmp:
+        folder = Path(tmp)
+        write_dag(folder, wide, CEILING_MODULES)
+        for workers in (2, 4):
+            critical, total, bound = bounds(wide, workers)
+            plain_args, ours_args = ("-n", str(workers)), ("--orchestrate", "-n", str(workers))
+            run_pytest(folder, *plain_args)
+            run_pytest(folder, *ours_args)
+            pairs = []
+            for _ in range(3 * repeats):
+                plain, _proc = run_pytest(folder, *plain_args)
+                ours, proc = run_pytest(folder, *ours_args)
+                if proc.returncode != 0:
+                    failures.append(f"ceiling -n {workers}: {last_line(proc)}")
+                pairs.append((plain, ours))
+            ratio = sorted(o / p for p, o in pairs)[len(pairs) // 2]
+            plain_med = sorted(p for p, _ in pairs)[len(pairs) // 2]
+            ours_med = sorted(o for _, o in pairs)[len(pairs) // 2]
+            ok = ratio <= CEILING_TARGET
+            print(
+                f"    -n {workers}: plain {plain_med:.2f} s, --orchestrate {ours_med:.2f} s, ratio {ratio:.3f} "
+                f"(critical path {critical:.2f} s, total/{workers} {total / workers:.2f} s)"
+            )
+            print(f"    {'PASS' if ok else 'FAIL'}: -n {workers} makespan ratio {ratio:.3f} <= {CEILING_TARGET}")
+            if not ok:
+                failures.append(f"ceiling -n {workers}")
     if failures and options.check:
         return 1
     return 0
