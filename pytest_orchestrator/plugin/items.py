@@ -28,6 +28,7 @@ from pytest_orchestrator.errors import StepError
 from pytest_orchestrator.plugin.attempts import run_judged_attempts
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.names import rejected_config_key
 
 
 if TYPE_CHECKING:
@@ -114,8 +115,6 @@ class SettingsLoader:
 
 
 _loader_key = pytest.StashKey[SettingsLoader]()
-#: the messages of the configurations (orchestrate.yaml, PEP 723 blocks) that collection rejected
-rejected_config_key = pytest.StashKey[list[str]]()
 
 
 def settings_loader(config: pytest.Config) -> SettingsLoader:

@@ -1,4 +1,5 @@
-"""The names under which the plugin registers its plugin objects (a leaf: the xdist halves import it too)."""
+"""The names the plugin's modules share: those it registers its plugin objects under, the other plugins' it takes
+over, and the stash keys collection fills (a leaf: the xdist halves and the lazily imported modules import it)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ __all__ = [
     "WATCH_RERUN_ENV",
     "WORKER_PLUGIN_NAME",
     "notes_key",
+    "rejected_config_key",
 ]
 
 #: name under which the session plugin is registered
@@ -28,3 +30,5 @@ ORDER_PLUGIN_NAME = "orderingplugin"
 
 #: lines to print once after collection (pytest-order labels that name nothing, ...)
 notes_key = pytest.StashKey[list[str]]()
+#: the messages of the configurations (orchestrate.yaml, PEP 723 blocks) that collection rejected
+rejected_config_key = pytest.StashKey[list[str]]()

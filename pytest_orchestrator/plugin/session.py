@@ -42,6 +42,7 @@ from pytest_orchestrator.plugin.lastfailed import remember_dependency_skips
 from pytest_orchestrator.plugin.names import DEPENDENCY_PLUGIN_NAME
 from pytest_orchestrator.plugin.names import ORDER_PLUGIN_NAME
 from pytest_orchestrator.plugin.names import notes_key
+from pytest_orchestrator.plugin.names import rejected_config_key
 from pytest_orchestrator.plugin.options import Settings
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.plugin_errors import call_guarded
@@ -168,7 +169,6 @@ class OrchestratePlugin:
         from pytest_orchestrator.plugin.item_hooks import plan_key
         from pytest_orchestrator.plugin.item_hooks import register_item_hooks
         from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
-        from pytest_orchestrator.plugin.items import rejected_config_key
         from pytest_orchestrator.plugin.markers import spec_key
 
         rejected = self.config.stash.get(rejected_config_key, [])
