@@ -91,10 +91,6 @@ def make_flat_suite(root: Path, tests: int) -> None:
         (root / f"test_flat{m:03d}.py").write_text("".join(f"def test_{t}():\n    pass\n\n\n" for t in range(count)))
 
 
-def run_pytest(root: Path, args: Sequence[str]) -> float:
-    return run_pytest_timed(root, args)[0]
-
-
 def run_pytest_timed(root: Path, args: Sequence[str]) -> tuple[float, float]:
     """``(CPU seconds of pytest and the processes it waited for, wall seconds)``."""
     env = dict(os.environ)
@@ -128,7 +124,7 @@ def run_pytest_timed(root: Path, args: Sequence[str]) -> tuple[float, float]:
 def compare_timed(
     root: Path, base: Sequence[str], ours: Sequence[str], repeat: int
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """As :func:`compare`, with wall time: ``(cpu, wall)`` per run."""
+    """Alternate the two commands ``repeat`` times each, after one warm-up of each: ``(cpu, wall)`` per run."""
     run_pytest_timed(root, base)
     run_pytest_timed(root, ours)
     base_runs: list[tuple[float, float]] = []
@@ -175,15 +171,9 @@ def xdist_rows(repeat: int, flat_tests: int) -> list[tuple[str, bool, str, str]]
 
 
 def compare(root: Path, base: Sequence[str], ours: Sequence[str], repeat: int) -> tuple[list[float], list[float]]:
-    """Alternate the two commands ``repeat`` times each, after one warm-up of each."""
-    run_pytest(root, base)
-    run_pytest(root, ours)
-    base_times: list[float] = []
-    our_times: list[float] = []
-    for _ in range(repeat):
-        base_times.append(run_pytest(root, base))
-        our_times.append(run_pytest(root, ours))
-    return base_times, our_times
+    """Alternate the two commands ``repeat`` times each, after one warm-up of each: CPU seconds per run."""
+    base_runs, our_runs = compare_timed(root, base, ours, repeat)
+    return [cpu for cpu, _ in base_runs], [cpu for cpu, _ in our_runs]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,6 +34,7 @@ import json
 import os
 from pathlib import Path
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -284,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
                 if proc.returncode != 0:
                     failures.append(f"ceiling -n {workers}: {last_line(proc)}")
                 pairs.append((plain, ours))
-            ratio = sorted(o / p for p, o in pairs)[len(pairs) // 2]
-            plain_med = sorted(p for p, _ in pairs)[len(pairs) // 2]
-            ours_med = sorted(o for _, o in pairs)[len(pairs) // 2]
+            ratio = statistics.median(o / p for p, o in pairs)
+            plain_med = statistics.median(p for p, _ in pairs)
+            ours_med = statistics.median(o for _, o in pairs)
             ok = ratio <= CEILING_TARGET
             print(
                 f"    -n {workers}: plain {plain_med:.2f} s, --orchestrate {ours_med:.2f} s, ratio {ratio:.3f} "

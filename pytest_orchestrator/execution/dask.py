@@ -311,10 +311,13 @@ class _DaskSession:
         return self.client.submit(
             fn,
             *args,
-            key=f"{name}-{next(self._keys)}-{self._session_id}",
+            key=self._key(name),
             resources=dict(resources) if resources else None,
             pure=False,
         )
+
+    def _key(self, name: str) -> str:
+        return f"{name}-{next(self._keys)}-{self._session_id}"
 
     async def _submit_batched(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], name: str
@@ -323,7 +326,7 @@ class _DaskSession:
         the tasks that the engine starts at once (the dependents of the tasks that finished together) reach the
         scheduler as one graph, so the client serialises and the scheduler handles one message, not one each."""
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((f"{name}-{next(self._keys)}-{self._session_id}", fn, args, kwargs, waiter))
+        self._pending.append((self._key(name), fn, args, kwargs, waiter))
         if len(self._pending) == 1:
             waiter.get_loop().call_soon(self._flush)
         try:
@@ -422,8 +425,10 @@ class _DaskSession:
         try:
             if gather:
                 return await future
-            # what distributed.wait awaits, without the client lookup and the result set of wait()
-            await future._state.wait()
+            # what distributed.wait awaits, without its default-client lookup (this run's client is not the
+            # default one); a distributed without that event gathers instead: the value travels, nothing else changes
+            state: Any = getattr(future, "_state", None)
+            await (state.wait() if callable(getattr(state, "wait", None)) else future)
             return None
         except asyncio.CancelledError:
             # the engine cancelled the attempt (timeout, fail_fast, cancel): the cluster forgets the task; a sync

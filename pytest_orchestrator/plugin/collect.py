@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 import re
 from typing import Any
-import warnings
 
 import pytest
 
 from pytest_orchestrator.plugin.script_scope import ScriptScope
+from pytest_orchestrator.plugin.script_scope import governing_config
 from pytest_orchestrator.scripts.globs import glob_match
-from pytest_orchestrator.scripts.locate import locate_config
 
 
 __all__ = ["DEFAULT_SCRIPT_GLOBS", "OPT_IN_HINT", "ScriptRouting", "script_finder"]
@@ -103,19 +102,8 @@ class ScriptRouting:
     def _in_project_config(self, path: Path) -> bool:
         folder = path.parent
         config = self._configs.get(folder, False)
-        if config is False and not locate_config(folder.resolve()).anything:
-            config = self._configs[folder] = None  # no config file governs the folder: nothing to load
         if config is False:
-            from pytest_orchestrator.scripts.config import load_config
-            from pytest_orchestrator.scripts.errors import ConfigError
-
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # a legacy config's deprecation is said where scripts run
-                    config = load_config(folder)
-            except (ConfigError, OSError):
-                config = None  # a broken config is reported by the scripts it declares, when they are named
-            self._configs[folder] = config
+            config = self._configs[folder] = governing_config(folder)
         return config is not None and config.path is not None and config.find_entry(path) is not None
 
     def is_script(self, path: Path) -> bool:

@@ -191,6 +191,7 @@ class ItemGraph:
         return sum(len(node.deps) for node in self.nodes.values())
 
     def has_edges(self) -> bool:
+        """Whether any node has a dependency (stops at the first: :meth:`edge_count` counts them all)."""
         return any(node.deps for node in self.nodes.values())
 
     def validate(self) -> None:

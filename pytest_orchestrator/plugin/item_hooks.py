@@ -320,7 +320,7 @@ def register_item_hooks(
     gate: DependencyGate | None = None
     wanted: list[tuple[object, str]] = []
     if (
-        graph.edge_count()
+        graph.has_edges()
         or any(n.blocked for n in graph.nodes.values())
         or any(broken_key in item.stash for item in items)
     ):

@@ -26,10 +26,11 @@ import pytest
 
 
 if TYPE_CHECKING:
+    from pytest_orchestrator.scripts.config import OrchestrateConfig
     from pytest_orchestrator.scripts.entries import MissingEntry
 
 
-__all__ = ["OrchestrateWarning", "ScriptScope", "glob_base"]
+__all__ = ["OrchestrateWarning", "ScriptScope", "glob_base", "governing_config"]
 
 _WILDCARDS = frozenset("*?[")
 
@@ -55,6 +56,27 @@ Warn = Callable[[str, str, int], None]
 
 def _warn(message: str, filename: str, lineno: int) -> None:
     warnings.warn_explicit(OrchestrateWarning(message), OrchestrateWarning, filename, lineno)
+
+
+def governing_config(folder: Path) -> OrchestrateConfig | None:
+    """The configuration governing ``folder``; ``None`` where no config file governs it (the config module is then
+    not even loaded) or where it is malformed (reported by the script items it governs). A legacy config's
+    deprecation is said where its scripts run, not here."""
+    from pytest_orchestrator.scripts.locate import locate_config
+
+    folder = folder.resolve()
+    located = locate_config(folder)
+    if not located.anything:
+        return None
+    from pytest_orchestrator.scripts.config import load_located
+    from pytest_orchestrator.scripts.errors import ConfigError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load_located(located, folder)
+    except (ConfigError, OSError):
+        return None
 
 
 class ScriptScope:
@@ -131,21 +153,12 @@ class ScriptScope:
     def _report_config_entries(self) -> None:
         """Say which ``scripts`` entries of the config governing the rootdir name no script (``orchestrate list``'s
         discovery: every ``.py`` and ``.sh`` under the config's folder), with close matches."""
-        from pytest_orchestrator.scripts.locate import locate_config
-
-        if not locate_config(self.rootpath.resolve()).anything:
-            return  # no config file to read: the config module is not even loaded
-        from pytest_orchestrator.scripts.config import load_config
+        config = governing_config(self.rootpath)
+        if config is None:
+            return
         from pytest_orchestrator.scripts.discovery import discover_scripts
         from pytest_orchestrator.scripts.entries import missing_entries
-        from pytest_orchestrator.scripts.errors import ConfigError
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a legacy config's deprecation is said where its scripts run
-                config = load_config(self.rootpath)
-        except (ConfigError, OSError):
-            return  # a malformed config is reported by the script items it governs
         if config.path is None or all((config.root / key).is_file() for key in config.scripts):
             return  # nothing to look for: no walk
         try:

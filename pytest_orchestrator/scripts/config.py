@@ -61,6 +61,7 @@ from pytest_orchestrator.scripts.lines import toml_error
 from pytest_orchestrator.scripts.lines import toml_key_line
 from pytest_orchestrator.scripts.lines import yaml_key_line
 from pytest_orchestrator.scripts.locate import CONFIG_FILENAMES as CONFIG_FILENAMES
+from pytest_orchestrator.scripts.locate import Located
 from pytest_orchestrator.scripts.locate import locate_config
 from pytest_orchestrator.scripts.pep723 import parse_script_metadata
 
@@ -71,6 +72,7 @@ __all__ = [
     "OrchestrateConfig",
     "get_script_config",
     "load_config",
+    "load_located",
     "package_defaults",
 ]
 
@@ -381,7 +383,11 @@ def load_config(start: str | os.PathLike[str] = ".") -> OrchestrateConfig:
         raise FileNotFoundError(f"cannot look for a configuration from {str(start_path)!r}: it does not exist")
     start_path = start_path.resolve()
     folder = start_path if start_path.is_dir() else start_path.parent
-    located = locate_config(folder)
+    return load_located(locate_config(folder), folder)
+
+
+def load_located(located: Located, folder: Path) -> OrchestrateConfig:
+    """:func:`load_config` of ``folder`` (resolved) once its walk is made (``located``)."""
     if located.config is not None:
         if located.config.name != "pyproject.toml":
             return _load_yaml_config(located.config)

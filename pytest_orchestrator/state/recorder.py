@@ -83,16 +83,16 @@ class StoreRecorder:
         buffered = self._buffered
         return bool(buffered) and not buffered.isdisjoint(dependencies)
 
-    def flush(self) -> None:
+    def _make_rows(self) -> None:
         if self._finished:
             self.store.record_results(self.run_id, self._finished, self.fingerprints)
             self._finished = []
-        self.store.flush(self.run_id)
         self._buffered.clear()
 
+    def flush(self) -> None:
+        self._make_rows()
+        self.store.flush(self.run_id)
+
     def finish(self, status: str, summary: dict[str, Any]) -> None:
-        if self._finished:
-            self.store.record_results(self.run_id, self._finished, self.fingerprints)
-            self._finished = []
-        self._buffered.clear()
+        self._make_rows()
         self.store.finish_run(self.run_id, status, summary)

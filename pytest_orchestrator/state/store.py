@@ -213,6 +213,35 @@ def _encode(value: Any) -> tuple[str | None, bool]:
     return text, True
 
 
+def _task_row(
+    run_id: str,
+    task: str,
+    status: str,
+    fingerprint: str | None,
+    attempts: int,
+    started_at: float | None,
+    finished_at: float | None,
+    error: str | None,
+    value: Any,
+    carried_over: bool,
+) -> tuple[Any, ...]:
+    """A row of the ``tasks`` table (its columns in order); only a completed task's value is stored."""
+    text, stored = _encode(value) if status == "completed" else (None, False)
+    return (
+        run_id,
+        task,
+        status,
+        fingerprint,
+        attempts,
+        started_at,
+        finished_at,
+        error,
+        text,
+        int(stored),
+        int(carried_over),
+    )
+
+
 class StateStore:
     """Runs and their tasks in a SQLite file (standard library ``sqlite3``, WAL mode), created on first use.
 
@@ -518,21 +547,8 @@ class StateStore:
         """
         if not self.recording:
             return
-        text, stored = _encode(value) if status == "completed" else (None, False)
         self._pending.append(
-            (
-                run_id,
-                task,
-                status,
-                fingerprint,
-                attempts,
-                started_at,
-                finished_at,
-                error,
-                text,
-                int(stored),
-                int(carried_over),
-            )
+            _task_row(run_id, task, status, fingerprint, attempts, started_at, finished_at, error, value, carried_over)
         )
         if commit:
             self.flush(run_id)
@@ -543,9 +559,8 @@ class StateStore:
         """Buffer the final rows of finished workflow tasks (``record_task`` for each, in one go)."""
         if not self.recording:
             return
-        encode = _encode
         self._pending.extend(
-            (
+            _task_row(
                 run_id,
                 name,
                 result.status.value,
@@ -554,8 +569,8 @@ class StateStore:
                 result.started_at,
                 result.finished_at,
                 result.error or result.reason,
-                *(encode(result.value) if result.status.value == "completed" else (None, False)),
-                0,
+                result.value,
+                False,
             )
             for name, result in finished
         )
