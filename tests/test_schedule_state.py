@@ -92,13 +92,12 @@ def test_a_version_1_file_is_migrated_in_place_and_keeps_its_runs(tmp_path: Path
     conn.close()
 
     store = StateStore(path)
-    assert SCHEMA_VERSION == 2
     runs = store.list_runs()
     assert [(r.run_id, r.name, r.status, r.counts) for r in runs] == [("r1", "etl", "completed", {"completed": 1})]
     version = store.connect().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     tables = {row[0] for row in store.connect().execute("SELECT name FROM sqlite_master WHERE type='table'")}
     store.close()
-    assert version == "2"
+    assert version == str(SCHEMA_VERSION)
     assert {"jobs", "job_runs", "runs", "tasks"} <= tables
     assert JobTable(StateStore(path)).load() == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 import sqlite3
@@ -12,10 +13,14 @@ import time
 
 import pytest
 
+from pytest_orchestrator import Workflow
+from pytest_orchestrator.core.recording import task_fingerprint
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import StateError
 from pytest_orchestrator.state import SCHEMA_VERSION
 from pytest_orchestrator.state import StateStore
+from pytest_orchestrator.state.store import _SCHEMA_V1
+from pytest_orchestrator.state.store import _SCHEMA_V2
 
 
 def test_created_on_first_use_with_its_folder_in_wal_mode(tmp_path: Path) -> None:
@@ -206,3 +211,103 @@ def test_timestamps_are_wall_clock(tmp_path: Path) -> None:
     store.finish_run(run, "completed")
     info = store.get_run(run)
     assert before <= info.started_at <= (info.finished_at or 0) <= time.time()
+
+
+def test_a_task_recorded_twice_in_a_run_keeps_one_row_the_last(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db")
+    run = store.begin_run("w")
+    store.record_task(run, "a", "failed", error="first", attempts=1, commit=True)
+    store.record_task(run, "a", "completed", attempts=2, value=5)
+    store.finish_run(run, "completed")
+    tasks = StateStore(tmp_path / "s.db").tasks(run)
+    assert list(tasks) == ["a"] and tasks["a"].status == "completed" and tasks["a"].value == 5
+    assert store.get_run(run).counts == {"completed": 1}
+
+
+def test_runs_written_side_by_side_keep_their_own_tasks(tmp_path: Path) -> None:
+    """Two workflows of different names record into one file at once, and a second store (as after a restart)
+    adds to a run the first began: every row lands in its own run, and a task recorded again replaces its row."""
+    path = tmp_path / "s.db"
+    first, second = StateStore(path), StateStore(path)
+    etl = first.begin_run("etl")
+    report = second.begin_run("report")
+    for i in range(3):
+        first.record_task(etl, f"t{i}", "completed", value=i, commit=True)
+        second.record_task(report, f"t{i}", "completed", value=10 + i, commit=True)
+    later = StateStore(path)
+    later.record_task(etl, "t1", "failed", error="again", attempts=2)
+    later.record_task(etl, "t3", "completed", value=3)
+    later.flush()
+    fresh = StateStore(path)
+    assert {n: (t.status, t.value) for n, t in fresh.tasks(etl).items()} == {
+        "t0": ("completed", 0),
+        "t1": ("failed", None),
+        "t2": ("completed", 2),
+        "t3": ("completed", 3),
+    }
+    assert {n: t.value for n, t in fresh.tasks(report).items()} == {"t0": 10, "t1": 11, "t2": 12}
+    assert fresh.get_run(report).counts == {"completed": 3}
+    for store in (first, second, later, fresh):
+        store.close()
+
+
+def test_a_version_2_file_is_migrated_and_resumes_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_V1 + _SCHEMA_V2)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    runs = [("r1", "etl", "interrupted", 1.0), ("r2", "other", "completed", 2.0)]
+    conn.executemany("INSERT INTO runs (run_id, name, kind, status, started_at) VALUES (?, ?, 'workflow', ?, ?)", runs)
+    rows = [
+        ("r2", "extract", "completed", None, 1, '"other"', 1),
+        ("r1", "extract", "completed", None, 1, '"rows"', 1),
+        ("r1", "load", "failed", "boom", 2, None, 0),
+        ("ghost", "lost", "completed", None, 1, "1", 1),  # a run without its runs row: kept, under "(unknown)"
+    ]
+    conn.executemany(
+        "INSERT INTO tasks (run_id, task, status, error, attempts, value, value_stored) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.execute("INSERT INTO attempts VALUES ('r1', 'load', 1, 'failed', 1.0, 2.0, 'first')")
+    conn.commit()
+    conn.close()
+
+    store = StateStore(path)
+    tasks = store.tasks("r1")
+    assert {n: (t.status, t.value, t.error) for n, t in tasks.items()} == {
+        "extract": ("completed", "rows", None),
+        "load": ("failed", None, "boom"),
+    }
+    assert [a["outcome"] for a in store.attempts("r1", "load")] == ["failed", "failed"]
+    assert store.tasks("r2")["extract"].value == "other"
+    ghost = store.get_run("ghost")
+    assert ghost.name == "(unknown)" and ghost.counts == {"completed": 1}
+    store.close()
+
+    # the migrated run resumes: extract is carried over with its stored value, load runs again
+    ran: list[str] = []
+
+    def extract() -> str:
+        ran.append("extract")
+        return "rows"
+
+    def load(extract: str) -> str:
+        ran.append("load")
+        return extract + " loaded"
+
+    wf = Workflow("etl", state=StateStore(path))
+    wf.add_task("extract", extract)
+    wf.add_task("load", load, dependencies=["extract"])
+    # the old rows carry no fingerprints: give them this workflow's, as a run of this definition had recorded them
+    conn = sqlite3.connect(path)
+    for name, task in wf.tasks.items():
+        conn.execute("UPDATE tasks SET fingerprint=? WHERE run_id='r1' AND task=?", (task_fingerprint(task), name))
+    conn.commit()
+    conn.close()
+    values = asyncio.run(wf.run(resume="r1"))
+    assert ran == ["load"] and values == {"extract": "rows", "load": "rows loaded"}
+    after = StateStore(path)
+    new_run = after.list_runs(name="etl", limit=1)[0]
+    assert new_run.run_id not in {"r1", "r2", "ghost"} and new_run.counts == {"completed": 2}
+    assert set(after.tasks("r1")) == {"extract", "load"}  # the old run is untouched
+    after.close()

@@ -85,21 +85,29 @@ def task_fingerprint(task: Task, described: dict[Any, str] | None = None) -> str
     """What identifies a task's definition: its action (qualified name or command), args, kwargs, dependencies,
     and ``metadata["fingerprint"]`` when the task's maker knows more (a script's content and settings).
 
-    ``described`` (action -> its description) saves describing an action that many tasks share again.
+    ``described`` (a callable action -> its description with empty args and kwargs) saves describing again an
+    action that many tasks share.
     """
     action = task.action
-    what: str | None
-    if isinstance(action, str):
-        what = f"command {action!r} shell={task.shell}"
-    else:
-        what = described.get(action) if described is not None else None
-        if what is None:
+    # a callable called without arguments is described once per action
+    cache = described if not isinstance(action, str) and task.args == () and not task.kwargs else None
+    head = None
+    if cache is not None:
+        try:
+            head = cache.get(action)
+        except TypeError:  # an unhashable callable object
+            cache = None
+    if head is None:
+        if isinstance(action, str):
+            what = f"command {action!r} shell={task.shell}"
+        else:
             qualname = getattr(action, "__qualname__", None) or type(action).__qualname__
             what = f"callable {getattr(action, '__module__', None)}.{qualname}"
-            if described is not None:
-                described[action] = what
-    kwargs = sorted(task.kwargs.items()) if task.kwargs else ()
-    text = f"{what}|{task.args!r}|{kwargs!r}|{sorted(task.dependencies)!r}|{task.metadata.get('fingerprint')!r}"
+        kwargs = sorted(task.kwargs.items()) if task.kwargs else ()
+        head = f"{what}|{task.args!r}|{kwargs!r}|"
+        if cache is not None:
+            cache[action] = head
+    text = f"{head}{sorted(task.dependencies)!r}|{task.metadata.get('fingerprint')!r}"
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
