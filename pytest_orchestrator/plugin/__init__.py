@@ -280,9 +280,10 @@ def pytest_configure(config: pytest.Config) -> None:
         path = config.getoption("orchestrate_report", None)
         if not hasattr(config, "workerinput"):  # where reports are logged: stage and root cause for JUnit
             from pytest_orchestrator.plugin.options import metrics_path
+            from pytest_orchestrator.plugin.properties import PROPERTIES_PLUGIN_NAME
             from pytest_orchestrator.plugin.properties import ItemProperties
 
-            config.pluginmanager.register(ItemProperties(config), "orchestrate-properties")
+            config.pluginmanager.register(ItemProperties(config), PROPERTIES_PLUGIN_NAME)
             metrics = metrics_path(config)
             if path or metrics:  # the session's results, gathered once for the report and the metrics
                 from pytest_orchestrator.plugin.run_report import ReportWriter

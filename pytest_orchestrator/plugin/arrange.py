@@ -26,6 +26,8 @@ from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import DependencyResolutionError
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.kinds import is_script_item
+from pytest_orchestrator.plugin.markers import NO_SPEC
+from pytest_orchestrator.plugin.markers import SPEC_MARKS
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import MarkerError
 from pytest_orchestrator.plugin.markers import broken_key
@@ -41,11 +43,12 @@ from pytest_orchestrator.plugin.targets import build_graph
 __all__ = ["build_item_graph", "item_ref", "item_spec", "marker_names", "notes_key", "select_items"]
 
 
-def item_spec(item: pytest.Item, *, own_timeout: bool) -> ItemSpec:
-    """The item's :class:`ItemSpec`, parsed once (a script item's comes from its settings)."""
+def item_spec(item: pytest.Item, *, own_timeout: bool, marked: bool = True) -> ItemSpec:
+    """The item's :class:`ItemSpec`, parsed once (a script item's comes from its settings). ``marked=False``: no
+    item of the session carries a marker of ours, so there is nothing to parse."""
     spec = item.stash.get(spec_key, None)
     if spec is None:
-        spec = item.stash[spec_key] = evaluate_marks(item, own_timeout=own_timeout)
+        spec = item.stash[spec_key] = evaluate_marks(item, own_timeout=own_timeout) if marked else NO_SPEC
     return spec
 
 
@@ -104,6 +107,7 @@ def build_item_graph(
     config: pytest.Config,
     snapshot: Sequence[pytest.Item],
     *,
+    used: set[str],
     own_timeout: bool,
     find_script: Callable[[str], list[str]] | None,
     lf_active: bool,
@@ -114,9 +118,10 @@ def build_item_graph(
     ``strict``, for unknown targets and cycles; otherwise the items concerned are marked broken)."""
     problems: list[str] = []
     specs: dict[str, ItemSpec] = {}
+    marked = not used.isdisjoint(SPEC_MARKS)
     for item in snapshot:
         try:
-            specs[item.nodeid] = item_spec(item, own_timeout=own_timeout)
+            specs[item.nodeid] = item_spec(item, own_timeout=own_timeout, marked=marked)
         except MarkerError as exc:
             problems.append(str(exc))
     if problems:
@@ -129,7 +134,6 @@ def build_item_graph(
         raise pytest.UsageError("orchestrate: aliases that shadow a name:\n" + "\n".join(clashes))
     full, unknown = build_graph(resolver, durations)
     # pytest-dependency's and pytest-order's markers, by their own rules (their modules load when a marker is there)
-    used = marker_names(snapshot)
     if "dependency" in used:
         from pytest_orchestrator.plugin.compat_dependency import apply_dependency_marks
 

@@ -41,6 +41,7 @@ from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
+from pytest_orchestrator.plugin.outcomes import register_rerun_word
 from pytest_orchestrator.plugin.outcomes import report_outcome
 from pytest_orchestrator.plugin.outcomes import report_status
 from pytest_orchestrator.plugin.outcomes import worst
@@ -97,6 +98,7 @@ def item_plan(
     default_retry: RetryPolicy | None,
     default_timeout: float | None,
     pytest_timeout: bool,
+    timeout_marked: bool = True,
 ) -> Plan:
     """``(retry policy, our call-phase timeout)`` of an item; the timeout is for Python tests only (a script item
     enforces its own on the subprocess).
@@ -105,6 +107,7 @@ def item_plan(
     marker, ``--timeout``, ``PYTEST_TIMEOUT`` or ini ``timeout``), and when ``--orchestrate-timeout`` is shorter,
     the test gets a ``timeout`` marker with that shorter limit, which pytest-timeout enforces (fixtures included);
     when its limit fires during the call, what the call started is killed (:class:`Timeouts`).
+    ``timeout_marked=False``: no item of the session has a ``timeout`` marker (none is looked for).
     """
     policy = spec.retry if spec.retry is not None else default_retry
     timeout: float | None = None
@@ -112,7 +115,7 @@ def item_plan(
     if not is_script_item(item):
         timeout = spec.timeout if spec.timeout is not None else default_timeout
         if pytest_timeout:
-            theirs = pytest_timeout_limit(item)
+            theirs = pytest_timeout_limit(item, marked=timeout_marked)
             if timeout and (not theirs or timeout < theirs):
                 item.add_marker(pytest.mark.timeout(timeout), append=False)
                 theirs = timeout
@@ -152,9 +155,10 @@ _UNSET = object()
 _session_limit_key = pytest.StashKey[object]()
 
 
-def pytest_timeout_limit(item: pytest.Item) -> float | None:
-    """The limit pytest-timeout applies to ``item`` (``None`` or 0: none)."""
-    marker = item.get_closest_marker("timeout")
+def pytest_timeout_limit(item: pytest.Item, *, marked: bool = True) -> float | None:
+    """The limit pytest-timeout applies to ``item`` (``None`` or 0: none); ``marked=False``: the item has no
+    ``timeout`` marker (the session's limit applies)."""
+    marker = item.get_closest_marker("timeout") if marked else None
     if marker is not None:
         try:
             return parse_timeout(marker.args, marker.kwargs)
@@ -328,6 +332,7 @@ def register_item_hooks(
         wanted.append((gate, "orchestrate-dependencies"))
     if any(plan.retry is not None for plan in plans):
         wanted.append((Retries(), "orchestrate-retries"))
+        register_rerun_word(config)
     if any(plan.timeout is not None or plan.their_timeout for plan in plans):
         wanted.append((Timeouts(), "orchestrate-timeouts"))
     if wanted or any(is_script_item(item) for item in items):

@@ -25,6 +25,8 @@ from pytest_orchestrator.core.retry import RetryPolicy
 __all__ = [
     "ItemSpec",
     "MarkerError",
+    "NO_SPEC",
+    "SPEC_MARKS",
     "broken_key",
     "check_foreign_timeout",
     "evaluate_marks",
@@ -64,9 +66,9 @@ class ItemSpec:
 
 
 #: the markers an :class:`ItemSpec` is made of
-_SPEC_MARKS = frozenset({"depends", "retry", "stage", "timeout"})
+SPEC_MARKS = frozenset({"depends", "retry", "stage", "timeout"})
 #: the spec of an item without any of them (specs are frozen: one object serves them all)
-_NO_SPEC = ItemSpec()
+NO_SPEC = ItemSpec()
 
 #: where each item's spec is cached
 spec_key = pytest.StashKey[ItemSpec]()
@@ -254,9 +256,9 @@ def evaluate_marks(item: pytest.Item, *, own_timeout: bool = True) -> ItemSpec:
     rules (:func:`check_foreign_timeout`), so that a malformed one is this item's usage error and not an internal
     error of pytest-timeout's. Raises :class:`MarkerError` listing every malformed marker of the item.
     """
-    marks = [mark for mark in item.iter_markers() if mark.name in _SPEC_MARKS]
+    marks = [mark for mark in item.iter_markers() if mark.name in SPEC_MARKS]
     if not marks:  # most items: nothing to parse
-        return _NO_SPEC
+        return NO_SPEC
     problems: list[str] = []
     targets: list[str] = []
     aliases: list[str] = []

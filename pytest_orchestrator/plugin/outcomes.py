@@ -26,7 +26,10 @@ __all__ = [
     "INTERRUPTED",
     "OUTCOME_STATUS",
     "RERUN",
+    "RERUN_WORD_PLUGIN_NAME",
     "SYNTHETIC_ATTR",
+    "RerunWord",
+    "register_rerun_word",
     "TIMEOUT_ATTR",
     "report_outcome",
     "report_status",
@@ -95,3 +98,24 @@ def worst(first: TaskStatus | None, second: TaskStatus) -> TaskStatus:
     if first is None or _RANK.get(second, 0) > _RANK.get(first, 0):
         return second
     return first
+
+
+RERUN_WORD_PLUGIN_NAME = "orchestrate-rerun-word"
+
+
+class RerunWord:
+    """The letter ``R`` and the word ``RERUN`` for an attempt that will be retried. Registered where such reports
+    are shown: a session whose items retry (with the retry hooks), and the xdist controller."""
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport
+    ) -> tuple[str, str, tuple[str, Mapping[str, bool]]] | None:
+        if report.outcome == RERUN:
+            return "rerun", "R", ("RERUN", {"yellow": True})
+        return None
+
+
+def register_rerun_word(config: pytest.Config) -> None:
+    """Register :class:`RerunWord` once."""
+    if not config.pluginmanager.has_plugin(RERUN_WORD_PLUGIN_NAME):
+        config.pluginmanager.register(RerunWord(), RERUN_WORD_PLUGIN_NAME)

@@ -19,7 +19,9 @@ from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
 
 
-__all__ = ["ItemProperties", "session_graph"]
+__all__ = ["PROPERTIES_PLUGIN_NAME", "ItemProperties", "session_graph", "sync_properties"]
+
+PROPERTIES_PLUGIN_NAME = "orchestrate-properties"
 
 
 def session_graph(config: pytest.Config) -> ItemGraph | None:
@@ -87,3 +89,16 @@ class ItemProperties:
             extra.append(("root_cause", self.roots[nodeid]))
         if extra:
             report.user_properties = [*report.user_properties, *extra]
+
+
+def sync_properties(config: pytest.Config, graph: ItemGraph, *, dependency_skips: bool) -> None:
+    """Where the session arranged its own items (serial): keep :class:`ItemProperties` registered only when it has
+    something to add, a stage on some item or dependency skips that may happen; a suite with neither does not pay
+    for it on every report. (Arranging again, as a watch rerun may, registers it again when needed.)"""
+    manager = config.pluginmanager
+    registered = manager.get_plugin(PROPERTIES_PLUGIN_NAME)
+    needed = dependency_skips or any(node.stage for node in graph.nodes.values())
+    if needed and registered is None:
+        manager.register(ItemProperties(config), PROPERTIES_PLUGIN_NAME)
+    elif not needed and registered is not None:
+        manager.unregister(registered)

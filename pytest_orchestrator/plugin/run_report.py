@@ -26,6 +26,7 @@ from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.outcomes import SYNTHETIC_ATTR
 from pytest_orchestrator.plugin.outcomes import TIMEOUT_ATTR
 from pytest_orchestrator.plugin.outcomes import report_outcome
+from pytest_orchestrator.plugin.properties import PROPERTIES_PLUGIN_NAME
 from pytest_orchestrator.plugin.properties import session_graph
 
 
@@ -207,7 +208,7 @@ class ReportWriter:
         nodes = graph.nodes if graph is not None else {}
         seen = set(self.tracer.items)
         items.extend({"id": n, "status": "not_run"} for n in nodes if n not in seen)
-        roots = getattr(self.config.pluginmanager.get_plugin("orchestrate-properties"), "roots", {})
+        roots = getattr(self.config.pluginmanager.get_plugin(PROPERTIES_PLUGIN_NAME), "roots", {})
         edges: list[dict[str, str]] = []
         for item in items:
             node = nodes.get(item["id"])

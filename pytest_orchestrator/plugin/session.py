@@ -25,7 +25,6 @@ that does the work.
 from __future__ import annotations
 
 from collections.abc import Generator
-from collections.abc import Mapping
 from pathlib import Path
 import time
 from typing import TYPE_CHECKING
@@ -44,7 +43,6 @@ from pytest_orchestrator.plugin.names import ORDER_PLUGIN_NAME
 from pytest_orchestrator.plugin.names import notes_key
 from pytest_orchestrator.plugin.names import rejected_config_key
 from pytest_orchestrator.plugin.options import Settings
-from pytest_orchestrator.plugin.outcomes import RERUN
 from pytest_orchestrator.plugin.plugin_errors import call_guarded
 from pytest_orchestrator.plugin.state import SessionState
 from pytest_orchestrator.plugin.state import open_state
@@ -163,6 +161,7 @@ class OrchestratePlugin:
     def _arrange(self, items: list[pytest.Item], snapshot: list[pytest.Item]) -> None:
         # imported here: an xdist controller never arranges (it starts its workers sooner without them)
         from pytest_orchestrator.plugin.arrange import build_item_graph
+        from pytest_orchestrator.plugin.arrange import marker_names
         from pytest_orchestrator.plugin.arrange import select_items
         from pytest_orchestrator.plugin.collect import script_finder
         from pytest_orchestrator.plugin.item_hooks import item_plan
@@ -170,6 +169,7 @@ class OrchestratePlugin:
         from pytest_orchestrator.plugin.item_hooks import register_item_hooks
         from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
         from pytest_orchestrator.plugin.markers import spec_key
+        from pytest_orchestrator.plugin.properties import sync_properties
 
         rejected = self.config.stash.get(rejected_config_key, [])
         if rejected:  # nothing runs on a configuration that was rejected
@@ -179,9 +179,11 @@ class OrchestratePlugin:
             raise pytest.UsageError(
                 "orchestrate: config entries that name no script:\n" + "\n".join(m.message for m in missing)
             )
+        used = marker_names(snapshot)  # every marker name on the items and their collectors
         full = build_item_graph(
             self.config,
             snapshot,
+            used=used,
             own_timeout=not self.pytest_timeout,
             find_script=script_finder(self.config.rootpath, self.script_globs),
             lf_active=self._lf_active,
@@ -200,9 +202,12 @@ class OrchestratePlugin:
                 default_retry=default_retry,
                 default_timeout=self.default_timeout,
                 pytest_timeout=self.pytest_timeout,
+                timeout_marked="timeout" in used,
             )
         self._gate = register_item_hooks(self.config, items, run, xfail_deps=self.settings.xfail_deps)
         self.sched = self._gate.sched if self._gate is not None else None
+        if not _is_worker(self.config):  # here reports are logged: stage and root cause, where there can be any
+            sync_properties(self.config, run, dependency_skips=self._gate is not None)
         if self.state is not None:  # after the item hooks: the carried items' protocol must be asked first
             self.state.arranged(items, snapshot, full, run)
 
@@ -229,13 +234,6 @@ class OrchestratePlugin:
         return True
 
     # -- running ------------------------------------------------------------------------------------------------
-    def pytest_report_teststatus(
-        self, report: pytest.TestReport
-    ) -> tuple[str, str, tuple[str, Mapping[str, bool]]] | None:
-        if report.outcome == RERUN:
-            return "rerun", "R", ("RERUN", {"yellow": True})
-        return None
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = self.recorder.add(report)
         if self._gate is not None:

@@ -61,6 +61,8 @@ def register(config: pytest.Config) -> None:
             loadgroup = disable_group_suffix(config)
             manager.register(WorkerPlugin(config, loadgroup=loadgroup), WORKER_PLUGIN_NAME)
     elif distributes(config) and not manager.has_plugin(CONTROLLER_PLUGIN_NAME):
+        from pytest_orchestrator.plugin.outcomes import register_rerun_word
         from pytest_orchestrator.plugin.xdist_controller import ControllerPlugin
 
         manager.register(ControllerPlugin(config), CONTROLLER_PLUGIN_NAME)
+        register_rerun_word(config)  # the workers' retried attempts are shown here
