@@ -130,6 +130,62 @@ def test_active_imports_no_networkx_yaml_or_engine(pytester: pytest.Pytester) ->
     result.stdout.fnmatch_lines(["*ACTIVE-IMPORT-CHECK-OK*"])
 
 
+PER_REPORT_HOOKS = "pytest_runtest_logreport", "pytest_report_teststatus", "pytest_runtest_protocol"
+
+
+def _our_per_report_hooks(conftest_flag: str) -> str:
+    return f"""
+        def pytest_collection_finish(session):
+            pm = session.config.pluginmanager
+            ours = sorted(
+                f"{{name}}:{{pm.get_name(impl.plugin)}}"
+                for name in {PER_REPORT_HOOKS!r}
+                for impl in getattr(pm.hook, name).get_hookimpls()
+                if (pm.get_name(impl.plugin) or "").startswith("orchestrate")
+            )
+            print("{conftest_flag}", ours)
+        """
+
+
+def test_a_suite_with_nothing_to_schedule_gets_one_report_hook_of_ours(pytester: pytest.Pytester) -> None:
+    """No markers of ours, no retries, no stages: per report, the plugin adds one hook (its records), not the
+    JUnit properties, the RERUN word, the dependency gate or the retry protocol."""
+    pytester.makeconftest(_our_per_report_hooks("HOOKS"))
+    pytester.makepyfile(test_flat="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess("-s", "--orchestrate", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["HOOKS ['pytest_runtest_logreport:orchestrate-session']"])
+
+
+def test_markers_on_a_collector_still_count_when_items_have_none(pytester: pytest.Pytester) -> None:
+    """Marker lookups are skipped only when no item or collector carries a marker of ours: a module-level
+    ``retry`` and ``stage`` still apply (the retry hooks, the RERUN word and the JUnit stage are there)."""
+    pytester.makeconftest(_our_per_report_hooks("HOOKS"))
+    pytester.makepyfile(
+        test_mod="""
+        import pytest
+
+        pytestmark = [pytest.mark.retry(max_attempts=2, initial_delay=0), pytest.mark.stage("unit")]
+        seen = []
+
+        def test_flaky():
+            seen.append(1)
+            assert len(seen) > 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-s", "-v", "--orchestrate", "-p", "no:randomly", "--junitxml=out.xml")
+    assert result.parseoutcomes() == {"passed": 1, "rerun": 1}
+    result.stdout.fnmatch_lines(["*RERUN*", "*PASSED*"])
+    hooks = next(line for line in result.stdout.lines if line.startswith("HOOKS"))
+    for expected in (
+        "pytest_report_teststatus:orchestrate-rerun-word",
+        "pytest_runtest_logreport:orchestrate-properties",
+        "pytest_runtest_protocol:orchestrate-retries",
+    ):
+        assert expected in hooks
+    assert '<property name="stage" value="unit"' in (pytester.path / "out.xml").read_text()
+
+
 def test_markers_listed_with_signatures(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     for pattern in (
