@@ -216,12 +216,14 @@ def test_timestamps_are_wall_clock(tmp_path: Path) -> None:
 def test_a_task_recorded_twice_in_a_run_keeps_one_row_the_last(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "s.db")
     run = store.begin_run("w")
+    store.record_task(run, "z", "completed", attempts=1, value=0)
     store.record_task(run, "a", "failed", error="first", attempts=1, commit=True)
     store.record_task(run, "a", "completed", attempts=2, value=5)
     store.finish_run(run, "completed")
     tasks = StateStore(tmp_path / "s.db").tasks(run)
-    assert list(tasks) == ["a"] and tasks["a"].status == "completed" and tasks["a"].value == 5
-    assert store.get_run(run).counts == {"completed": 1}
+    assert list(tasks) == ["a", "z"]  # one row each, read back in name order
+    assert tasks["a"].status == "completed" and tasks["a"].value == 5
+    assert store.get_run(run).counts == {"completed": 2}
 
 
 def test_runs_written_side_by_side_keep_their_own_tasks(tmp_path: Path) -> None:

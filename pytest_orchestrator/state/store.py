@@ -780,10 +780,10 @@ class StateStore:
         return None
 
     def tasks(self, run_id: str) -> dict[str, StoredTask]:
-        """Every task recorded for ``run_id``, by name."""
+        """Every task recorded for ``run_id``, by name (in name order)."""
         rows = self.connect().execute(
             "SELECT task, status, fingerprint, attempts, started_at, finished_at, error, value, value_stored, "
-            "carried_over FROM tasks WHERE id > ? AND id < ? ORDER BY id",
+            "carried_over FROM tasks WHERE id > ? AND id < ? ORDER BY task",
             self._span(run_id),
         )
         out = {}
