@@ -186,6 +186,14 @@ def _span(base: int) -> tuple[int, int]:
     return base, base + (1 << _RUN_SHIFT)
 
 
+def _key_of(base: int, known: dict[str, int], task: str) -> int:
+    """The key of ``task``'s row in the run whose keys start after ``base``: the one it has, else the next."""
+    key = known.get(task)
+    if key is None:
+        key = known[task] = base + len(known) + 1
+    return key
+
+
 _RUN_COLUMNS = "run_id, name, kind, status, started_at, finished_at, resumed_from, recording_failed, summary"
 
 
@@ -534,7 +542,7 @@ class StateStore:
                     "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                     [
                         (
-                            keys.setdefault(t.task, base + len(keys) + 1),
+                            _key_of(base, keys, t.task),
                             run_id,
                             t.task,
                             t.status,
@@ -633,7 +641,7 @@ class StateStore:
         if keys is None:
             return
         base, known = keys
-        key = known.setdefault(task, base + len(known) + 1)
+        key = _key_of(base, known, task)
         self._pending.append(
             _task_row(
                 key, run_id, task, status, fingerprint, attempts, started_at, finished_at, error, value, carried_over
@@ -654,7 +662,7 @@ class StateStore:
         base, known = keys
         self._pending.extend(
             _task_row(
-                known.setdefault(name, base + len(known) + 1),
+                _key_of(base, known, name),
                 run_id,
                 name,
                 result.status,  # a StrEnum: the plain string binds
