@@ -21,6 +21,7 @@ from pytest_orchestrator.state import SCHEMA_VERSION
 from pytest_orchestrator.state import StateStore
 from pytest_orchestrator.state.store import _SCHEMA_V1
 from pytest_orchestrator.state.store import _SCHEMA_V2
+from pytest_orchestrator.state.store import _migrate_from
 
 
 def test_created_on_first_use_with_its_folder_in_wal_mode(tmp_path: Path) -> None:
@@ -313,3 +314,25 @@ def test_a_version_2_file_is_migrated_and_resumes_as_before(tmp_path: Path) -> N
     assert new_run.run_id not in {"r1", "r2", "ghost"} and new_run.counts == {"completed": 2}
     assert set(after.tasks("r1")) == {"extract", "load"}  # the old run is untouched
     after.close()
+
+
+def test_a_migration_another_process_made_first_is_not_made_twice(tmp_path: Path) -> None:
+    """Two processes open an old file at once: both read its version before either takes the write lock. The one
+    that migrates second finds the work done instead of failing on it (the schema 3 step is not idempotent)."""
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_V1 + _SCHEMA_V2)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    conn.execute(
+        "INSERT INTO runs (run_id, name, kind, status, started_at) VALUES ('r1', 'etl', 'workflow', 'failed', 1)"
+    )
+    conn.execute("INSERT INTO tasks (run_id, task, status) VALUES ('r1', 'a', 'completed')")
+    conn.commit()
+    conn.close()
+    first = StateStore(path)
+    first.connect()  # migrated to the current schema
+    late = sqlite3.connect(path, isolation_level=None)
+    _migrate_from(late, 2)  # as the second process would, with the version it read before the first migrated
+    late.close()
+    assert set(StateStore(path).tasks("r1")) == {"a"}
+    first.close()

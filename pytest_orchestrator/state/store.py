@@ -186,6 +186,31 @@ def _span(base: int) -> tuple[int, int]:
     return base, base + (1 << _RUN_SHIFT)
 
 
+def _schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _migrate_from(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a file of schema ``version`` to :data:`SCHEMA_VERSION`, one transaction per step: a migration
+    interrupted half way leaves the file at the previous version. A step that fails because another process
+    opening the same file took it first (the version was read before its write lock) is skipped."""
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        try:
+            conn.executescript(
+                "BEGIN IMMEDIATE;"
+                + _MIGRATIONS[target]
+                + f"INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '{target}');"
+                + "COMMIT;"
+            )
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and _schema_version(conn) >= target:
+                continue
+            raise
+
+
 def _key_of(base: int, known: dict[str, int], task: str) -> int:
     """The key of ``task``'s row in the run whose keys start after ``base``: the one it has, else the next."""
     key = known.get(task)
@@ -394,10 +419,7 @@ class StateStore:
                 + self._fresh_hint(),
                 path=str(self.path),
             )
-        version = 0
-        if "meta" in tables:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else 0
+        version = _schema_version(conn) if "meta" in tables else 0
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"{str(self.path)!r} was written by a newer pytest-orchestrator (state schema {version}, this "
@@ -405,19 +427,7 @@ class StateStore:
                 path=str(self.path),
                 schema_version=version,
             )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            # one transaction per step: a migration interrupted half way leaves the file at the previous version
-            try:
-                conn.executescript(
-                    "BEGIN IMMEDIATE;"
-                    + _MIGRATIONS[target]
-                    + f"INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '{target}');"
-                    + "COMMIT;"
-                )
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        _migrate_from(conn, version)
 
     def close(self) -> None:
         """Commit what is buffered and close the file (a closed store reopens on next use)."""
