@@ -1,7 +1,8 @@
 """``stage`` and ``root_cause`` as user properties (JUnit XML ``<property>``), noted where reports are logged.
 
-:class:`ItemProperties` runs on the process that logs the reports (serial: the process; ``-n N``: the controller,
-which also makes the dependency skips up): before JUnit XML reads an item's teardown report, it adds the item's
+:class:`ItemProperties` runs on the process that logs the reports (serial: the process, when some item has a
+stage or may be skipped for its dependencies, see :func:`sync_properties`; ``-n N``: the controller, which also
+makes the dependency skips up): before JUnit XML reads an item's teardown report, it adds the item's
 ``stage`` (from the item graph) and, for an item skipped because of its dependencies, ``root_cause``: the node id
 of the item whose failure started the chain (the first dependency, in declaration order, that failed; else the root
 cause of the first one that was skipped; else the dependency that will not run at all). The per-attempt
