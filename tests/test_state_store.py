@@ -336,3 +336,20 @@ def test_a_migration_another_process_made_first_is_not_made_twice(tmp_path: Path
     late.close()
     assert set(StateStore(path).tasks("r1")) == {"a"}
     first.close()
+
+
+def test_a_write_failing_at_close_marks_its_run_not_resumable(tmp_path: Path) -> None:
+    """``close()`` commits what is buffered without being told the run: a failure there still names that run (its
+    id, not a row's key)."""
+    path = tmp_path / "s.db"
+    store = StateStore(path)
+    run = store.begin_run("etl")
+    store.record_task(run, "a", "completed", value=1)
+    blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    store.connect().execute("PRAGMA busy_timeout=50")
+    with pytest.warns(RuntimeWarning, match="recording state in .* failed"):
+        store.close()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert store._failed_runs == {run}  # the run (marked in the file too when the file lets it be written)

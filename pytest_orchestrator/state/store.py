@@ -728,7 +728,8 @@ class StateStore:
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             self._rollback()
-            self._failed(run_id or (tasks[0][0] if tasks else attempts[0][0]), exc)
+            # the run id: a task row's second value (its key is the first), an attempt row's first
+            self._failed(run_id or (tasks[0][1] if tasks else attempts[0][0]), exc)
 
     # -- reading ------------------------------------------------------------------------------------------------
     def _run_row(self, run_id: str) -> tuple[Any, ...] | None:
