@@ -278,12 +278,15 @@ def pytest_configure(config: pytest.Config) -> None:
         if masking.masker:  # the secrets are read once, now: with none, there is nothing to mask in any report
             config.pluginmanager.register(masking, "orchestrate-secrets")
         path = config.getoption("orchestrate_report", None)
-        if not hasattr(config, "workerinput"):  # where reports are logged: stage and root cause for JUnit
+        if not hasattr(config, "workerinput"):  # where reports are logged
             from pytest_orchestrator.plugin.options import metrics_path
-            from pytest_orchestrator.plugin.properties import PROPERTIES_PLUGIN_NAME
-            from pytest_orchestrator.plugin.properties import ItemProperties
+            from pytest_orchestrator.plugin.xdist import distributes
 
-            config.pluginmanager.register(ItemProperties(config), PROPERTIES_PLUGIN_NAME)
+            if distributes(config):  # stage and root cause for JUnit (a serial session adds them as it arranges)
+                from pytest_orchestrator.plugin.properties import PROPERTIES_PLUGIN_NAME
+                from pytest_orchestrator.plugin.properties import ItemProperties
+
+                config.pluginmanager.register(ItemProperties(config), PROPERTIES_PLUGIN_NAME)
             metrics = metrics_path(config)
             if path or metrics:  # the session's results, gathered once for the report and the metrics
                 from pytest_orchestrator.plugin.run_report import ReportWriter

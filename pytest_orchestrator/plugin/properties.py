@@ -93,9 +93,10 @@ class ItemProperties:
 
 
 def sync_properties(config: pytest.Config, graph: ItemGraph, *, dependency_skips: bool) -> None:
-    """Where the session arranged its own items (serial): keep :class:`ItemProperties` registered only when it has
+    """Where the session arranged its own items (serial): :class:`ItemProperties` is registered only when it has
     something to add, a stage on some item or dependency skips that may happen; a suite with neither does not pay
-    for it on every report. (Arranging again, as a watch rerun may, registers it again when needed.)"""
+    for it on every report. (Arranging again, as a watch rerun may, registers or drops it as the new graph needs.)
+    The xdist controller, which arranges nothing, registers it at configure."""
     manager = config.pluginmanager
     registered = manager.get_plugin(PROPERTIES_PLUGIN_NAME)
     needed = dependency_skips or any(node.stage for node in graph.nodes.values())

@@ -55,7 +55,21 @@ DEFAULT_PATH = ".orchestrate/state.db"
 #: the schema this code writes; older files are migrated forward, newer ones refused
 SCHEMA_VERSION = 3
 
-_SCHEMA_V1 = """
+#: the columns of a task row, the same in every schema (version 3 adds only its integer key)
+_TASK_COLUMNS = """\
+    run_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    status TEXT NOT NULL,
+    fingerprint TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    error TEXT,
+    value TEXT,
+    value_stored INTEGER NOT NULL DEFAULT 0,
+    carried_over INTEGER NOT NULL DEFAULT 0"""
+
+_SCHEMA_V1 = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -72,17 +86,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name, started_at);
 CREATE TABLE IF NOT EXISTS tasks (
-    run_id TEXT NOT NULL,
-    task TEXT NOT NULL,
-    status TEXT NOT NULL,
-    fingerprint TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    started_at REAL,
-    finished_at REAL,
-    error TEXT,
-    value TEXT,
-    value_stored INTEGER NOT NULL DEFAULT 0,
-    carried_over INTEGER NOT NULL DEFAULT 0,
+{_TASK_COLUMNS},
     PRIMARY KEY (run_id, task)
 );
 CREATE TABLE IF NOT EXISTS attempts (
@@ -139,12 +143,15 @@ CREATE TABLE IF NOT EXISTS job_runs (
 CREATE INDEX IF NOT EXISTS job_runs_by_job ON job_runs (job_id, due);
 """
 
+#: a run's task keys lie strictly between ``seq << 32`` and ``(seq + 1) << 32``
+_RUN_SHIFT = 32
+
 # version 3: a task row's key is one integer, ``(its run's seq << 32) + the task's number in the run``, so the table
 # is its own index: a run's rows are one key range, appended in key order. The unique (run_id, task) index it
 # replaces was about a third of the cost of recording a task (bench/state.py). Each run's ``seq`` is unique, one
 # more than the highest before it.
 # Task rows of a run that has no ``runs`` row (none are written so) get one, marked "unknown", rather than be lost.
-_SCHEMA_V3 = """
+_SCHEMA_V3 = f"""
 INSERT INTO runs (run_id, name, kind, status, started_at)
     SELECT DISTINCT run_id, '(unknown)', 'unknown', 'interrupted', 0 FROM tasks
     WHERE run_id NOT IN (SELECT run_id FROM runs);
@@ -153,23 +160,12 @@ UPDATE runs SET seq = rowid;
 CREATE UNIQUE INDEX runs_by_seq ON runs (seq);
 CREATE TABLE tasks_v3 (
     id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    task TEXT NOT NULL,
-    status TEXT NOT NULL,
-    fingerprint TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    started_at REAL,
-    finished_at REAL,
-    error TEXT,
-    value TEXT,
-    value_stored INTEGER NOT NULL DEFAULT 0,
-    carried_over INTEGER NOT NULL DEFAULT 0
+{_TASK_COLUMNS}
 );
 INSERT INTO tasks_v3
-    SELECT ((SELECT seq FROM runs WHERE runs.run_id = tasks.run_id) << 32)
+    SELECT ((SELECT seq FROM runs WHERE runs.run_id = tasks.run_id) << {_RUN_SHIFT})
                + row_number() OVER (PARTITION BY run_id ORDER BY rowid),
-           run_id, task, status, fingerprint, attempts, started_at, finished_at, error, value, value_stored,
-           carried_over
+           tasks.*
     FROM tasks;
 DROP TABLE tasks;
 ALTER TABLE tasks_v3 RENAME TO tasks;
@@ -177,9 +173,6 @@ ALTER TABLE tasks_v3 RENAME TO tasks;
 
 #: schema version -> the statements that bring a file of the previous version to it
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
-
-#: a run's task keys lie strictly between ``seq << 32`` and ``(seq + 1) << 32``
-_RUN_SHIFT = 32
 
 
 def _span(base: int) -> tuple[int, int]:
@@ -693,12 +686,11 @@ class StateStore:
         if keys is not None:
             return keys
         try:
-            conn = self.connect()
-            row = conn.execute("SELECT seq FROM runs WHERE run_id=?", (run_id,)).fetchone()
-            if row is None:
+            base = self._run_base(run_id)
+            if base is None:
                 raise StateError(f"no run {run_id!r} in {str(self.path)!r}", run_id=run_id, path=str(self.path))
-            base = row[0] << _RUN_SHIFT
-            known = dict(conn.execute("SELECT task, id FROM tasks WHERE id > ? AND id < ?", _span(base)).fetchall())
+            rows = self.connect().execute("SELECT task, id FROM tasks WHERE id > ? AND id < ?", _span(base))
+            known = dict(rows.fetchall())
         except (sqlite3.Error, OSError) as exc:
             self._failed(run_id, exc)
             return None
@@ -743,17 +735,22 @@ class StateStore:
         )
         return row
 
-    def _span(self, run_id: str) -> tuple[int, int]:
-        """The bounds (exclusive) of the keys of ``run_id``'s task rows; an empty span for an unknown run."""
+    def _run_base(self, run_id: str) -> int | None:
+        """The key after which ``run_id``'s task rows lie; ``None`` for an unknown run."""
         keys = self._keys.get(run_id)
         if keys is not None:
-            return _span(keys[0])
+            return keys[0]
         row = self.connect().execute("SELECT seq FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        return _span(row[0] << _RUN_SHIFT) if row is not None else (0, 0)
+        return row[0] << _RUN_SHIFT if row is not None else None
+
+    def _run_span(self, run_id: str) -> tuple[int, int]:
+        """The bounds (exclusive) of the keys of ``run_id``'s task rows; an empty span for an unknown run."""
+        base = self._run_base(run_id)
+        return _span(base) if base is not None else (0, 0)
 
     def _counts(self, run_id: str) -> dict[str, int]:
         rows = self.connect().execute(
-            "SELECT status, COUNT(*) FROM tasks WHERE id > ? AND id < ? GROUP BY status", self._span(run_id)
+            "SELECT status, COUNT(*) FROM tasks WHERE id > ? AND id < ? GROUP BY status", self._run_span(run_id)
         )
         return {status: count for status, count in rows}
 
@@ -803,7 +800,7 @@ class StateStore:
         rows = self.connect().execute(
             "SELECT task, status, fingerprint, attempts, started_at, finished_at, error, value, value_stored, "
             "carried_over FROM tasks WHERE id > ? AND id < ? ORDER BY task",
-            self._span(run_id),
+            self._run_span(run_id),
         )
         out = {}
         for task, status, fp, attempts, started, finished, error, value, stored, carried in rows:
@@ -830,7 +827,7 @@ class StateStore:
             f"SELECT task, attempt, outcome, started_at, finished_at, error FROM attempts WHERE run_id=?{one} "
             f"UNION ALL SELECT task, attempts, status, started_at, finished_at, error FROM tasks "
             f"WHERE id > ? AND id < ?{one} AND attempts > 0 AND carried_over = 0 ORDER BY 1, 2",
-            (run_id, *only, *self._span(run_id), *only),
+            (run_id, *only, *self._run_span(run_id), *only),
         )
         keys = ("task", "attempt", "outcome", "started_at", "finished_at", "error")
         return [dict(zip(keys, row, strict=True)) for row in rows]
