@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from pathlib import Path
 import sqlite3
@@ -353,3 +354,29 @@ def test_a_write_failing_at_close_marks_its_run_not_resumable(tmp_path: Path) ->
     blocker.execute("ROLLBACK")
     blocker.close()
     assert store._failed_runs == {run}  # the run (marked in the file too when the file lets it be written)
+
+
+def _action() -> None:
+    return None
+
+
+def test_fingerprints_are_the_digest_of_the_definition_text_cached_or_not(tmp_path: Path) -> None:
+    """A resume carries over what an earlier version recorded only while the digests stay the same: each task's
+    fingerprint is blake2b (8 bytes) of ``what|args|kwargs|deps|fingerprint``, whether its action's description
+    was shared with other tasks or made afresh."""
+    wf = Workflow("w")
+    wf.add_task("a", _action)
+    wf.add_task("b", _action, dependencies=["a"])
+    wf.add_task("c", _action, args=(1,), kwargs={"k": 2}, dependencies=["b", "a"])
+    wf.add_task("d", "echo hi")
+    what = f"callable {_action.__module__}.{_action.__qualname__}"
+    texts = {
+        "a": f"{what}|()|()|[]|None",
+        "b": f"{what}|()|()|['a']|None",
+        "c": f"{what}|(1,)|[('k', 2)]|['a', 'b']|None",
+        "d": "command 'echo hi' shell=False|()|()|[]|None",
+    }
+    shared: dict[object, object] = {}
+    for name, text in texts.items():
+        expected = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+        assert task_fingerprint(wf.tasks[name], shared) == expected == task_fingerprint(wf.tasks[name])

@@ -81,12 +81,12 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 
-def task_fingerprint(task: Task, described: dict[Any, str] | None = None) -> str:
+def task_fingerprint(task: Task, described: dict[Any, Any] | None = None) -> str:
     """What identifies a task's definition: its action (qualified name or command), args, kwargs, dependencies,
     and ``metadata["fingerprint"]`` when the task's maker knows more (a script's content and settings).
 
-    ``described`` (a callable action -> its description with empty args and kwargs) saves describing again an
-    action that many tasks share.
+    ``described`` (a callable action -> the digest so far of its description with empty args and kwargs) saves
+    describing and hashing again an action that many tasks share.
     """
     action = task.action
     # a callable called without arguments is described once per action
@@ -104,11 +104,12 @@ def task_fingerprint(task: Task, described: dict[Any, str] | None = None) -> str
             qualname = getattr(action, "__qualname__", None) or type(action).__qualname__
             what = f"callable {getattr(action, '__module__', None)}.{qualname}"
         kwargs = sorted(task.kwargs.items()) if task.kwargs else ()
-        head = f"{what}|{task.args!r}|{kwargs!r}|"
+        head = hashlib.blake2b(f"{what}|{task.args!r}|{kwargs!r}|".encode(), digest_size=8)
         if cache is not None:
             cache[action] = head
-    text = f"{head}{sorted(task.dependencies)!r}|{task.metadata.get('fingerprint')!r}"
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    digest = head.copy()  # the same digest as hashing the whole text at once
+    digest.update(f"{sorted(task.dependencies)!r}|{task.metadata.get('fingerprint')!r}".encode())
+    return digest.hexdigest()
 
 
 def carry_over(

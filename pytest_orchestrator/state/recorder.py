@@ -37,7 +37,7 @@ class StoreRecorder:
         run_id: str | None = None,
     ) -> None:
         self.store = store
-        described: dict[Any, str] = {}
+        described: dict[Any, Any] = {}
         self.fingerprints = {name: task_fingerprint(task, described) for name, task in workflow.tasks.items()}
         self.resumed_from: str | None = None
         self.carried: dict[str, Any] = {}
