@@ -395,3 +395,53 @@ def test_a_killed_session_resumes_without_running_a_passed_item_twice(
     assert f"{len(passed_before)} carried over from run" in resumed.stdout
     assert resumed.stdout.count("PASSED (carried over)") == len(passed_before)
     shutil.rmtree(root / ".pytest_cache", ignore_errors=True)
+
+
+RERUN_CONFTEST = """
+import os, time, pytest
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    # as pytest-rerunfailures logs an attempt whose teardown failed and will be rerun; the next attempt runs long
+    if item.name != "test_teardown_rerun":
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for when, outcome in (("setup", "passed"), ("call", "passed"), ("teardown", "rerun")):
+        now = time.time()
+        report = pytest.TestReport(item.nodeid, item.location, {}, outcome, None, when, start=now, stop=now)
+        item.ihook.pytest_runtest_logreport(report=report)
+    open(os.path.join(os.environ["RAN_DIR"], "..", "blocking"), "w").write("yes")
+    time.sleep(600)
+"""
+
+
+def test_an_item_whose_teardown_will_be_rerun_is_not_recorded_until_it_finishes(
+    tmp_path: Path, store_of: list[StateStore]
+) -> None:
+    root = tmp_path / "rerun"
+    root.mkdir()
+    (root / "ran").mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    (root / "conftest.py").write_text(textwrap.dedent(RERUN_CONFTEST))
+    (root / "test_rerun.py").write_text("def test_first(): pass\n\ndef test_teardown_rerun(): pass\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--orchestrate", "-p", "no:timeout", "-p", "no:randomly"],
+        cwd=root,
+        env=_env(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (root / "blocking").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the rerun attempt never started"
+            time.sleep(0.02)
+        time.sleep(0.5)  # the committer writes what waits
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    store = _open(store_of, _db(root))
+    [run] = store.list_runs()
+    # the first item's row was committed while the second ran; the second's call passed, yet it never finished
+    assert {n: t.status for n, t in store.tasks(run.run_id).items()} == {"test_rerun.py::test_first": "completed"}

@@ -215,6 +215,75 @@ def test_build_and_format_summary_units() -> None:
     assert markup[row] == {"green": True}
 
 
+def _report(when: str, outcome: str, **attrs: object) -> pytest.TestReport:
+    longrepr = ("t.py", 1, "Skipped: not here") if outcome == "skipped" else ("boom" if outcome == "failed" else None)
+    report = pytest.TestReport("t.py::x", ("t.py", 0, "x"), {}, outcome, longrepr, when, start=5.0, stop=6.0)  # type: ignore[arg-type]
+    for name, value in attrs.items():
+        setattr(report, name, value)
+    return report
+
+
+@pytest.mark.parametrize(
+    ("phases", "status", "finished", "reruns"),
+    [
+        ([("setup", "passed"), ("call", "passed"), ("teardown", "passed")], "passed", True, 0),
+        ([("setup", "passed"), ("call", "passed", {"wasxfail": ""}), ("teardown", "passed")], "xpassed", True, 0),
+        ([("setup", "passed"), ("call", "failed"), ("teardown", "passed")], "failed", True, 0),
+        ([("setup", "passed"), ("call", "passed"), ("teardown", "failed")], "error", True, 0),
+        ([("setup", "failed"), ("teardown", "passed")], "error", True, 0),
+        ([("setup", "skipped"), ("teardown", "passed")], "skipped", True, 0),
+        ([("setup", "passed"), ("call", "skipped", {"wasxfail": "known"}), ("teardown", "passed")], "xfailed", True, 0),
+        ([("setup", "passed"), ("teardown", "passed")], "passed", True, 0),  # --setup-only: no call
+        ([("setup", "passed")], "interrupted", False, 0),  # cut short during its call
+        ([("???", "failed")], "failed", True, 0),  # xdist's report of a worker crash
+        # pytest-rerunfailures logs a failed teardown it will rerun as "rerun": the item has not finished
+        ([("setup", "passed"), ("call", "passed"), ("teardown", "rerun")], "passed", False, 1),
+        (
+            [("setup", "passed"), ("call", "rerun"), ("setup", "passed"), ("call", "passed"), ("teardown", "passed")],
+            "passed",
+            True,
+            1,
+        ),
+    ],
+)
+def test_recorder_folds_phase_reports(phases: list[tuple[str, ...]], status: str, finished: bool, reruns: int) -> None:
+    from pytest_orchestrator.plugin.summary import Recorder
+
+    recorder = Recorder()
+    for phase in phases:
+        when, outcome, *attrs = phase
+        record = recorder.add(_report(when, outcome, **(attrs[0] if attrs else {})))  # type: ignore[arg-type]
+    assert (record.status, record.finished, record.reruns) == (status, finished, reruns)
+    assert (record.start, record.stop) == (5.0, 6.0)
+
+
+def test_summary_lists_flaky_failed_timeouts_and_skips() -> None:
+    records = {
+        "flaky": ItemRecord("flaky", "passed", reruns=2, start=1.0, stop=2.0),
+        "still": ItemRecord("still", "error", reruns=1, errors=["e1", "e2"]),
+        "slow": ItemRecord("slow", "timeout", reason="timed out after 1 s"),
+        "after": ItemRecord("after", "skipped", reason="dependency 'still' failed", dependency_skip=True),
+        "fine": ItemRecord("fine", "passed", start=2.0, stop=2.5),
+    }
+    summary = build_summary(records, wall_time=2.0, session_start=0.0)
+    assert summary["counts"]["rerun"] == 3
+    assert summary["counts"]["dependency_skipped"] == 1
+    assert summary["counts"]["passed"] == 2 and summary["counts"]["timeout"] == 1
+    assert summary["total_duration"] == pytest.approx(1.5)
+    assert summary["flaky"] == [{"nodeid": "flaky", "attempts": 3}]
+    assert summary["retried_failed"] == [{"nodeid": "still", "attempts": 2, "errors": ["e1", "e2"]}]
+    assert summary["timeouts"] == [{"nodeid": "slow", "reason": "timed out after 1 s"}]
+    assert summary["dependency_skips"] == [{"nodeid": "after", "reason": "dependency 'still' failed"}]
+    assert list(summary["items"]) == list(records)
+    assert summary["items"]["fine"] == {
+        "status": "passed",
+        "attempts": 1,
+        "duration": 0.5,
+        "start": 2.0,
+        "reason": "",
+    }
+
+
 def test_no_critical_path_without_edges() -> None:
     from pytest_orchestrator.plugin.dag import ItemGraph
     from pytest_orchestrator.plugin.dag import Node

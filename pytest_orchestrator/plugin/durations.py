@@ -7,7 +7,7 @@ the cache keeps the newest :data:`MAX_REMEMBERED` entries.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 import math
 from typing import Any
 
@@ -40,13 +40,17 @@ def load_durations(config: pytest.Config) -> dict[str, float]:
     }
 
 
-def save_durations(config: pytest.Config, measured: Mapping[str, float]) -> None:
-    """Merge ``measured`` (``{node id: seconds}``, rounded to microseconds) into the cache."""
+def save_durations(config: pytest.Config, measured: Iterable[tuple[str, float]]) -> None:
+    """Merge ``measured`` (``(node id, seconds)`` pairs, rounded to microseconds) into the cache (``measured`` is
+    not read without one)."""
     cache = _cache(config)
-    if cache is None or not measured:
+    if cache is None:
+        return
+    rounded = {n: round(seconds, 6) for n, seconds in measured}
+    if not rounded:
         return
     known = load_durations(config)
-    known.update({n: round(seconds, 6) for n, seconds in measured.items()})
+    known.update(rounded)
     if len(known) > MAX_REMEMBERED:
         known = dict(list(known.items())[-MAX_REMEMBERED:])
     cache.set(DURATIONS_KEY, known)

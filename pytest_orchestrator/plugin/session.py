@@ -238,7 +238,7 @@ class OrchestratePlugin:
         record = self.recorder.add(report)
         if self._gate is not None:
             self._gate.record(report)
-        if self.state is not None and report.when == "teardown":
+        if report.when == "teardown" and self.state is not None:
             self.state.finished(report, record)
 
     # -- the end ---------------------------------------------------------------------------------------------
@@ -292,5 +292,5 @@ class OrchestratePlugin:
         remember_dependency_skips(self.config, self.recorder.items)
         save_durations(
             self.config,
-            {n: r.duration for n, r in self.recorder.items.items() if r.status != "skipped" and r.duration > 0},
+            ((n, r.duration) for n, r in self.recorder.items.items() if r.status != "skipped" and r.duration > 0),
         )

@@ -12,9 +12,10 @@ Fingerprint. An item's fingerprint is its node id, a digest of its file's *conte
 dependencies in the item graph: editing a test file reruns its items, and everything downstream of them, on resume.
 (Conftest files and fixtures outside the item's file are not part of it.)
 
-Commits. Rows are buffered as items finish (at their teardown report) and committed in batches by a committer
-thread at most :data:`COMMIT_LATENCY` seconds after an item finished (sooner when :data:`BATCH` rows are buffered),
-and always when the session ends or is interrupted. A passed item whose row was committed is carried over by resume;
+Commits. Rows are committed in batches, at most :data:`COMMIT_LATENCY` seconds after an item finished, and always
+when the session ends or is interrupted. An item's teardown queues its row; the main thread writes the queue at the
+first teardown after it is due, and a committer thread what waits while an item runs long (two threads taking turns
+at SQLite's steps would cost more than the writes). A passed item whose row was committed is carried over by resume;
 one that finished within the last :data:`COMMIT_LATENCY` before a SIGKILL runs again.
 
 Roles. The process that sees every report records: the serial session, or the xdist controller. A worker records
@@ -37,10 +38,10 @@ refused.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
-import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -49,6 +50,7 @@ import time
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
+from typing import NamedTuple
 import warnings
 
 import pytest
@@ -65,9 +67,9 @@ if TYPE_CHECKING:
     from pytest_orchestrator.plugin.compat import WorkerNode
     from pytest_orchestrator.plugin.summary import ItemRecord
     from pytest_orchestrator.state.store import StateStore
+    from pytest_orchestrator.state.store import TaskRow
 
 __all__ = [
-    "BATCH",
     "CARRIED_ATTR",
     "COMMIT_LATENCY",
     "FINGERPRINT_ATTR",
@@ -83,13 +85,14 @@ __all__ = [
 
 #: seconds between an item finishing and its row being committed, at most (while the store works)
 COMMIT_LATENCY = 0.1
-#: buffered rows that make the main thread commit at once
-BATCH = 1000
 #: report attributes (they travel with xdist's serialised reports): an item's fingerprint, the run it was carried from
 FINGERPRINT_ATTR = "orchestrate_fingerprint"
 CARRIED_ATTR = "orchestrate_carried"
 #: the ``workerinput`` key under which the controller hands a worker the resumed run's rows
 RESUME_KEY = "orchestrate_state"
+
+#: an item's status word (:mod:`.outcomes`) -> the status its row records
+_STATUS = {outcome: status.value for outcome, status in OUTCOME_STATUS.items()}
 
 STATE_PLUGIN_NAME = "orchestrate-state"
 CARRIED_PLUGIN_NAME = "orchestrate-carried"
@@ -137,8 +140,7 @@ def item_fingerprints(graph: ItemGraph, paths: Mapping[str, str]) -> dict[str, s
     return out
 
 
-@dataclasses.dataclass(frozen=True)
-class StoredItem:
+class StoredItem(NamedTuple):
     """An item as an earlier run recorded it (what :func:`carry_over` reads)."""
 
     status: str
@@ -265,7 +267,11 @@ class SessionState:
         self.carried = 0
         self.run_id: str | None = None
         self._lock = threading.Lock()
-        self._buffered = 0
+        #: finished items whose rows are written next: (record, run carried from, fingerprint)
+        self._done: deque[tuple[ItemRecord, str | None, str | None]] = deque()
+        #: when the queued rows are written (``time.monotonic``): by the main thread as an item finishes, else by
+        #: the committer
+        self._due = 0.0
         self._stop = threading.Event()
         self._committer: threading.Thread | None = None
         self._failure: str | None = None
@@ -324,46 +330,58 @@ class SessionState:
             }
 
     def finished(self, report: pytest.TestReport, record: ItemRecord) -> None:
-        """An item finished (its teardown report): buffer its row."""
-        store, run_id = self.store, self.run_id
-        if store is None or run_id is None:
+        """An item's teardown report: queue its row for the committer (not an attempt that will be retried)."""
+        if self.run_id is None or not record.finished:
             return
-        carried = getattr(report, CARRIED_ATTR, None)
-        if carried:
-            self.carried += 1
-        status = OUTCOME_STATUS[record.status].value
-        if status == "failed":
-            self._failed_items = True
-        fp = getattr(report, FINGERPRINT_ATTR, None) or self.fingerprints.get(report.nodeid)
-        error = record.reason or (record.errors[-1] if record.errors else None)
-        with self._lock:
-            store.record_task(
-                run_id,
-                report.nodeid,
-                status,
-                fingerprint=fp,
-                attempts=record.attempts,
-                started_at=record.start or None,
-                finished_at=record.stop or None,
-                error=error or None,
-                carried_over=bool(carried),
-            )
-            self._buffered += 1
-            if self._buffered >= BATCH:
-                self._flush_locked()
+        self._done.append((record, getattr(report, CARRIED_ATTR, None), getattr(report, FINGERPRINT_ATTR, None)))
+        if time.monotonic() >= self._due:
+            with self._lock:
+                self._write_locked()
         if self._failure is not None and not self._failure_told:
             self._tell_failure()
 
-    def _flush_locked(self) -> None:
-        assert self.store is not None
-        self.store.flush(self.run_id)
-        self._buffered = 0
+    def _take_rows(self) -> list[TaskRow]:
+        """The rows of the items queued since the last call (their records are final: their last report
+        arrived); counts the carried and failed ones."""
+        done, fingerprints = self._done, self.fingerprints
+        rows: list[TaskRow] = []
+        for _ in range(len(done)):
+            record, carried, fp = done.popleft()
+            status = _STATUS[record.status]
+            if status == "failed":
+                self._failed_items = True
+            if carried:
+                self.carried += 1
+            error = record.reason or (record.errors[-1] if record.errors else None)
+            rows.append(
+                (
+                    record.nodeid,
+                    status,
+                    fp or fingerprints.get(record.nodeid),
+                    record.reruns + 1,
+                    record.start or None,
+                    record.stop or None,
+                    error or None,
+                    None,
+                    bool(carried),
+                )
+            )
+        return rows
+
+    def _write_locked(self) -> None:
+        """Buffer the queued rows and commit them (the lock held)."""
+        assert self.store is not None and self.run_id is not None
+        if self._done:
+            self.store.record_rows(self.run_id, self._take_rows())
+            self.store.flush(self.run_id)
+        self._due = time.monotonic() + COMMIT_LATENCY
 
     def _commit_loop(self) -> None:
+        # the main thread writes as items finish; this thread writes what waits while an item runs long
         while not self._stop.wait(COMMIT_LATENCY):
-            if self._buffered:
+            if self._done and time.monotonic() >= self._due:
                 with self._lock:
-                    self._flush_locked()
+                    self._write_locked()
 
     def _on_failure(self, message: str) -> None:
         self._failure = message  # told from the main thread (this may run in the committer thread)
@@ -388,9 +406,9 @@ class SessionState:
         if store is None or run_id is None:
             return
         with self._lock:
+            store.record_rows(run_id, self._take_rows())
             status = _finish_status(exitstatus, self._failed_items or bool(session.testsfailed))
             store.finish_run(run_id, status, {"exitstatus": int(exitstatus), "carried_over": self.carried})
-            self._buffered = 0
         if self._failure is not None and not self._failure_told:
             self._tell_failure()
 
@@ -402,6 +420,8 @@ class SessionState:
 
     def _close(self) -> None:
         if self.store is not None:
+            if self.run_id is not None and self._done:  # the session did not finish: keep what did
+                self.store.record_rows(self.run_id, self._take_rows())
             self.store.close()
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

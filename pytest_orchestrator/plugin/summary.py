@@ -85,6 +85,15 @@ class Recorder:
             record.start = start
         if stop > record.stop:
             record.stop = stop
+        when = report.when
+        if report.outcome == "passed":  # most reports: what report_outcome says of them, without asking it
+            if when == "call":
+                record.status = "xpassed" if hasattr(report, "wasxfail") else "passed"
+            elif when != "setup":  # teardown, or xdist's report of a worker crash
+                record.finished = True
+                if when != "teardown" or record.status == INTERRUPTED:
+                    record.status = "passed"
+            return record
         error = getattr(report, ERROR_ATTR, None)
         outcome = report_outcome(report)
         if outcome == RERUN:
@@ -92,11 +101,11 @@ class Recorder:
             if error:
                 record.errors = [*record.errors, str(error)]
             return record
-        if report.when != "setup" and report.when != "call":
+        if when != "setup" and when != "call":
             record.finished = True
-        if report.when == "teardown" and record.status == INTERRUPTED:
+        if when == "teardown" and record.status == INTERRUPTED:
             record.status = "passed"  # no call phase (--setup-only), yet the item did finish
-        if report.when not in ("setup", "teardown"):  # the call, or xdist's report of a worker crash
+        if when not in ("setup", "teardown"):  # the call, or xdist's report of a worker crash
             record.status = outcome
             if outcome in ("failed", "timeout"):
                 record.reason = str(getattr(report, TIMEOUT_ATTR, None) or "")
@@ -105,9 +114,9 @@ class Recorder:
             elif outcome in ("skipped", "xfailed"):
                 record.reason = _skip_reason(report)
         elif outcome == "error":
-            if report.when == "setup" or record.status in ("passed", "xpassed"):
+            if when == "setup" or record.status in ("passed", "xpassed"):
                 record.status = "error"
-        elif outcome in ("skipped", "xfailed") and report.when == "setup":
+        elif outcome in ("skipped", "xfailed") and when == "setup":
             record.status = outcome
             record.reason = _skip_reason(report)
             record.dependency_skip = bool(getattr(report, DEPENDENCY_SKIP_ATTR, False))
@@ -132,27 +141,43 @@ def build_summary(
 ) -> dict[str, Any]:
     """The summary as a JSON-ready dict (see the ``pytest_orchestrate_summary`` hook for its keys)."""
     counts = dict.fromkeys(STATUSES, 0)
-    for record in records.values():
-        counts[record.status] = counts.get(record.status, 0) + 1
-    counts["rerun"] = sum(r.reruns for r in records.values())
-    counts["dependency_skipped"] = sum(1 for r in records.values() if r.dependency_skip)
-    counts["not_run"] = sum(1 for n in graph if n not in records) if graph is not None else 0
-    total = sum(r.duration for r in records.values())
-    efficiency = total / (wall_time * workers) if wall_time > 0 and workers > 0 else 0.0
-    path: list[str] = []
-    if graph is not None and records:
-        durations = {n: (records[n].duration if n in records else 0.0) for n in graph}
-        path = graph.critical_path(durations)
-    items = {
-        n: {
-            "status": r.status,
-            "attempts": r.attempts,
-            "duration": round(r.duration, 6),
-            "start": round(max(0.0, r.start - session_start), 6) if r.start else None,
+    reruns = 0
+    total = 0.0
+    items: dict[str, dict[str, Any]] = {}
+    flaky: list[dict[str, Any]] = []
+    retried_failed: list[dict[str, Any]] = []
+    timeouts: list[dict[str, Any]] = []
+    dependency_skips: list[dict[str, Any]] = []
+    for n, r in records.items():  # one pass: a session's records are many
+        status, start = r.status, r.start
+        counts[status] = counts.get(status, 0) + 1
+        duration = r.stop - start if start and r.stop > start else 0.0  # ItemRecord.duration, without the call
+        total += duration
+        items[n] = {
+            "status": status,
+            "attempts": r.reruns + 1,
+            "duration": round(duration, 6),
+            "start": (round(start - session_start, 6) if start > session_start else 0.0) if start else None,
             "reason": r.reason,
         }
-        for n, r in records.items()
-    }
+        if r.reruns:
+            reruns += r.reruns
+            if status == "passed":
+                flaky.append({"nodeid": n, "attempts": r.attempts})
+            elif status in ("failed", "timeout", "error"):
+                retried_failed.append({"nodeid": n, "attempts": r.attempts, "errors": list(r.errors)})
+        if status == "timeout":
+            timeouts.append({"nodeid": n, "reason": r.reason})
+        if r.dependency_skip:
+            dependency_skips.append({"nodeid": n, "reason": r.reason})
+    counts["rerun"] = reruns
+    counts["dependency_skipped"] = len(dependency_skips)
+    counts["not_run"] = sum(1 for n in graph if n not in records) if graph is not None else 0
+    efficiency = total / (wall_time * workers) if wall_time > 0 and workers > 0 else 0.0
+    path: list[str] = []
+    if graph is not None and records and graph.has_edges():
+        durations = {n: (records[n].duration if n in records else 0.0) for n in graph}
+        path = graph.critical_path(durations)
     return {
         "counts": counts,
         "total_items": len(records) + counts["not_run"],
@@ -162,16 +187,10 @@ def build_summary(
         "workers": workers,
         "critical_path": path,
         "critical_path_duration": sum(records[n].duration for n in path if n in records),
-        "flaky": [
-            {"nodeid": n, "attempts": r.attempts} for n, r in records.items() if r.reruns and r.status == "passed"
-        ],
-        "retried_failed": [
-            {"nodeid": n, "attempts": r.attempts, "errors": list(r.errors)}
-            for n, r in records.items()
-            if r.reruns and r.status in ("failed", "timeout", "error")
-        ],
-        "timeouts": [{"nodeid": n, "reason": r.reason} for n, r in records.items() if r.status == "timeout"],
-        "dependency_skips": [{"nodeid": n, "reason": r.reason} for n, r in records.items() if r.dependency_skip],
+        "flaky": flaky,
+        "retried_failed": retried_failed,
+        "timeouts": timeouts,
+        "dependency_skips": dependency_skips,
         "items": items,
     }
 

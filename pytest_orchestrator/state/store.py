@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
-import dataclasses
 import itertools
 import json
 import os
@@ -37,6 +36,7 @@ from typing import Any
 import uuid
 import warnings
 
+from pytest_orchestrator._lazy import lazy_getattr
 from pytest_orchestrator.errors import ConcurrencyError
 from pytest_orchestrator.errors import StateError
 
@@ -45,9 +45,14 @@ if TYPE_CHECKING:
     from pytest_orchestrator.core.workflow import TaskResult
     from pytest_orchestrator.core.workflow import Workflow
     from pytest_orchestrator.state.recorder import StoreRecorder
+    from pytest_orchestrator.state.records import RunInfo
+    from pytest_orchestrator.state.records import StoredTask
 
 
-__all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "RunInfo", "StateStore", "StoredTask"]
+__all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "RunInfo", "StateStore", "StoredTask", "TaskRow"]
+
+# what the store reads back loads when it is read (a session that only records never makes one)
+__getattr__ = lazy_getattr("pytest_orchestrator.state", {"RunInfo": "records", "StoredTask": "records"}, globals())
 
 #: where the ``orchestrate`` command and ``Workflow(state=StateStore())`` keep their state by default
 DEFAULT_PATH = ".orchestrate/state.db"
@@ -215,44 +220,6 @@ def _key_of(base: int, known: dict[str, int], task: str) -> int:
 _RUN_COLUMNS = "run_id, name, kind, status, started_at, finished_at, resumed_from, recording_failed, summary"
 
 
-@dataclasses.dataclass(frozen=True)
-class StoredTask:
-    """A task as the store recorded it in one run."""
-
-    task: str
-    status: str
-    fingerprint: str | None
-    attempts: int
-    started_at: float | None
-    finished_at: float | None
-    error: str | None
-    value: Any
-    value_stored: bool
-    carried_over: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunInfo:
-    """One recorded run: what ``orchestrate runs`` lists and ``orchestrate show`` prints."""
-
-    run_id: str
-    name: str
-    kind: str
-    status: str
-    started_at: float
-    finished_at: float | None
-    resumed_from: str | None
-    recording_failed: str | None
-    counts: dict[str, int]
-    summary: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -292,6 +259,11 @@ _INSERT_COMPLETED = (
     "INSERT OR REPLACE INTO tasks VALUES (?1, ?2, ?3, 'completed', ?4, ?5, ?6, ?7, NULL, ?8, ?8 IS NOT NULL, 0)"
 )
 _INSERTS = {12: _INSERT_TASK, 8: _INSERT_COMPLETED}
+
+
+#: a task's final row as ``StateStore.record_rows`` takes it: ``(task, status, fingerprint, attempts, started_at,
+#: finished_at, error, value, carried_over)``
+TaskRow = tuple[str, str, str | None, int, float | None, float | None, str | None, Any, bool]
 
 
 def _task_row(
@@ -638,17 +610,8 @@ class StateStore:
 
         A value that is not JSON-serialisable is recorded as not stored: the task reruns on resume.
         """
-        if not self.recording:
-            return
-        keys = self._task_keys(run_id)
-        if keys is None:
-            return
-        base, known = keys
-        key = _key_of(base, known, task)
-        self._pending.append(
-            _task_row(
-                key, run_id, task, status, fingerprint, attempts, started_at, finished_at, error, value, carried_over
-            )
+        self.record_rows(
+            run_id, ((task, status, fingerprint, attempts, started_at, finished_at, error, value, carried_over),)
         )
         if commit:
             self.flush(run_id)
@@ -657,28 +620,34 @@ class StateStore:
         self, run_id: str, finished: Iterable[tuple[str, TaskResult]], fingerprints: Mapping[str, str | None]
     ) -> None:
         """Buffer the final rows of finished workflow tasks (``record_task`` for each, in one go)."""
+        self.record_rows(
+            run_id,
+            (
+                (
+                    name,
+                    result.status,  # a StrEnum: the plain string binds
+                    fingerprints.get(name),
+                    result.attempts,
+                    result.started_at,
+                    result.finished_at,
+                    result.error or result.reason,
+                    result.value,
+                    False,
+                )
+                for name, result in finished
+            ),
+        )
+
+    def record_rows(self, run_id: str, rows: Iterable[TaskRow]) -> None:
+        """Buffer the final rows of tasks of ``run_id``, each ``(task, status, fingerprint, attempts, started_at,
+        finished_at, error, value, carried_over)`` (``record_task``'s arguments, in order)."""
         if not self.recording:
             return
         keys = self._task_keys(run_id)
         if keys is None:
             return
         base, known = keys
-        self._pending.extend(
-            _task_row(
-                _key_of(base, known, name),
-                run_id,
-                name,
-                result.status,  # a StrEnum: the plain string binds
-                fingerprints.get(name),
-                result.attempts,
-                result.started_at,
-                result.finished_at,
-                result.error or result.reason,
-                result.value,
-                False,
-            )
-            for name, result in finished
-        )
+        self._pending.extend(_task_row(_key_of(base, known, row[0]), run_id, *row) for row in rows)
 
     def _task_keys(self, run_id: str) -> tuple[int, dict[str, int]] | None:
         """The first task key of ``run_id`` and its tasks' keys (read once, for a run another store began)."""
@@ -755,6 +724,8 @@ class StateStore:
         return {status: count for status, count in rows}
 
     def _info(self, row: tuple[Any, ...], *, with_summary: bool = False) -> RunInfo:
+        from pytest_orchestrator.state.records import RunInfo
+
         run_id, name, kind, status, started, finished, resumed_from, failed, summary = row
         return RunInfo(
             run_id=run_id,
@@ -796,6 +767,8 @@ class StateStore:
         return None
 
     def tasks(self, run_id: str) -> dict[str, StoredTask]:
+        from pytest_orchestrator.state.records import StoredTask
+
         """Every task recorded for ``run_id``, by name (in name order)."""
         rows = self.connect().execute(
             "SELECT task, status, fingerprint, attempts, started_at, finished_at, error, value, value_stored, "
