@@ -81,6 +81,23 @@ def test_modify_graph_cycle_and_unknown_are_usage_errors(pytester: pytest.Pytest
     assert_clean_error(pytester.runpytest("--orchestrate"), "'test_g.py::test_migrat'", "test_g.py::test_migrate")
 
 
+def test_modify_graph_cycle_in_a_suite_without_markers_errors_its_items(pytester: pytest.Pytester) -> None:
+    """Without any marker the graph is built straight from the items; a cycle the hook adds still errors the items
+    on it (naming the cycle) and the rest runs."""
+    project(pytester)
+    pytester.makeconftest(
+        """
+        def pytest_orchestrate_modify_graph(config, graph):
+            graph.add_dependency("test_g.py::test_query", "test_g.py::test_migrate")
+            graph.add_dependency("test_g.py::test_migrate", "test_g.py::test_query")
+        """
+    )
+    pytester.makepyfile(test_g="def test_query(): pass\n\ndef test_migrate(): pass\n\ndef test_other(): pass\n")
+    result = pytester.runpytest("--orchestrate")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(["*dependency cycle: test_g.py::test_*", "*1 passed, 2 errors*"])
+
+
 def test_attempt_hook_sees_every_attempt(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.makeconftest(

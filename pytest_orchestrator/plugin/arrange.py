@@ -19,12 +19,14 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import os
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_orchestrator.errors import CycleError
 from pytest_orchestrator.errors import DependencyResolutionError
 from pytest_orchestrator.plugin.dag import ItemGraph
+from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.kinds import is_script_item
 from pytest_orchestrator.plugin.markers import NO_SPEC
 from pytest_orchestrator.plugin.markers import SPEC_MARKS
@@ -34,10 +36,12 @@ from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import evaluate_marks
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.names import notes_key
-from pytest_orchestrator.plugin.targets import AmbiguousTarget
-from pytest_orchestrator.plugin.targets import ItemRef
-from pytest_orchestrator.plugin.targets import TargetResolver
-from pytest_orchestrator.plugin.targets import build_graph
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.plugin.targets import AmbiguousTarget
+    from pytest_orchestrator.plugin.targets import ItemRef
+    from pytest_orchestrator.plugin.targets import UnknownTarget
 
 
 __all__ = ["build_item_graph", "item_ref", "item_spec", "marker_names", "notes_key", "select_items"]
@@ -48,13 +52,17 @@ def item_spec(item: pytest.Item, *, own_timeout: bool, marked: bool = True) -> I
     item of the session carries a marker of ours, so there is nothing to parse."""
     spec = item.stash.get(spec_key, None)
     if spec is None:
-        spec = item.stash[spec_key] = evaluate_marks(item, own_timeout=own_timeout) if marked else NO_SPEC
+        if not marked:
+            return NO_SPEC  # (not kept: what every reader takes for an item without one)
+        spec = item.stash[spec_key] = evaluate_marks(item, own_timeout=own_timeout)
     return spec
 
 
 def item_ref(item: pytest.Item, spec: ItemSpec, files: dict[int, tuple[str, str]] | None = None) -> ItemRef:
     """What target resolution needs to know about ``item`` (``files`` keeps each parent's file for the next item
     that has that parent)."""
+    from pytest_orchestrator.plugin.targets import ItemRef
+
     key = id(item.parent)
     known = files.get(key) if files is not None else None
     if known is None:
@@ -66,7 +74,7 @@ def item_ref(item: pytest.Item, spec: ItemSpec, files: dict[int, tuple[str, str]
         if files is not None and item.parent is not None:
             files[key] = known
     module, path = known
-    parent = item.parent.nodeid if item.parent is not None else module
+    parent = _parent_id(item, module)
     base = item.nodeid
     original = getattr(item, "originalname", None)
     if isinstance(item, pytest.Function) and original and original != item.name:
@@ -126,6 +134,41 @@ def build_item_graph(
             problems.append(str(exc))
     if problems:
         raise pytest.UsageError("orchestrate: malformed markers:\n" + "\n".join(problems))
+    if "dependency" in used or "order" in used or any(map(_names_anything, specs.values())):
+        full, unknown = _resolved_graph(config, snapshot, specs, used, find_script, lf_active, durations)
+    else:  # nothing names anything (a suite without dependencies): no target to resolve
+        full, unknown = _lone_graph(snapshot, specs, durations), []
+    if unknown and strict:
+        from pytest_orchestrator.plugin.targets import AmbiguousTarget
+
+        kind = "unknown or ambiguous" if any(isinstance(u, AmbiguousTarget) for u in unknown) else "unknown"
+        raise pytest.UsageError(f"orchestrate: {kind} dependencies:\n" + "\n".join(u.message for u in unknown))
+    broken: dict[str, list[str]] = {}
+    for problem in unknown:
+        broken.setdefault(problem.nodeid, []).append(f"orchestrate: {problem.message}")
+    config.hook.pytest_orchestrate_modify_graph(config=config, graph=full)
+    _check(full, broken, strict=strict)
+    if broken:
+        for item in snapshot:
+            if item.nodeid in broken:
+                item.stash[broken_key] = "\n".join(broken[item.nodeid])
+    return full
+
+
+def _resolved_graph(
+    config: pytest.Config,
+    snapshot: Sequence[pytest.Item],
+    specs: Mapping[str, ItemSpec],
+    used: set[str],
+    find_script: Callable[[str], list[str]] | None,
+    lf_active: bool,
+    durations: Mapping[str, float],
+) -> tuple[ItemGraph, list[UnknownTarget | AmbiguousTarget]]:
+    """The graph with every target resolved, and the targets that named nothing (or more than one script)."""
+    # loaded where something names something: a suite without dependencies never resolves a target
+    from pytest_orchestrator.plugin.targets import TargetResolver
+    from pytest_orchestrator.plugin.targets import build_graph
+
     files: dict[int, tuple[str, str]] = {}
     refs = [item_ref(item, specs[item.nodeid], files) for item in snapshot]
     resolver = TargetResolver(refs, config.rootpath, find_script=find_script, lf_active=lf_active)
@@ -143,13 +186,40 @@ def build_item_graph(
 
         order_notes = apply_order_marks(snapshot, {r.nodeid: r for r in refs}, resolver, full)
         config.stash.setdefault(notes_key, []).extend(f"orchestrate: {note}" for note in order_notes)
-    if unknown and strict:
-        kind = "unknown or ambiguous" if any(isinstance(u, AmbiguousTarget) for u in unknown) else "unknown"
-        raise pytest.UsageError(f"orchestrate: {kind} dependencies:\n" + "\n".join(u.message for u in unknown))
-    broken: dict[str, list[str]] = {}
-    for problem in unknown:
-        broken.setdefault(problem.nodeid, []).append(f"orchestrate: {problem.message}")
-    config.hook.pytest_orchestrate_modify_graph(config=config, graph=full)
+    return full, unknown
+
+
+def _names_anything(spec: ItemSpec) -> bool:
+    """Whether ``spec`` names another item (or a name others may use), so targets must be resolved."""
+    return bool(spec.targets or spec.soft_targets or spec.any_of or spec.before or spec.soft_before or spec.aliases)
+
+
+def _lone_graph(
+    snapshot: Sequence[pytest.Item], specs: Mapping[str, ItemSpec], durations: Mapping[str, float]
+) -> ItemGraph:
+    """The graph of a session in which nothing names anything: a node of its own per item, built from the items
+    (what :func:`build_graph` makes of such items, without the refs a resolver needs)."""
+    nodes: dict[str, Node] = {}
+    for item in snapshot:
+        nodeid = item.nodeid
+        if nodeid not in nodes:  # --keep-duplicates: one node per id
+            nodes[nodeid] = Node(
+                nodeid=nodeid,
+                kind="script" if is_script_item(item) else "test",
+                stage=specs[nodeid].stage,
+                parent=_parent_id(item, nodeid.partition("::")[0]),
+                estimated_duration=durations.get(nodeid),
+            )
+    return ItemGraph(nodes.values())
+
+
+def _parent_id(item: pytest.Item, module: str) -> str:
+    """The node id of ``item``'s closest collector (``module``, its file's, for a parentless item)."""
+    return item.parent.nodeid if item.parent is not None else module
+
+
+def _check(full: ItemGraph, broken: dict[str, list[str]], *, strict: bool) -> None:
+    """Validate ``full``: a cycle is a usage error (``strict``), else its edges go and its items are ``broken``."""
     while True:
         try:
             full.validate()
@@ -161,11 +231,6 @@ def build_item_graph(
         except DependencyResolutionError as exc:
             raise pytest.UsageError(f"orchestrate: {exc.message} (edge added by pytest_orchestrate_modify_graph?)")
         break
-    if broken:
-        for item in snapshot:
-            if item.nodeid in broken:
-                item.stash[broken_key] = "\n".join(broken[item.nodeid])
-    return full
 
 
 def _break_cycle(graph: ItemGraph, exc: CycleError, broken: dict[str, list[str]]) -> None:
@@ -200,6 +265,8 @@ def select_items(
             raise pytest.UsageError(f"orchestrate: no stage named {asked}; {there}")
         selected = [n for n in selected if full.nodes[n].stage in wanted]
     run = full.select(selected, deps_policy)
+    if run is full and len(selected) == len(items) and not full.has_edges():
+        return run  # everything collected runs, once each, without an edge: the items are in the graph's order
 
     by_id: dict[str, list[pytest.Item]] = {}
     for item in items:

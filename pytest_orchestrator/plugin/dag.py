@@ -21,16 +21,13 @@ import json
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
-
-from pytest_orchestrator.core.graph import critical_path
-from pytest_orchestrator.core.graph import topological_order
-from pytest_orchestrator.core.graph import validate_graph
-from pytest_orchestrator.core.scheduler import SKIPPED
-from pytest_orchestrator.core.scheduler import DagScheduler
+from typing import NamedTuple
 
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from pytest_orchestrator.core.scheduler import DagScheduler
 
 __all__ = ["DEPS_POLICIES", "Blocker", "ItemGraph", "Kind", "Node"]
 
@@ -39,8 +36,7 @@ DEPS_POLICIES = ("run", "skip", "ignore")
 _JSON_VERSION = 1
 
 
-@dataclasses.dataclass(frozen=True)
-class Blocker:
+class Blocker(NamedTuple):
     """Why a node is skipped before anything runs: a dependency that will not run in this session."""
 
     target: str
@@ -196,12 +192,18 @@ class ItemGraph:
 
     def validate(self) -> None:
         """Raise ``DependencyResolutionError`` (an unknown node id) or ``CycleError`` (with the cycle's path)."""
-        if self.has_edges():  # else there is nothing to check
+        if self.has_edges():  # else there is nothing to check (and core.graph need not load: most suites)
+            from pytest_orchestrator.core.graph import validate_graph
+
             validate_graph(self.deps_map())
 
     def order(self) -> list[str]:
         """The serial order: stable topological (collection order kept wherever dependencies allow)."""
-        return topological_order(self.deps_map()) if self.has_edges() else list(self.nodes)
+        if not self.has_edges():
+            return list(self.nodes)
+        from pytest_orchestrator.core.graph import topological_order
+
+        return topological_order(self.deps_map())
 
     def estimates(self) -> dict[str, float | None]:
         return {n: node.estimated_duration for n, node in self.nodes.items()}
@@ -213,6 +215,8 @@ class ItemGraph:
         linked = {d for ds in deps.values() for d in ds} | {n for n, ds in deps.items() if ds}
         if not linked:
             return []
+        from pytest_orchestrator.core.graph import critical_path
+
         return critical_path(
             {n: [d for d in ds if d in linked] for n, ds in deps.items() if n in linked},
             self.estimates() if durations is None else durations,
@@ -295,6 +299,10 @@ class ItemGraph:
 
         A blocked node's dependents read ``dependency 'x' was skipped (root cause: 'y' was deselected)``.
         """
+        # loaded where something is scheduled: a graph without edges or blocked nodes needs no scheduler
+        from pytest_orchestrator.core.scheduler import SKIPPED
+        from pytest_orchestrator.core.scheduler import DagScheduler
+
         sched: DagScheduler[str] = DagScheduler(
             self.deps_map(),
             weights=self.estimates(),

@@ -24,19 +24,21 @@ from __future__ import annotations
 from collections.abc import Generator
 from collections.abc import Sequence
 import os
+from typing import TYPE_CHECKING
 from typing import NamedTuple
 
 import pytest
 
-from pytest_orchestrator.core.retry import RetryPolicy
-from pytest_orchestrator.core.scheduler import DagScheduler
 from pytest_orchestrator.core.status import TaskStatus
 from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.kinds import is_script_item
 from pytest_orchestrator.plugin.kinds import is_script_timeout
+from pytest_orchestrator.plugin.kinds import scripts_collected
+from pytest_orchestrator.plugin.markers import NO_SPEC
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import parse_timeout
+from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
@@ -55,6 +57,11 @@ from pytest_orchestrator.plugin.runtest import run_with_retries
 from pytest_orchestrator.plugin.runtest import set_property
 
 
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.retry import RetryPolicy
+    from pytest_orchestrator.core.scheduler import DagScheduler
+
+
 __all__ = [
     "DependencyGate",
     "Plan",
@@ -63,6 +70,7 @@ __all__ = [
     "Timeouts",
     "dependency_skip_key",
     "item_plan",
+    "plan_items",
     "plan_key",
     "pytest_timeout_limit",
     "rerunfailures_rule",
@@ -125,6 +133,42 @@ def item_plan(
     return Plan(policy, timeout or None, bool(theirs))
 
 
+def plan_items(
+    items: Sequence[pytest.Item],
+    *,
+    marked: bool,
+    default_retry: RetryPolicy | None,
+    default_timeout: float | None,
+    pytest_timeout: bool,
+    timeout_marked: bool,
+) -> list[Plan]:
+    """Each item's :func:`item_plan`, kept in its stash under :data:`plan_key` when it has one (the hooks read no
+    plan as "nothing to do"). Empty when no item can have one: no marker of ours (``marked``), no default, no
+    pytest-timeout limit, no script."""
+    if not (
+        marked
+        or default_retry is not None
+        or default_timeout is not None
+        or scripts_collected()
+        or (pytest_timeout and items and _session_limit(items[0].config) is not None)
+    ):
+        return []
+    plans: list[Plan] = []
+    for item in items:
+        plan = item_plan(
+            item,
+            item.stash.get(spec_key, NO_SPEC),
+            default_retry=default_retry,
+            default_timeout=default_timeout,
+            pytest_timeout=pytest_timeout,
+            timeout_marked=timeout_marked,
+        )
+        if plan is not _NO_PLAN:
+            item.stash[plan_key] = plan
+        plans.append(plan)
+    return plans
+
+
 def xfailed_reason(reason: str, xfailed: set[str]) -> str:
     """A dependency skip reason that says "xfailed" for the dependencies in ``xfailed`` (the scheduler counts an
     xfail as a skip)."""
@@ -164,9 +208,13 @@ def pytest_timeout_limit(item: pytest.Item, *, marked: bool = True) -> float | N
             return parse_timeout(marker.args, marker.kwargs)
         except ValueError:
             return None
-    config = item.config
+    return _session_limit(item.config)
+
+
+def _session_limit(config: pytest.Config) -> float | None:
+    """pytest-timeout's limit for the session's items without a marker (``None`` or 0: none), read once."""
     limit = config.stash.get(_session_limit_key, _UNSET)
-    if limit is _UNSET:  # the session's own limit, the same for every item: read once
+    if limit is _UNSET:
         limit = None
         for value in (config.getoption("timeout", None), os.environ.get("PYTEST_TIMEOUT"), _ini(config, "timeout")):
             if value not in (None, ""):
@@ -317,10 +365,15 @@ def report_outcome_of(report: pytest.TestReport, error: BaseException | None) ->
 
 
 def register_item_hooks(
-    config: pytest.Config, items: Sequence[pytest.Item], graph: ItemGraph, *, xfail_deps: str = "skip"
+    config: pytest.Config,
+    items: Sequence[pytest.Item],
+    graph: ItemGraph,
+    plans: Sequence[Plan],
+    *,
+    xfail_deps: str = "skip",
 ) -> DependencyGate | None:
-    """Register the per-item hooks the items need (each once); return the dependency gate, if the graph needs one."""
-    plans = [item.stash[plan_key] for item in items]
+    """Register the per-item hooks the items need (each once), given their ``plans`` (:func:`plan_items`); return
+    the dependency gate, if the graph needs one."""
     gate: DependencyGate | None = None
     wanted: list[tuple[object, str]] = []
     if (
@@ -335,7 +388,7 @@ def register_item_hooks(
         register_rerun_word(config)
     if any(plan.timeout is not None or plan.their_timeout for plan in plans):
         wanted.append((Timeouts(), "orchestrate-timeouts"))
-    if wanted or any(is_script_item(item) for item in items):
+    if wanted or (scripts_collected() and any(is_script_item(item) for item in items)):
         wanted.append((ReportNotes(), "orchestrate-reports"))
     manager = config.pluginmanager
     for plugin, name in wanted:

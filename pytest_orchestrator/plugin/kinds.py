@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pytest_orchestrator.plugin.items import ScriptTimeout
 
 
-__all__ = ["is_script_failure", "is_script_item", "is_script_timeout"]
+__all__ = ["is_script_failure", "is_script_item", "is_script_timeout", "scripts_collected"]
 
 _ITEMS = "pytest_orchestrator.plugin.items"
 
@@ -23,6 +23,11 @@ _ITEMS = "pytest_orchestrator.plugin.items"
 def _kind(name: str) -> Any:
     module = sys.modules.get(_ITEMS)
     return None if module is None else getattr(module, name)
+
+
+def scripts_collected() -> bool:
+    """Whether any script item can exist (the script-items module loaded): else none of a session's items is one."""
+    return _ITEMS in sys.modules
 
 
 def is_script_item(obj: object) -> TypeGuard[ScriptItem]:

@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
-import dataclasses
 import math
 import os
+from typing import TYPE_CHECKING
 from typing import Any
+from typing import NamedTuple
 
 import pytest
 
 from pytest_orchestrator.core.limits import check_seconds
-from pytest_orchestrator.core.retry import RetryPolicy
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.retry import RetryPolicy
 
 
 __all__ = [
@@ -44,8 +48,7 @@ class MarkerError(ValueError):
     """One or more of an item's orchestrate markers are malformed; the message names the item and each marker."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ItemSpec:
+class ItemSpec(NamedTuple):
     """What an item's markers (or a script's settings) ask of the orchestrator."""
 
     #: dependency targets as written, in declaration order (resolved later by :mod:`.dag`)
@@ -105,8 +108,7 @@ def _targets(kwargs: Mapping[str, Any], key: str) -> list[str]:
     return [_target(t) for t in value]
 
 
-@dataclasses.dataclass(frozen=True)
-class Depends:
+class Depends(NamedTuple):
     """One ``depends`` marker, parsed."""
 
     targets: tuple[str, ...] = ()
@@ -158,6 +160,8 @@ def parse_depends(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[tuple
 
 def parse_retry(args: Sequence[Any], kwargs: Mapping[str, Any]) -> RetryPolicy:
     """``retry(...)`` takes :class:`RetryPolicy`'s arguments."""
+    from pytest_orchestrator.core.retry import RetryPolicy  # loaded where a retry marker is (it is not cheap)
+
     try:
         return RetryPolicy(*args, **kwargs)
     except TypeError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-import dataclasses
+from typing import NamedTuple
 from typing import TypeVar
 
 import pytest
@@ -74,8 +74,7 @@ def xfail_deps_of(config: pytest.Config) -> str:
     return str(value or "skip")
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """What ``--orchestrate-*`` options (or their ini keys) ask for this session."""
 
     deps_policy: str = "run"

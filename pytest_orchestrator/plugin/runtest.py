@@ -22,17 +22,20 @@ import re
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_orchestrator.core.retry import Attempt
-from pytest_orchestrator.core.retry import RetryPolicy
 from pytest_orchestrator.errors import OrchestratorTimeoutError
-from pytest_orchestrator.plugin.attempts import run_judged_attempts
 from pytest_orchestrator.plugin.compat import Failed
 from pytest_orchestrator.plugin.compat import runtestprotocol
 from pytest_orchestrator.plugin.kinds import is_script_failure
 from pytest_orchestrator.plugin.outcomes import RERUN
+
+
+if TYPE_CHECKING:
+    from pytest_orchestrator.core.retry import Attempt
+    from pytest_orchestrator.core.retry import RetryPolicy
 
 
 __all__ = [
@@ -148,6 +151,9 @@ def _call_report(reports: list[pytest.TestReport]) -> pytest.TestReport | None:
 
 def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, policy: RetryPolicy) -> None:
     """pytest's runtest protocol for one item, with retries per ``policy``."""
+    # the attempt loop loads with the first item that has a policy (whoever made the policy loaded core.retry)
+    from pytest_orchestrator.plugin.attempts import run_judged_attempts
+
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     latest: list[pytest.TestReport] = []

@@ -164,11 +164,10 @@ class OrchestratePlugin:
         from pytest_orchestrator.plugin.arrange import marker_names
         from pytest_orchestrator.plugin.arrange import select_items
         from pytest_orchestrator.plugin.collect import script_finder
-        from pytest_orchestrator.plugin.item_hooks import item_plan
-        from pytest_orchestrator.plugin.item_hooks import plan_key
+        from pytest_orchestrator.plugin.item_hooks import plan_items
         from pytest_orchestrator.plugin.item_hooks import register_item_hooks
         from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
-        from pytest_orchestrator.plugin.markers import spec_key
+        from pytest_orchestrator.plugin.markers import SPEC_MARKS
         from pytest_orchestrator.plugin.properties import sync_properties
 
         rejected = self.config.stash.get(rejected_config_key, [])
@@ -194,17 +193,15 @@ class OrchestratePlugin:
             self.config, items, snapshot, full, stages=self.stages, deps_policy=self.deps_policy
         )
         reruns = rerunfailures_rule(self.config, items)
-        default_retry = None if reruns else self.default_retry
-        for item in items:
-            item.stash[plan_key] = item_plan(
-                item,
-                item.stash[spec_key],
-                default_retry=default_retry,
-                default_timeout=self.default_timeout,
-                pytest_timeout=self.pytest_timeout,
-                timeout_marked="timeout" in used,
-            )
-        self._gate = register_item_hooks(self.config, items, run, xfail_deps=self.settings.xfail_deps)
+        plans = plan_items(
+            items,
+            marked=not used.isdisjoint(SPEC_MARKS),
+            default_retry=None if reruns else self.default_retry,
+            default_timeout=self.default_timeout,
+            pytest_timeout=self.pytest_timeout,
+            timeout_marked="timeout" in used,
+        )
+        self._gate = register_item_hooks(self.config, items, run, plans, xfail_deps=self.settings.xfail_deps)
         self.sched = self._gate.sched if self._gate is not None else None
         if not _is_worker(self.config):  # here reports are logged: stage and root cause, where there can be any
             sync_properties(self.config, run, dependency_skips=self._gate is not None)
