@@ -445,3 +445,27 @@ def test_an_item_whose_teardown_will_be_rerun_is_not_recorded_until_it_finishes(
     [run] = store.list_runs()
     # the first item's row was committed while the second ran; the second's call passed, yet it never finished
     assert {n: t.status for n, t in store.tasks(run.run_id).items()} == {"test_rerun.py::test_first": "completed"}
+
+
+def test_item_fingerprints_are_the_digest_of_node_id_file_content_and_dependencies(tmp_path: Path) -> None:
+    """The fingerprint's text is pinned: a run recorded by an earlier version still carries its items over."""
+    import hashlib
+
+    from pytest_orchestrator.plugin.dag import ItemGraph
+    from pytest_orchestrator.plugin.dag import Node
+    from pytest_orchestrator.plugin.state import item_fingerprints
+
+    source = tmp_path / "test_x.py"
+    source.write_text("def test_a(): pass\ndef test_b(): pass\n")
+    graph = ItemGraph([Node("test_x.py::test_a"), Node("test_x.py::test_b", deps=["test_x.py::test_a"])])
+    fingerprints = item_fingerprints(graph, dict.fromkeys(graph, str(source)))
+
+    def digest(text: str) -> str:
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+    content = hashlib.blake2b(source.read_bytes()).hexdigest()[:16]
+    first = digest(repr(("test_x.py::test_a", content, [])))
+    assert fingerprints == {
+        "test_x.py::test_a": first,
+        "test_x.py::test_b": digest(repr(("test_x.py::test_b", content, [first]))),
+    }

@@ -130,13 +130,14 @@ def item_fingerprints(graph: ItemGraph, paths: Mapping[str, str]) -> dict[str, s
     """Every node's fingerprint: node id, its file's content digest, its dependencies' fingerprints."""
     digests: dict[str | None, str] = {}
     out: dict[str, str] = {}
+    nodes = graph.nodes
     for nodeid in graph.order():
         path = paths.get(nodeid)
         digest = digests.get(path)
         if digest is None:
             digest = digests[path] = _file_digest(path)
-        deps = sorted(out[d] for d in graph.nodes[nodeid].deps if d in out)
-        out[nodeid] = fingerprint(nodeid, digest, deps)
+        deps = nodes[nodeid].deps  # most items have none
+        out[nodeid] = fingerprint(nodeid, digest, sorted(out[d] for d in deps if d in out) if deps else [])
     return out
 
 
