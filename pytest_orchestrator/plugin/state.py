@@ -331,7 +331,8 @@ class SessionState:
             }
 
     def finished(self, report: pytest.TestReport, record: ItemRecord) -> None:
-        """An item's teardown report: queue its row for the committer (not an attempt that will be retried)."""
+        """An item's teardown report: queue its row (not an attempt that will be retried), and write the queue when
+        it is due."""
         if self.run_id is None or not record.finished:
             return
         self._done.append((record, getattr(report, CARRIED_ATTR, None), getattr(report, FINGERPRINT_ATTR, None)))
@@ -378,8 +379,10 @@ class SessionState:
         self._due = time.monotonic() + COMMIT_LATENCY
 
     def _commit_loop(self) -> None:
-        # the main thread writes as items finish; this thread writes what waits while an item runs long
-        while not self._stop.wait(COMMIT_LATENCY):
+        # the main thread writes as items finish; this thread writes what waits while an item runs long. A row queued
+        # after a write is due at most COMMIT_LATENCY later: wait until then (a full period with nothing queued: a
+        # row queued meanwhile, once due, is written by its own teardown)
+        while not self._stop.wait(max(0.0, self._due - time.monotonic()) if self._done else COMMIT_LATENCY):
             if self._done and time.monotonic() >= self._due:
                 with self._lock:
                     self._write_locked()
