@@ -157,3 +157,34 @@ def test_hooks_unknown_without_orchestrate_are_fine(pytester: pytest.Pytester) -
     pytester.makeconftest("def pytest_orchestrate_summary(config, summary, lines):\n    raise AssertionError\n")
     pytester.makepyfile(test_g=SUITE)
     pytester.runpytest().assert_outcomes(failed=1, passed=1)
+
+
+def test_a_graph_built_straight_from_the_items_is_the_resolved_one(pytester: pytest.Pytester) -> None:
+    """Where nothing names anything the graph skips target resolution: its nodes are what resolution makes."""
+    from pytest_orchestrator.plugin import arrange
+    from pytest_orchestrator.plugin.markers import NO_SPEC
+
+    pytester.makepyfile(
+        test_shapes="""
+        import pytest
+
+        def test_plain(): pass
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_cases(n): pass
+
+        class TestGroup:
+            def test_inside(self): pass
+
+            @pytest.mark.parametrize("x", "ab")
+            def test_cases(self, x): pass
+        """
+    )
+    items = pytester.getitems(pytester.path / "test_shapes.py")
+    specs = dict.fromkeys((item.nodeid for item in items), NO_SPEC)
+    durations = {items[1].nodeid: 0.25}
+    lone = arrange._lone_graph(items, specs, durations)
+    resolved, unknown = arrange._resolved_graph(items[0].config, items, specs, set(), None, False, durations)
+    assert unknown == []
+    assert list(lone.nodes.items()) == list(resolved.nodes.items())
+    assert lone.nodes["test_shapes.py::TestGroup::test_inside"].parent == "test_shapes.py::TestGroup"

@@ -29,12 +29,12 @@ from pytest_orchestrator.plugin.dag import ItemGraph
 from pytest_orchestrator.plugin.dag import Node
 from pytest_orchestrator.plugin.kinds import is_script_item
 from pytest_orchestrator.plugin.markers import NO_SPEC
-from pytest_orchestrator.plugin.markers import SPEC_MARKS
 from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import MarkerError
 from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import evaluate_marks
 from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.markers import spec_marked
 from pytest_orchestrator.plugin.names import notes_key
 
 
@@ -126,7 +126,7 @@ def build_item_graph(
     ``strict``, for unknown targets and cycles; otherwise the items concerned are marked broken)."""
     problems: list[str] = []
     specs: dict[str, ItemSpec] = {}
-    marked = not used.isdisjoint(SPEC_MARKS)
+    marked = spec_marked(used)
     for item in snapshot:
         try:
             specs[item.nodeid] = item_spec(item, own_timeout=own_timeout, marked=marked)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
+from collections.abc import Set
 import math
 import os
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ __all__ = [
     "MarkerError",
     "NO_SPEC",
     "SPEC_MARKS",
+    "spec_marked",
     "broken_key",
     "check_foreign_timeout",
     "evaluate_marks",
@@ -70,6 +72,14 @@ class ItemSpec(NamedTuple):
 
 #: the markers an :class:`ItemSpec` is made of
 SPEC_MARKS = frozenset({"depends", "retry", "stage", "timeout"})
+
+
+def spec_marked(names: Set[str]) -> bool:
+    """Whether ``names`` (a session's marker names, :func:`~.arrange.marker_names`) hold one of
+    :data:`SPEC_MARKS`: else every item's spec is :data:`NO_SPEC`."""
+    return not names.isdisjoint(SPEC_MARKS)
+
+
 #: the spec of an item without any of them (specs are frozen: one object serves them all)
 NO_SPEC = ItemSpec()
 

@@ -167,7 +167,7 @@ class OrchestratePlugin:
         from pytest_orchestrator.plugin.item_hooks import plan_items
         from pytest_orchestrator.plugin.item_hooks import register_item_hooks
         from pytest_orchestrator.plugin.item_hooks import rerunfailures_rule
-        from pytest_orchestrator.plugin.markers import SPEC_MARKS
+        from pytest_orchestrator.plugin.markers import spec_marked
         from pytest_orchestrator.plugin.properties import sync_properties
 
         rejected = self.config.stash.get(rejected_config_key, [])
@@ -195,7 +195,7 @@ class OrchestratePlugin:
         reruns = rerunfailures_rule(self.config, items)
         plans = plan_items(
             items,
-            marked=not used.isdisjoint(SPEC_MARKS),
+            marked=spec_marked(used),
             default_retry=None if reruns else self.default_retry,
             default_timeout=self.default_timeout,
             pytest_timeout=self.pytest_timeout,
