@@ -36,6 +36,7 @@ from pytest_orchestrator.plugin.markers import evaluate_marks
 from pytest_orchestrator.plugin.markers import spec_key
 from pytest_orchestrator.plugin.markers import spec_marked
 from pytest_orchestrator.plugin.names import notes_key
+from pytest_orchestrator.plugin.names import stashed
 
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ __all__ = ["build_item_graph", "item_ref", "item_spec", "marker_names", "notes_k
 def item_spec(item: pytest.Item, *, own_timeout: bool, marked: bool = True) -> ItemSpec:
     """The item's :class:`ItemSpec`, parsed once (a script item's comes from its settings). ``marked=False``: no
     item of the session carries a marker of ours, so there is nothing to parse."""
-    spec = item.stash.get(spec_key, None)
+    spec = stashed(item.stash, spec_key, None)
     if spec is None:
         if not marked:
             return NO_SPEC  # (not kept: what every reader takes for an item without one)

@@ -39,6 +39,7 @@ from pytest_orchestrator.plugin.markers import ItemSpec
 from pytest_orchestrator.plugin.markers import broken_key
 from pytest_orchestrator.plugin.markers import parse_timeout
 from pytest_orchestrator.plugin.markers import spec_key
+from pytest_orchestrator.plugin.names import stashed
 from pytest_orchestrator.plugin.outcomes import DEPENDENCY_SKIP_ATTR
 from pytest_orchestrator.plugin.outcomes import ERROR_ATTR
 from pytest_orchestrator.plugin.outcomes import RERUN
@@ -157,7 +158,7 @@ def plan_items(
     for item in items:
         plan = item_plan(
             item,
-            item.stash.get(spec_key, NO_SPEC),
+            stashed(item.stash, spec_key, NO_SPEC),
             default_retry=default_retry,
             default_timeout=default_timeout,
             pytest_timeout=pytest_timeout,
@@ -249,7 +250,7 @@ class DependencyGate:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        problem = item.stash.get(broken_key, None)
+        problem = stashed(item.stash, broken_key, None)
         if problem is not None:
             pytest.fail(problem, pytrace=False)
         sched = self.sched
@@ -284,7 +285,7 @@ class Retries:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-        plan = item.stash.get(plan_key, None)
+        plan = stashed(item.stash, plan_key, None)
         if plan is None or plan.retry is None:
             return None
         run_with_retries(item, nextitem, plan.retry)
@@ -304,7 +305,7 @@ class Timeouts:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
-        plan = item.stash.get(plan_key, None)
+        plan = stashed(item.stash, plan_key, None)
         if plan is None or (plan.timeout is None and not plan.their_timeout):
             return (yield)
         from pytest_orchestrator.execution import reaper
@@ -332,7 +333,7 @@ class ReportNotes:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report: pytest.TestReport = yield
         error = call.excinfo.value if call.excinfo is not None else None
-        attempt = item.stash.get(attempt_key, None)
+        attempt = stashed(item.stash, attempt_key, None)
         if call.when == "call":
             item.stash[error_key] = error
             if attempt is not None:  # outcome, then error: each attempt's properties side by side

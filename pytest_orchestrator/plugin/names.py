@@ -1,7 +1,10 @@
 """The names the plugin's modules share: those it registers its plugin objects under, the other plugins' it takes
-over, and the stash keys collection fills (a leaf: the xdist halves and the lazily imported modules import it)."""
+over, the stash keys collection fills, and :func:`stashed`, how an item's stash is read per item (a leaf: the xdist
+halves and the lazily imported modules import it)."""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 import pytest
 
@@ -14,7 +17,11 @@ __all__ = [
     "WORKER_PLUGIN_NAME",
     "notes_key",
     "rejected_config_key",
+    "stashed",
 ]
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 #: name under which the session plugin is registered
 SESSION_PLUGIN_NAME = "orchestrate-session"
@@ -32,3 +39,9 @@ ORDER_PLUGIN_NAME = "orderingplugin"
 notes_key = pytest.StashKey[list[str]]()
 #: the messages of the configurations (orchestrate.yaml, PEP 723 blocks) that collection rejected
 rejected_config_key = pytest.StashKey[list[str]]()
+
+
+def stashed(stash: pytest.Stash, key: pytest.StashKey[T], default: D) -> T | D:
+    """``stash.get(key, default)``, without the ``KeyError`` that ``Stash.get`` raises and catches for a missing key
+    (about five times the cost of a look-up): per item, a key is mostly missing."""
+    return stash[key] if key in stash else default

@@ -30,6 +30,7 @@ from pytest_orchestrator.errors import OrchestratorTimeoutError
 from pytest_orchestrator.plugin.compat import Failed
 from pytest_orchestrator.plugin.compat import runtestprotocol
 from pytest_orchestrator.plugin.kinds import is_script_failure
+from pytest_orchestrator.plugin.names import stashed
 from pytest_orchestrator.plugin.outcomes import RERUN
 
 
@@ -141,7 +142,7 @@ def _attempt_error(item: pytest.Item, reports: list[pytest.TestReport]) -> BaseE
     teardown = reports[-1]
     if call is None or not setup.passed or not call.failed or teardown.failed:
         return None
-    error = item.stash.get(error_key, None)
+    error = stashed(item.stash, error_key, None)
     return None if error is None else retry_error(error)
 
 
