@@ -4,6 +4,7 @@ a SIGKILL or Ctrl-C, serial and ``-n 2``), ``--lf`` and dependency skips, and a 
 from __future__ import annotations
 
 from collections.abc import Iterator
+import contextlib
 import os
 from pathlib import Path
 import re
@@ -469,3 +470,67 @@ def test_item_fingerprints_are_the_digest_of_node_id_file_content_and_dependenci
         "test_x.py::test_a": first,
         "test_x.py::test_b": digest(repr(("test_x.py::test_b", content, [first]))),
     }
+
+
+LATENCY_CONFTEST = """
+import pytest_orchestrator.plugin.state as state
+
+state.COMMIT_LATENCY = 1.0  # long enough to tell one period from two on a busy machine
+"""
+
+LATENCY_SUITE = """
+import os, time
+
+RAN = os.environ["RAN_DIR"]
+
+def test_first():
+    pass
+
+def test_a():
+    time.sleep(0.4)
+    with open(os.path.join(RAN, "..", "a_done"), "w") as f:
+        f.write(repr(time.time()))
+
+def test_b():
+    open(os.path.join(RAN, "..", "blocking"), "w").write("yes")
+    time.sleep(600)
+"""
+
+
+def test_a_row_is_committed_within_the_commit_latency_while_the_next_item_runs_long(tmp_path: Path) -> None:
+    """The first teardown writes at once; ``test_a`` finishes before the next write is due, and ``test_b`` then runs
+    long: the committer writes ``test_a``'s row when it is due, at most ``COMMIT_LATENCY`` after it finished."""
+    import sqlite3
+
+    root = tmp_path / "latency"
+    root.mkdir()
+    (root / "ran").mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    (root / "conftest.py").write_text(textwrap.dedent(LATENCY_CONFTEST))
+    (root / "test_latency.py").write_text(textwrap.dedent(LATENCY_SUITE))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--orchestrate", "-p", "no:timeout", "-p", "no:randomly"],
+        cwd=root,
+        env=_env(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    committed = None
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (root / "blocking").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "test_b never started"
+            time.sleep(0.01)
+        finished = float((root / "a_done").read_text())
+        while committed is None and time.time() < finished + 5:
+            with contextlib.closing(sqlite3.connect(_db(root), timeout=10)) as conn:
+                tasks = {row[0] for row in conn.execute("SELECT task FROM tasks")}
+            if "test_latency.py::test_a" in tasks:
+                committed = time.time()
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert committed is not None, "test_a's row was never committed"
+    assert committed - finished < 1.0, f"committed {committed - finished:.2f} s after test_a finished"
