@@ -301,11 +301,7 @@ TIMEOUT = 120
 
 
 def _kill_project(root: Path) -> Path:
-    root.mkdir()
-    (root / "ran").mkdir()
-    (root / "pytest.ini").write_text("[pytest]\n")
-    (root / "test_kill.py").write_text(textwrap.dedent(KILL_SUITE))
-    return root
+    return _blocking_project(root, "", KILL_SUITE)
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -326,6 +322,38 @@ def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=TIMEOUT,
         check=False,
     )
+
+
+def _start_until_blocking(root: Path, *args: str, what: str = "the blocking test") -> subprocess.Popen[bytes]:
+    """A session started in its own process group, once one of its items wrote ``blocking`` (and then runs long)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--orchestrate", "-p", "no:timeout", "-p", "no:randomly", *args],
+        cwd=root,
+        env=_env(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (root / "blocking").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, f"{what} never started"
+            time.sleep(0.02)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc
+
+
+def _blocking_project(root: Path, conftest: str, tests: str) -> Path:
+    root.mkdir()
+    (root / "ran").mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    if conftest:
+        (root / "conftest.py").write_text(textwrap.dedent(conftest))
+    (root / "test_blocking.py").write_text(textwrap.dedent(tests))
+    return root
 
 
 def _quiet(root: Path, for_seconds: float = 0.6) -> dict[str, int]:
@@ -358,19 +386,8 @@ def test_a_killed_session_resumes_without_running_a_passed_item_twice(
     assert uninterrupted.returncode == 1, uninterrupted.stdout
 
     root = _kill_project(tmp_path / "killed")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--orchestrate", "-p", "no:timeout", "-p", "no:randomly", *workers],
-        cwd=root,
-        env=_env(root),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _start_until_blocking(root, *workers)
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not (root / "blocking").exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "the blocking test never started"
-            time.sleep(0.02)
         before = _quiet(root)
         if sig == signal.SIGINT:
             os.kill(proc.pid, sig)
@@ -419,25 +436,11 @@ def pytest_runtest_protocol(item, nextitem):
 def test_an_item_whose_teardown_will_be_rerun_is_not_recorded_until_it_finishes(
     tmp_path: Path, store_of: list[StateStore]
 ) -> None:
-    root = tmp_path / "rerun"
-    root.mkdir()
-    (root / "ran").mkdir()
-    (root / "pytest.ini").write_text("[pytest]\n")
-    (root / "conftest.py").write_text(textwrap.dedent(RERUN_CONFTEST))
-    (root / "test_rerun.py").write_text("def test_first(): pass\n\ndef test_teardown_rerun(): pass\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--orchestrate", "-p", "no:timeout", "-p", "no:randomly"],
-        cwd=root,
-        env=_env(root),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    root = _blocking_project(
+        tmp_path / "rerun", RERUN_CONFTEST, "def test_first(): pass\n\ndef test_teardown_rerun(): pass\n"
     )
+    proc = _start_until_blocking(root, what="the rerun attempt")
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not (root / "blocking").exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "the rerun attempt never started"
-            time.sleep(0.02)
         time.sleep(0.5)  # the committer writes what waits
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -445,7 +448,7 @@ def test_an_item_whose_teardown_will_be_rerun_is_not_recorded_until_it_finishes(
     store = _open(store_of, _db(root))
     [run] = store.list_runs()
     # the first item's row was committed while the second ran; the second's call passed, yet it never finished
-    assert {n: t.status for n, t in store.tasks(run.run_id).items()} == {"test_rerun.py::test_first": "completed"}
+    assert {n: t.status for n, t in store.tasks(run.run_id).items()} == {"test_blocking.py::test_first": "completed"}
 
 
 def test_item_fingerprints_are_the_digest_of_node_id_file_content_and_dependencies(tmp_path: Path) -> None:
@@ -502,31 +505,15 @@ def test_a_row_is_committed_within_the_commit_latency_while_the_next_item_runs_l
     long: the committer writes ``test_a``'s row when it is due, at most ``COMMIT_LATENCY`` after it finished."""
     import sqlite3
 
-    root = tmp_path / "latency"
-    root.mkdir()
-    (root / "ran").mkdir()
-    (root / "pytest.ini").write_text("[pytest]\n")
-    (root / "conftest.py").write_text(textwrap.dedent(LATENCY_CONFTEST))
-    (root / "test_latency.py").write_text(textwrap.dedent(LATENCY_SUITE))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--orchestrate", "-p", "no:timeout", "-p", "no:randomly"],
-        cwd=root,
-        env=_env(root),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    root = _blocking_project(tmp_path / "latency", LATENCY_CONFTEST, LATENCY_SUITE)
+    proc = _start_until_blocking(root, what="test_b")
     committed = None
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not (root / "blocking").exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "test_b never started"
-            time.sleep(0.01)
         finished = float((root / "a_done").read_text())
         while committed is None and time.time() < finished + 5:
             with contextlib.closing(sqlite3.connect(_db(root), timeout=10)) as conn:
                 tasks = {row[0] for row in conn.execute("SELECT task FROM tasks")}
-            if "test_latency.py::test_a" in tasks:
+            if "test_blocking.py::test_a" in tasks:
                 committed = time.time()
             time.sleep(0.02)
     finally:
