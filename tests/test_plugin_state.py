@@ -27,6 +27,7 @@ from plugin_helpers import write
 import pytest
 
 from pytest_orchestrator.plugin.lastfailed import failed_upstream
+from pytest_orchestrator.plugin.state import COMMIT_LATENCY
 from pytest_orchestrator.state import StateStore
 
 
@@ -356,7 +357,7 @@ def _blocking_project(root: Path, conftest: str, tests: str) -> Path:
     return root
 
 
-def _quiet(root: Path, for_seconds: float = 0.6) -> dict[str, int]:
+def _quiet(root: Path, for_seconds: float = COMMIT_LATENCY + 0.6) -> dict[str, int]:
     """The counters once they stopped changing for ``for_seconds`` (and the last rows had time to be committed)."""
     last, since = _ran(root), time.monotonic()
     deadline = since + TIMEOUT
@@ -441,7 +442,7 @@ def test_an_item_whose_teardown_will_be_rerun_is_not_recorded_until_it_finishes(
     )
     proc = _start_until_blocking(root, what="the rerun attempt")
     try:
-        time.sleep(0.5)  # the committer writes what waits
+        time.sleep(COMMIT_LATENCY + 0.5)  # the committer writes what waits
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -478,7 +479,7 @@ def test_item_fingerprints_are_the_digest_of_node_id_file_content_and_dependenci
 LATENCY_CONFTEST = """
 import pytest_orchestrator.plugin.state as state
 
-state.COMMIT_LATENCY = 1.0  # long enough to tell one period from two on a busy machine
+state.COMMIT_LATENCY = 1.0  # (the default) long enough to tell one period from two on a busy machine
 """
 
 LATENCY_SUITE = """
@@ -501,8 +502,9 @@ def test_b():
 
 
 def test_a_row_is_committed_within_the_commit_latency_while_the_next_item_runs_long(tmp_path: Path) -> None:
-    """The first teardown writes at once; ``test_a`` finishes before the next write is due, and ``test_b`` then runs
-    long: the committer writes ``test_a``'s row when it is due, at most ``COMMIT_LATENCY`` after it finished."""
+    """``test_first`` and ``test_a`` finish before the main thread's write is due (half the latency after
+    ``test_first``), and ``test_b`` then runs long: the committer writes ``test_a``'s row at most ``COMMIT_LATENCY``
+    after it finished."""
     import sqlite3
 
     root = _blocking_project(tmp_path / "latency", LATENCY_CONFTEST, LATENCY_SUITE)

@@ -13,10 +13,11 @@ dependencies in the item graph: editing a test file reruns its items, and everyt
 (Conftest files and fixtures outside the item's file are not part of it.)
 
 Commits. Rows are committed in batches, at most :data:`COMMIT_LATENCY` seconds after an item finished, and always
-when the session ends or is interrupted. An item's teardown queues its row; the main thread writes the queue at the
-first teardown after it is due, and a committer thread what waits while an item runs long (two threads taking turns
-at SQLite's steps would cost more than the writes). A passed item whose row was committed is carried over by resume;
-one that finished within the last :data:`COMMIT_LATENCY` before a SIGKILL runs again.
+when the session ends or is interrupted. An item's teardown queues its row; the main thread writes the queue at a
+teardown once its oldest row has waited half the latency, and a committer thread once that row has waited the whole
+latency, which happens only while an item runs long (two threads taking turns at SQLite's steps cost far more than the
+writes). A passed item whose row was committed is carried over by resume; one that finished within the last
+:data:`COMMIT_LATENCY` before a SIGKILL runs again.
 
 Roles. The process that sees every report records: the serial session, or the xdist controller. A worker records
 nothing: it computes fingerprints (sent to the controller on its teardown reports) and, when resuming, reports the
@@ -84,7 +85,7 @@ __all__ = [
 ]
 
 #: seconds between an item finishing and its row being committed, at most (while the store works)
-COMMIT_LATENCY = 0.1
+COMMIT_LATENCY = 1.0
 #: report attributes (they travel with xdist's serialised reports): an item's fingerprint, the run it was carried from
 FINGERPRINT_ATTR = "orchestrate_fingerprint"
 CARRIED_ATTR = "orchestrate_carried"
@@ -268,11 +269,10 @@ class SessionState:
         self.carried = 0
         self.run_id: str | None = None
         self._lock = threading.Lock()
-        #: finished items whose rows are written next: (record, run carried from, fingerprint)
-        self._done: deque[tuple[ItemRecord, str | None, str | None]] = deque()
-        #: when the queued rows are written (``time.monotonic``): by the main thread as an item finishes, else by
-        #: the committer
-        self._due = 0.0
+        #: the rows of finished items, written next
+        self._done: deque[TaskRow] = deque()
+        #: when the oldest queued row was queued (``time.monotonic``; set as a row joins an empty queue)
+        self._oldest = 0.0
         self._stop = threading.Event()
         self._committer: threading.Thread | None = None
         self._failure: str | None = None
@@ -331,44 +331,44 @@ class SessionState:
             }
 
     def finished(self, report: pytest.TestReport, record: ItemRecord) -> None:
-        """An item's teardown report: queue its row (not an attempt that will be retried), and write the queue when
-        it is due."""
+        """An item's teardown report: queue its row (not an attempt that will be retried: its record is final once
+        its last report arrived), and write the queue when it is due."""
         if self.run_id is None or not record.finished:
             return
-        self._done.append((record, getattr(report, CARRIED_ATTR, None), getattr(report, FINGERPRINT_ATTR, None)))
-        if time.monotonic() >= self._due:
+        nodeid = record.nodeid
+        status = _STATUS[record.status]
+        carried = getattr(report, CARRIED_ATTR, None)
+        if carried:
+            self.carried += 1
+        if status == "failed":
+            self._failed_items = True
+        error = record.reason or (record.errors[-1] if record.errors else None)
+        now = time.monotonic()
+        if not self._done:
+            self._oldest = now
+        self._done.append(
+            (
+                nodeid,
+                status,
+                getattr(report, FINGERPRINT_ATTR, None) or self.fingerprints.get(nodeid),
+                record.reruns + 1,
+                record.start or None,
+                record.stop or None,
+                error or None,
+                None,
+                bool(carried),
+            )
+        )
+        if now - self._oldest >= COMMIT_LATENCY / 2:
             with self._lock:
                 self._write_locked()
         if self._failure is not None and not self._failure_told:
             self._tell_failure()
 
     def _take_rows(self) -> list[TaskRow]:
-        """The rows of the items queued since the last call (their records are final: their last report
-        arrived); counts the carried and failed ones."""
-        done, fingerprints = self._done, self.fingerprints
-        rows: list[TaskRow] = []
-        for _ in range(len(done)):
-            record, carried, fp = done.popleft()
-            status = _STATUS[record.status]
-            if status == "failed":
-                self._failed_items = True
-            if carried:
-                self.carried += 1
-            error = record.reason or (record.errors[-1] if record.errors else None)
-            rows.append(
-                (
-                    record.nodeid,
-                    status,
-                    fp or fingerprints.get(record.nodeid),
-                    record.reruns + 1,
-                    record.start or None,
-                    record.stop or None,
-                    error or None,
-                    None,
-                    bool(carried),
-                )
-            )
-        return rows
+        """The rows queued since the last call."""
+        popleft = self._done.popleft
+        return [popleft() for _ in range(len(self._done))]
 
     def _write_locked(self) -> None:
         """Buffer the queued rows and commit them (the lock held)."""
@@ -376,14 +376,16 @@ class SessionState:
         if self._done:
             self.store.record_rows(self.run_id, self._take_rows())
             self.store.flush(self.run_id)
-        self._due = time.monotonic() + COMMIT_LATENCY
 
     def _commit_loop(self) -> None:
-        # the main thread writes as items finish; this thread writes what waits while an item runs long. A row queued
-        # after a write is due at most COMMIT_LATENCY later: wait until then (a full period with nothing queued: a
-        # row queued meanwhile, once due, is written by its own teardown)
-        while not self._stop.wait(max(0.0, self._due - time.monotonic()) if self._done else COMMIT_LATENCY):
-            if self._done and time.monotonic() >= self._due:
+        # the main thread writes the queue at a teardown once its oldest row has waited half the latency; this
+        # thread writes it once that row has waited the whole latency, which happens only while an item runs long.
+        # So the two never take turns at SQLite's steps in a session of short items (each turn is a switch of
+        # threads). With nothing queued it waits a full period: a row queued meanwhile is due later than that.
+        while not self._stop.wait(
+            max(0.0, self._oldest + COMMIT_LATENCY - time.monotonic()) if self._done else COMMIT_LATENCY
+        ):
+            if self._done and time.monotonic() - self._oldest >= COMMIT_LATENCY:
                 with self._lock:
                     self._write_locked()
 
