@@ -143,12 +143,16 @@ def test_summary_hook_adds_lines(pytester: pytest.Pytester) -> None:
             json.dumps(summary)
             lines.append(f"custom: {summary['counts']['failed']} failed of {summary['total_items']}")
             lines.append("critical: " + ",".join(summary["critical_path"]))
+            items = summary["items"].items()
+            lines.append("items: " + ",".join(f"{n.split('::')[-1]}={i['status']}" for n, i in items))
         """
     )
     pytester.makepyfile(test_g=SUITE)
     lines = summary_lines(pytester.runpytest("--orchestrate"))
     assert "custom: 1 failed of 2" in lines
     assert "critical: " in lines  # no dependencies, no critical path (not the slowest test)
+    # the per-item entries are made for a hook implementation (the session makes them only where one reads them)
+    assert any(line.startswith("items: ") and "=failed" in line and "=passed" in line for line in lines), lines
 
 
 def test_hooks_unknown_without_orchestrate_are_fine(pytester: pytest.Pytester) -> None:

@@ -284,6 +284,17 @@ def test_summary_lists_flaky_failed_timeouts_and_skips() -> None:
     }
 
 
+def test_summary_without_items_differs_only_in_items() -> None:
+    records = {
+        "flaky": ItemRecord("flaky", "passed", reruns=2, start=1.0, stop=2.0),
+        "slow": ItemRecord("slow", "timeout", reason="timed out after 1 s", start=2.0, stop=3.5),
+    }
+    full = build_summary(records, wall_time=2.0, session_start=0.0)
+    lean = build_summary(records, wall_time=2.0, session_start=0.0, with_items=False)
+    assert list(full["items"]) == ["flaky", "slow"] and lean["items"] == {}
+    assert {k: v for k, v in lean.items() if k != "items"} == {k: v for k, v in full.items() if k != "items"}
+
+
 def test_no_critical_path_without_edges() -> None:
     from pytest_orchestrator.plugin.dag import ItemGraph
     from pytest_orchestrator.plugin.dag import Node

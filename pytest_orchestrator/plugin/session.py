@@ -254,7 +254,17 @@ class OrchestratePlugin:
             session_start=self._session_start,
             workers=self._workers(),
             graph=self.graph,
+            with_items=self._items_read(),
         )
+
+    def _items_read(self) -> bool:
+        """Whether the summary's per-item entries are read: by the per-item table (``-vv``) or the critical path's
+        line (where there are edges), or by an implementation of ``pytest_orchestrate_summary`` other than the
+        state's (which reads none)."""
+        if self.config.option.verbose >= 2 or (self.graph is not None and self.graph.has_edges()):
+            return True
+        state = self.state
+        return any(impl.plugin is not state for impl in self.config.hook.pytest_orchestrate_summary.get_hookimpls())
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -138,8 +138,10 @@ def build_summary(
     session_start: float,
     workers: int = 1,
     graph: ItemGraph | None = None,
+    with_items: bool = True,
 ) -> dict[str, Any]:
-    """The summary as a JSON-ready dict (see the ``pytest_orchestrate_summary`` hook for its keys)."""
+    """The summary as a JSON-ready dict (see the ``pytest_orchestrate_summary`` hook for its keys); its ``items``
+    stay empty unless ``with_items`` (a dict per item: made only where something reads them)."""
     counts = dict.fromkeys(STATUSES, 0)
     reruns = 0
     total = 0.0
@@ -153,13 +155,14 @@ def build_summary(
         counts[status] = counts.get(status, 0) + 1
         duration = r.stop - start if start and r.stop > start else 0.0  # ItemRecord.duration, without the call
         total += duration
-        items[n] = {
-            "status": status,
-            "attempts": r.reruns + 1,
-            "duration": round(duration, 6),
-            "start": (round(start - session_start, 6) if start > session_start else 0.0) if start else None,
-            "reason": r.reason,
-        }
+        if with_items:
+            items[n] = {
+                "status": status,
+                "attempts": r.reruns + 1,
+                "duration": round(duration, 6),
+                "start": (round(start - session_start, 6) if start > session_start else 0.0) if start else None,
+                "reason": r.reason,
+            }
         if r.reruns:
             reruns += r.reruns
             if status == "passed":
