@@ -647,28 +647,7 @@ class StateStore:
         if keys is None:
             return
         base, known = keys
-        pending = self._pending
-        for task, status, fingerprint, attempts, started_at, finished_at, error, value, carried_over in rows:
-            key = _key_of(base, known, task)
-            if status == "completed" and value is None and error is None and not carried_over:
-                # the common row, built here: what _task_row makes of it
-                pending.append((key, run_id, task, fingerprint, attempts, started_at, finished_at, "null"))
-            else:
-                pending.append(
-                    _task_row(
-                        key,
-                        run_id,
-                        task,
-                        status,
-                        fingerprint,
-                        attempts,
-                        started_at,
-                        finished_at,
-                        error,
-                        value,
-                        carried_over,
-                    )
-                )
+        self._pending.extend(_task_row(_key_of(base, known, row[0]), run_id, *row) for row in rows)
 
     def _task_keys(self, run_id: str) -> tuple[int, dict[str, int]] | None:
         """The first task key of ``run_id`` and its tasks' keys (read once, for a run another store began)."""
